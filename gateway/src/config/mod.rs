@@ -1,0 +1,306 @@
+//! The gateway config file (YAML): which subgraphs make up the graph, where to listen,
+//! request limits. Read once, `${ENV}`-expanded, validated with clear messages, then
+//! compiled into runtime types; the request path never reads raw config.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to serve on, e.g. `127.0.0.1:4000`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A precomposed Federation 2 supergraph SDL file (instead of `subgraphs`).
+    #[serde(default)]
+    pub supergraph: Option<PathBuf>,
+    /// Subgraphs to compose into the supergraph.
+    #[serde(default)]
+    pub subgraphs: Vec<SubgraphConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Upstream defaults for every subgraph.
+    #[serde(default)]
+    pub upstream: UpstreamDefaults,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubgraphConfig {
+    pub name: String,
+    pub url: String,
+    pub schema: SchemaSource,
+    /// Per-subgraph request timeout, e.g. `"5s"` (default: `upstream.timeout`).
+    #[serde(default, with = "duration_opt")]
+    pub timeout: Option<Duration>,
+}
+
+/// Where a subgraph's SDL comes from: exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSource {
+    /// An SDL file, relative to the config file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Ask the running subgraph at start-up: `{ _service { sdl } }`.
+    #[serde(default)]
+    pub introspect: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamDefaults {
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for UpstreamDefaults {
+    fn default() -> Self {
+        UpstreamDefaults {
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:4000".into()
+}
+fn default_max_body() -> usize {
+    2 * 1024 * 1024
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config =
+            Self::parse(&text, |name| std::env::var(name).ok()).map_err(|message| {
+                ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                }
+            })?;
+        // Files named in the config are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(s) = &mut config.supergraph {
+            *s = base.join(&*s);
+        }
+        for subgraph in &mut config.subgraphs {
+            if let Some(file) = &mut subgraph.schema.file {
+                *file = base.join(&*file);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parse YAML text after `${VAR}` expansion; errors are human-readable.
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let expanded = expand_env(text, env)?;
+        let config: Config = serde_norway::from_str(&expanded).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.supergraph.is_some() && !self.subgraphs.is_empty() {
+            return Err("set either `supergraph` or `subgraphs`, not both".into());
+        }
+        if self.supergraph.is_none() && self.subgraphs.is_empty() {
+            return Err(
+                "no schema: set `supergraph` (a precomposed SDL file) or list `subgraphs`".into(),
+            );
+        }
+        for (i, s) in self.subgraphs.iter().enumerate() {
+            if s.name.is_empty() {
+                return Err(format!("subgraphs[{i}]: `name` is empty"));
+            }
+            if self.subgraphs[..i].iter().any(|o| o.name == s.name) {
+                return Err(format!(
+                    "subgraphs[{i}]: the name `{}` is used twice",
+                    s.name
+                ));
+            }
+            let url = reqwest::Url::parse(&s.url).map_err(|e| {
+                format!("subgraphs[{i}] ({}): invalid url {:?}: {e}", s.name, s.url)
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!(
+                    "subgraphs[{i}] ({}): url must be http or https",
+                    s.name
+                ));
+            }
+            if s.schema.file.is_some() == s.schema.introspect {
+                return Err(format!(
+                    "subgraphs[{i}] ({}): `schema` needs exactly one of `file: PATH` or `introspect: true`",
+                    s.name
+                ));
+            }
+        }
+        if self.limits.max_body_bytes == 0 {
+            return Err("limits.max_body_bytes must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Replace `${NAME}` and `${NAME:-default}`; a missing variable without default is
+/// an error rather than an empty string.
+pub fn expand_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unterminated `${` in config".to_string())?;
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        match (env(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable `{name}` is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Durations as strings: `"250ms"`, `"5s"`, `"2m"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
+}
+
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+mod duration_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| super::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn parses_subgraphs() {
+        let config = Config::parse(
+            "subgraphs:\n  - name: a\n    url: http://127.0.0.1:1/a\n    schema: { file: a.graphql }\n    timeout: 250ms\n",
+            no_env,
+        )
+        .expect("valid");
+        assert_eq!(
+            config.subgraphs[0].timeout,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(config.listen, "127.0.0.1:4000");
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_clear_messages() {
+        let cases = [
+            ("listen: x\n", "no schema"),
+            (
+                "subgraphs:\n  - name: a\n    url: nope\n    schema: { file: a }\n",
+                "invalid url",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    schema: { file: a }\n    retries: 3\n",
+                "unknown field `retries`",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    schema: { file: a }\n  - name: a\n    url: http://x/\n    schema: { file: a }\n",
+                "used twice",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    schema: { file: a }\n    timeout: 5\n",
+                "needs a unit",
+            ),
+            ("supergraph: ${MISSING}\n", "`MISSING` is not set"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(text, no_env).expect_err(text);
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn expands_env() {
+        let env = |n: &str| (n == "HOST").then(|| "example".to_string());
+        assert_eq!(
+            expand_env("a ${HOST} ${PORT:-80}", env).expect("ok"),
+            "a example 80"
+        );
+    }
+}

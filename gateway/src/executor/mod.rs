@@ -1,0 +1,372 @@
+//! Running a plan: each step's fetches go out in parallel; their answers are merged
+//! into one response tree; entity fetches read their representations from that tree
+//! (de-duplicated) and write results back where each representation came from. At the
+//! end the client's selection is projected from the tree (`response`), which applies
+//! aliases, field order, `@skip`/`@include` and null propagation.
+
+mod response;
+mod store;
+
+use apollo_compiler::response::ExecutionResponse;
+use bytes::Bytes;
+use futures::future::{BoxFuture, join_all};
+use serde_json::{Map, Value as Json, json};
+
+use crate::pipeline::Prepared;
+use crate::planner::plan::{EntityPart, SubItem, SubSelection};
+use crate::planner::{FetchKind, FetchNode, PathElem, PlanNode};
+use crate::schema::SchemaSnapshot;
+use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources};
+use store::Slots;
+
+/// The result of an execution: `data` (absent only for request errors) and errors.
+#[derive(Debug, Default)]
+pub struct Response {
+    pub data: Option<Json>,
+    pub errors: Vec<Json>,
+}
+
+impl Response {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut body = Map::new();
+        if !self.errors.is_empty() {
+            body.insert("errors".into(), Json::Array(self.errors.clone()));
+        }
+        if let Some(data) = &self.data {
+            body.insert("data".into(), data.clone());
+        }
+        serde_json::to_vec(&body)
+            .unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"internal error\"}]}".to_vec())
+    }
+}
+
+struct Execution<'a> {
+    sources: &'a Sources,
+    variables: &'a Map<String, Json>,
+    data: Json,
+    errors: Vec<Json>,
+    /// Entity paths whose fetch failed as a whole: their missing fields are explained.
+    failed: Vec<Vec<PathElem>>,
+}
+
+/// A fetch ready to go out: its request, and how to map the answer back.
+struct PendingFetch<'p> {
+    node: &'p FetchNode,
+    /// Per entity part: which representation each visited object uses.
+    slots: Vec<Slots>,
+    request: Option<SourceRequest>,
+}
+
+pub async fn execute(
+    schema: &SchemaSnapshot,
+    sources: &Sources,
+    prepared: &Prepared,
+    variables: Map<String, Json>,
+    introspection: Option<ExecutionResponse>,
+) -> Response {
+    let mut exec = Execution {
+        sources,
+        variables: &variables,
+        data: Json::Object(Map::new()),
+        errors: Vec::new(),
+        failed: Vec::new(),
+    };
+    if let Some(root) = &prepared.plan.root {
+        exec.run(root).await;
+    }
+    let mut intro = Map::new();
+    if let Some(introspection) = introspection {
+        for e in introspection.errors {
+            exec.errors
+                .push(serde_json::to_value(e).unwrap_or(Json::Null));
+        }
+        if let Some(d) = introspection.data {
+            intro = d
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), crate::pipeline::to_serde_json(v)))
+                .collect();
+        }
+    }
+    let Execution {
+        data,
+        mut errors,
+        failed,
+        ..
+    } = exec;
+    let data = response::project(
+        schema,
+        &prepared.operation,
+        &data,
+        &intro,
+        &variables,
+        &mut errors,
+        &failed,
+    );
+    Response {
+        data: Some(data),
+        errors,
+    }
+}
+
+impl<'a> Execution<'a> {
+    fn run<'s>(&'s mut self, node: &'s PlanNode) -> BoxFuture<'s, ()> {
+        Box::pin(async move {
+            match node {
+                PlanNode::Sequence(nodes) => {
+                    for n in nodes {
+                        self.run(n).await;
+                    }
+                }
+                PlanNode::Fetch(f) => self.step(&[f]).await,
+                PlanNode::Parallel(nodes) => {
+                    let fetches: Vec<&FetchNode> = nodes
+                        .iter()
+                        .filter_map(|n| match n {
+                            PlanNode::Fetch(f) => Some(&**f),
+                            _ => None,
+                        })
+                        .collect();
+                    if fetches.len() == nodes.len() {
+                        self.step(&fetches).await;
+                    } else {
+                        // Mixed parallel nodes are not produced by the planner; run
+                        // them one by one, which is correct if slower.
+                        for n in nodes {
+                            self.run(n).await;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// One step: prepare every fetch from the current tree, send them all at once,
+    /// then merge the answers in plan order.
+    async fn step(&mut self, fetches: &[&FetchNode]) {
+        let prepared: Vec<PendingFetch<'_>> = fetches.iter().map(|f| self.prepare(f)).collect();
+        let calls = prepared.iter().map(|p| {
+            let source = self.sources.get(p.node.graph).cloned();
+            let request = p.request.clone();
+            async move {
+                match (source, request) {
+                    (Some(source), Some(request)) => Some(source.fetch(request).await),
+                    (None, Some(_)) => {
+                        Some(Err(FetchError::Connect("no source registered".into())))
+                    }
+                    (_, None) => None,
+                }
+            }
+        });
+        let results = join_all(calls).await;
+        for (p, result) in prepared.into_iter().zip(results) {
+            if let Some(result) = result {
+                self.merge(p, result);
+            }
+        }
+    }
+
+    fn prepare<'p>(&self, node: &'p FetchNode) -> PendingFetch<'p> {
+        let mut variables = Map::new();
+        for name in &node.variables {
+            if let Some(v) = self.variables.get(name.as_str()) {
+                variables.insert(name.to_string(), v.clone());
+            }
+        }
+        let mut slots = Vec::new();
+        if let FetchKind::Entities(parts) = &node.kind {
+            let mut any = false;
+            for part in parts {
+                let (reps, part_slots) = store::representations(&self.data, part);
+                any |= !reps.is_empty();
+                variables.insert(part.variable.clone(), Json::Array(reps));
+                slots.push(part_slots);
+            }
+            if !any {
+                return PendingFetch {
+                    node,
+                    slots,
+                    request: None,
+                };
+            }
+        }
+        let body = json!({
+            "query": node.operation,
+            "operationName": node.operation_name,
+            "variables": variables,
+        });
+        let request = serde_json::to_vec(&body).ok().map(|b| SourceRequest {
+            operation_name: node.operation_name.clone(),
+            body: Bytes::from(b),
+        });
+        PendingFetch {
+            node,
+            slots,
+            request,
+        }
+    }
+
+    fn merge(&mut self, p: PendingFetch<'_>, result: Result<SourceResponse, FetchError>) {
+        let node = p.node;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return self.fail(node, &e.code(), &format!("{e}"), &p.slots),
+        };
+        match &node.kind {
+            FetchKind::Root { .. } => {
+                for error in response.errors.unwrap_or_default() {
+                    self.errors.push(upstream_error(error, &node.service, None));
+                }
+                match response.data {
+                    Some(Json::Object(map)) => store::deep_merge(&mut self.data, Json::Object(map)),
+                    Some(Json::Null) | None => {}
+                    Some(_) => self.fail(
+                        node,
+                        "UPSTREAM_BAD_RESPONSE",
+                        "`data` is not an object",
+                        &p.slots,
+                    ),
+                }
+            }
+            FetchKind::Entities(parts) => {
+                let mut data = match response.data {
+                    Some(Json::Object(map)) => map,
+                    Some(Json::Null) | None => Map::new(),
+                    Some(_) => {
+                        return self.fail(
+                            node,
+                            "UPSTREAM_BAD_RESPONSE",
+                            "`data` is not an object",
+                            &p.slots,
+                        );
+                    }
+                };
+                let mut lists = Vec::with_capacity(parts.len());
+                for (part, slots) in parts.iter().zip(&p.slots) {
+                    let expected = slots.iter().flatten().flatten().max().map_or(0, |m| m + 1);
+                    match data.remove(&part.response_key) {
+                        Some(Json::Array(list)) if list.len() == expected => lists.push(Some(list)),
+                        Some(Json::Array(list)) => {
+                            let message = format!(
+                                "`{}` returned {} entities for {expected} representations",
+                                part.response_key,
+                                list.len()
+                            );
+                            self.fail(node, "UPSTREAM_BAD_RESPONSE", &message, &p.slots);
+                            return;
+                        }
+                        _ => lists.push(None),
+                    }
+                }
+                for error in response.errors.unwrap_or_default() {
+                    let mapped = self.map_entity_error_path(&error, parts, &p.slots);
+                    self.errors
+                        .push(upstream_error(error, &node.service, Some(mapped)));
+                }
+                for ((part, slots), list) in parts.iter().zip(&p.slots).zip(lists) {
+                    match list {
+                        Some(list) => {
+                            store::merge_entities(&mut self.data, &part.paths, slots, list)
+                        }
+                        None => self.failed.extend(part.paths.iter().cloned()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Translate `["_entities", i, ...rest]` into the client path of entity `i`.
+    fn map_entity_error_path(
+        &self,
+        error: &Json,
+        parts: &[EntityPart],
+        slots: &[Slots],
+    ) -> Option<Vec<Json>> {
+        let path = error.get("path")?.as_array()?;
+        let key = path.first()?.as_str()?;
+        let index = path.get(1)?.as_u64()? as usize;
+        let (part, part_slots) = parts
+            .iter()
+            .zip(slots)
+            .find(|(p, _)| p.response_key == key)?;
+        let mut client = store::entity_path(&self.data, &part.paths, part_slots, Some(index))?;
+        client.extend(path.iter().skip(2).cloned());
+        Some(client)
+    }
+
+    /// A fetch failed as a whole: the fields it owned stay missing (so they become
+    /// null, with non-null propagation), and one error explains why.
+    fn fail(&mut self, node: &FetchNode, code: &str, message: &str, slots: &[Slots]) {
+        let message = format!("request to subgraph \"{}\" failed: {message}", node.service);
+        match &node.kind {
+            FetchKind::Root { selection } => {
+                for key in top_level_keys(selection) {
+                    self.errors.push(json!({
+                        "message": message,
+                        "path": [key],
+                        "extensions": { "code": code, "service": node.service },
+                    }));
+                }
+            }
+            FetchKind::Entities(parts) => {
+                for (part, part_slots) in parts.iter().zip(slots) {
+                    self.failed.extend(part.paths.iter().cloned());
+                    let mut error = json!({
+                        "message": message,
+                        "extensions": { "code": code, "service": node.service },
+                    });
+                    if let Some(path) =
+                        store::entity_path(&self.data, &part.paths, part_slots, None)
+                    {
+                        error["path"] = Json::Array(path);
+                    }
+                    self.errors.push(error);
+                }
+            }
+        }
+    }
+}
+
+fn top_level_keys(selection: &SubSelection) -> Vec<String> {
+    let mut keys = Vec::new();
+    for item in &selection.0 {
+        match item {
+            SubItem::Field { key, .. } if key != "__typename" => keys.push(key.to_string()),
+            SubItem::Fragment { selection, .. } => keys.extend(top_level_keys(selection)),
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// A subgraph's GraphQL error, re-pathed for the client and tagged with the service.
+fn upstream_error(error: Json, service: &str, path: Option<Option<Vec<Json>>>) -> Json {
+    let mut out = Map::new();
+    let message = error
+        .get("message")
+        .and_then(Json::as_str)
+        .unwrap_or("subgraph error without a message")
+        .to_string();
+    out.insert("message".into(), Json::String(message));
+    match path {
+        None => {
+            if let Some(p) = error.get("path").filter(|p| p.is_array()) {
+                out.insert("path".into(), p.clone());
+            }
+        }
+        Some(Some(p)) => {
+            out.insert("path".into(), Json::Array(p));
+        }
+        Some(None) => {}
+    }
+    let mut extensions = error
+        .get("extensions")
+        .and_then(Json::as_object)
+        .cloned()
+        .unwrap_or_default();
+    extensions
+        .entry("code")
+        .or_insert_with(|| Json::String("DOWNSTREAM_SERVICE_ERROR".into()));
+    extensions.insert("service".into(), Json::String(service.to_string()));
+    out.insert("extensions".into(), Json::Object(extensions));
+    Json::Object(out)
+}

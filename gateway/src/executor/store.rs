@@ -1,0 +1,264 @@
+//! The merged response tree: walking it along plan paths (`users.@.reviews.@`),
+//! reading entity representations out of it and writing entity results back.
+
+use rustc_hash::FxHashMap;
+use serde_json::{Map, Value as Json};
+
+use crate::planner::PathElem;
+use crate::planner::plan::EntityPart;
+use crate::schema::fieldset::{FieldSet, FieldSetItem};
+
+/// Visit every object at `path`, in a stable order.
+fn visit<'a>(value: &'a Json, path: &[PathElem], f: &mut impl FnMut(&'a Map<String, Json>)) {
+    match (path.first(), value) {
+        (None, Json::Object(map)) => f(map),
+        (None, _) => {}
+        (Some(PathElem::Key(k)), Json::Object(map)) => {
+            if let Some(v) = map.get(k.as_str()) {
+                visit(v, &path[1..], f);
+            }
+        }
+        (Some(PathElem::List), Json::Array(items)) => {
+            for item in items {
+                visit(item, &path[1..], f);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn visit_mut(value: &mut Json, path: &[PathElem], f: &mut impl FnMut(&mut Map<String, Json>)) {
+    match (path.first(), value) {
+        (None, Json::Object(map)) => f(map),
+        (None, _) => {}
+        (Some(PathElem::Key(k)), Json::Object(map)) => {
+            if let Some(v) = map.get_mut(k.as_str()) {
+                visit_mut(v, &path[1..], f);
+            }
+        }
+        (Some(PathElem::List), Json::Array(items)) => {
+            for item in items {
+                visit_mut(item, &path[1..], f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// For each path of a part, for each object visited there, the index of its
+/// representation (`None`: not an entity of this fetch).
+pub type Slots = Vec<Vec<Option<usize>>>;
+
+/// The representations of the entities at the part's paths, de-duplicated.
+pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
+    let mut reps: Vec<Json> = Vec::new();
+    let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+    let mut all_slots = Vec::with_capacity(part.paths.len());
+    for path in &part.paths {
+        let mut slots = Vec::new();
+        visit(data, path, &mut |object| {
+            let typename = object.get("__typename").and_then(Json::as_str);
+            let found = match typename {
+                Some(t) => part.representation.iter().find(|(ty, _)| ty == t),
+                None if part.representation.len() == 1 => part.representation.first(),
+                None => None,
+            };
+            let Some((typename, fields)) = found else {
+                slots.push(None);
+                return;
+            };
+            let mut rep = Map::new();
+            rep.insert("__typename".into(), Json::String(typename.to_string()));
+            if !project_fields(object, fields, typename, &mut rep) {
+                // Key fields missing (for example the parent was nulled): skip it.
+                slots.push(None);
+                return;
+            }
+            let rep = Json::Object(rep);
+            let text = rep.to_string();
+            let index = *seen.entry(text).or_insert_with(|| {
+                reps.push(rep);
+                reps.len() - 1
+            });
+            slots.push(Some(index));
+        });
+        all_slots.push(slots);
+    }
+    (reps, all_slots)
+}
+
+/// Copy the field set's fields from `object` into `out`; false when a key field is
+/// missing or null.
+fn project_fields(
+    object: &Map<String, Json>,
+    fields: &FieldSet,
+    typename: &str,
+    out: &mut Map<String, Json>,
+) -> bool {
+    for item in &fields.0 {
+        match item {
+            FieldSetItem::Field { name, children } => {
+                let Some(value) = object.get(name.as_str()) else {
+                    return false;
+                };
+                if children.is_empty() {
+                    out.insert(name.clone(), value.clone());
+                } else {
+                    out.insert(name.clone(), project_value(value, children));
+                }
+            }
+            FieldSetItem::Fragment {
+                type_condition,
+                children,
+            } => {
+                if type_condition == typename && !project_fields(object, children, typename, out) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn project_value(value: &Json, fields: &FieldSet) -> Json {
+    match value {
+        Json::Object(map) => {
+            let typename = map.get("__typename").and_then(Json::as_str).unwrap_or("");
+            let mut out = Map::new();
+            project_fields(map, fields, typename, &mut out);
+            Json::Object(out)
+        }
+        Json::Array(items) => Json::Array(items.iter().map(|v| project_value(v, fields)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Write each entity result into every object that asked for it.
+pub fn merge_entities(
+    data: &mut Json,
+    paths: &[Vec<PathElem>],
+    slots: &Slots,
+    entities: Vec<Json>,
+) {
+    // Results used by several objects are cloned; the last user takes the original.
+    let mut remaining = vec![0usize; entities.len()];
+    for i in slots.iter().flatten().flatten() {
+        if let Some(r) = remaining.get_mut(*i) {
+            *r += 1;
+        }
+    }
+    let mut entities: Vec<Option<Json>> = entities.into_iter().map(Some).collect();
+    for (path, path_slots) in paths.iter().zip(slots) {
+        let mut ordinal = 0;
+        visit_mut(data, path, &mut |object| {
+            let slot = path_slots.get(ordinal).copied().flatten();
+            ordinal += 1;
+            let Some(i) = slot else { return };
+            let Some(count) = remaining.get_mut(i) else {
+                return;
+            };
+            *count -= 1;
+            let entity = if *count == 0 {
+                entities[i].take()
+            } else {
+                entities[i].clone()
+            };
+            if let Some(Json::Object(fields)) = entity {
+                merge_map(object, fields);
+            }
+        });
+    }
+}
+
+/// The client path of the first object that used representation `index`.
+pub fn entity_path(
+    data: &Json,
+    paths: &[Vec<PathElem>],
+    slots: &Slots,
+    index: Option<usize>,
+) -> Option<Vec<Json>> {
+    for (path, path_slots) in paths.iter().zip(slots) {
+        let ordinal = match index {
+            Some(i) => path_slots.iter().position(|s| *s == Some(i)),
+            None => path_slots.iter().position(Option::is_some),
+        };
+        if let Some(ordinal) = ordinal {
+            return concrete_path(data, path, ordinal);
+        }
+    }
+    None
+}
+
+/// The concrete path (`["users", 0, "reviews", 2]`) of the `ordinal`-th object at `path`.
+fn concrete_path(data: &Json, path: &[PathElem], ordinal: usize) -> Option<Vec<Json>> {
+    fn walk(
+        value: &Json,
+        path: &[PathElem],
+        current: &mut Vec<Json>,
+        counter: &mut usize,
+        target: usize,
+    ) -> bool {
+        match (path.first(), value) {
+            (None, Json::Object(_)) => {
+                if *counter == target {
+                    return true;
+                }
+                *counter += 1;
+                false
+            }
+            (Some(PathElem::Key(k)), Json::Object(map)) => match map.get(k.as_str()) {
+                Some(v) => {
+                    current.push(Json::String(k.to_string()));
+                    if walk(v, &path[1..], current, counter, target) {
+                        return true;
+                    }
+                    current.pop();
+                    false
+                }
+                None => false,
+            },
+            (Some(PathElem::List), Json::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    current.push(Json::from(i));
+                    if walk(item, &path[1..], current, counter, target) {
+                        return true;
+                    }
+                    current.pop();
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    let mut current = Vec::new();
+    let mut counter = 0;
+    walk(data, path, &mut current, &mut counter, ordinal).then_some(current)
+}
+
+/// Merge `src` into `dst`: objects field by field, lists element by element.
+pub fn deep_merge(dst: &mut Json, src: Json) {
+    match (dst, src) {
+        (Json::Object(d), Json::Object(s)) => merge_map(d, s),
+        (Json::Array(d), Json::Array(s)) if d.len() == s.len() => {
+            for (d, s) in d.iter_mut().zip(s) {
+                deep_merge(d, s);
+            }
+        }
+        (d, s) => {
+            if !s.is_null() || !d.is_object() {
+                *d = s;
+            }
+        }
+    }
+}
+
+fn merge_map(dst: &mut Map<String, Json>, src: Map<String, Json>) {
+    for (k, v) in src {
+        match dst.get_mut(&k) {
+            Some(existing) => deep_merge(existing, v),
+            None => {
+                dst.insert(k, v);
+            }
+        }
+    }
+}

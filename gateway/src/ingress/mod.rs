@@ -1,0 +1,268 @@
+//! HTTP ingress: GraphQL-over-HTTP on `/graphql` (POST JSON, GET for queries),
+//! GraphiQL for browsers, `/health`. This is the one place where request errors
+//! become HTTP statuses.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value as Json, json};
+
+use crate::pipeline::{Engine, Request, RequestError};
+
+/// Shared state of the HTTP server. The engine (schema version + plan cache) is
+/// swapped atomically on reload; requests in flight keep the version they started with.
+pub struct AppState {
+    pub engine: ArcSwap<Engine>,
+}
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"UP"}"#,
+    )
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type the client accepts, by the GraphQL-over-HTTP rules.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Some(MediaType::GraphqlResponse)
+    } else if types
+        .iter()
+        .any(|t| matches!(*t, JSON | "*/*" | "application/*" | ""))
+    {
+        Some(MediaType::Json)
+    } else {
+        None
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A request-level failure: an HTTP status and GraphQL errors, no `data`.
+fn error_response(status: StatusCode, media: MediaType, errors: Vec<Json>) -> Response {
+    let body = json!({ "errors": errors }).to_string();
+    respond(status, media, body.into_bytes())
+}
+
+fn simple_error(status: StatusCode, media: MediaType, message: &str, code: &str) -> Response {
+    error_response(
+        status,
+        media,
+        vec![json!({"message": message, "extensions": {"code": code}})],
+    )
+}
+
+fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+    let content_type = match media {
+        MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        MediaType::Json => "application/json; charset=utf-8",
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
+
+async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(JSON) {
+        return simple_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "POST requests must have `Content-Type: application/json`",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let raw: Json = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return simple_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                &format!("the request body is not valid JSON: {e}"),
+                "BAD_REQUEST",
+            );
+        }
+    };
+    let Json::Object(fields) = raw else {
+        return simple_error(
+            StatusCode::BAD_REQUEST,
+            media,
+            "the request body must be a JSON object with a `query`",
+            "BAD_REQUEST",
+        );
+    };
+    let request = match decode_request(
+        fields.get("query"),
+        fields.get("operationName"),
+        fields.get("variables").cloned(),
+    ) {
+        Ok(r) => r,
+        Err(message) => {
+            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    run(&state, request, media, false).await
+}
+
+async fn graphql_get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if param("query").is_none() && wants_html(&headers) {
+        return Html(GRAPHIQL).into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let variables = match param("variables") {
+        None => None,
+        Some(text) if text.is_empty() => None,
+        Some(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return simple_error(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    &format!("the `variables` parameter is not valid JSON: {e}"),
+                    "BAD_REQUEST",
+                );
+            }
+        },
+    };
+    let query = param("query").map(Json::String);
+    let operation_name = param("operationName").map(Json::String);
+    let request = match decode_request(query.as_ref(), operation_name.as_ref(), variables) {
+        Ok(r) => r,
+        Err(message) => {
+            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    run(&state, request, media, true).await
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"errors": [{"message": "the Accept header allows neither application/graphql-response+json nor application/json", "extensions": {"code": "NOT_ACCEPTABLE"}}]}).to_string(),
+    )
+        .into_response()
+}
+
+/// Check the shape of the GraphQL request parameters.
+fn decode_request(
+    query: Option<&Json>,
+    operation_name: Option<&Json>,
+    variables: Option<Json>,
+) -> Result<Request, String> {
+    let query = match query {
+        Some(Json::String(q)) => q.clone(),
+        None | Some(Json::Null) => return Err("the request has no `query`".into()),
+        Some(_) => return Err("`query` must be a string".into()),
+    };
+    let operation_name = match operation_name {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) => Some(name.clone()),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match variables {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`variables` must be a JSON object".into()),
+    };
+    Ok(Request {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+async fn run(state: &AppState, request: Request, media: MediaType, over_get: bool) -> Response {
+    let engine = state.engine.load_full();
+    match engine.execute(&request, over_get).await {
+        Ok(response) => respond(StatusCode::OK, media, response.to_bytes()),
+        Err(error) => {
+            let status = status_of(&error, media);
+            let mut response = error_response(status, media, error.graphql_errors());
+            if matches!(error, RequestError::MutationOverGet) {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            response
+        }
+    }
+}
+
+/// GraphQL-over-HTTP: request errors are 400 with `application/graphql-response+json`
+/// and 200 with legacy `application/json`.
+fn status_of(error: &RequestError, media: MediaType) -> StatusCode {
+    match error {
+        RequestError::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
+        RequestError::Plan(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ if media == MediaType::Json => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+const GRAPHIQL: &str = include_str!("graphiql.html");

@@ -1,0 +1,197 @@
+//! The `gateway` binary: parse the command line, call the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gateway::config::Config;
+use gateway::server::{self, GatewaySpec};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "GraphQL federation gateway and BFF composer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the bundled example subgraphs in-process and the gateway in front of them.
+    Dev {
+        /// Address for the gateway.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: String,
+        /// The example config whose subgraphs the bundled mocks serve.
+        #[arg(long, default_value = "schemas/gateway.yaml")]
+        config: PathBuf,
+    },
+    /// Serve a config file's graph, or a precomposed supergraph.
+    Run {
+        #[command(flatten)]
+        schema: SchemaArgs,
+        /// Address to listen on (overrides the config's `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print the supergraph SDL composed from a config's subgraphs.
+    Compose {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the query plan of an operation.
+    Plan {
+        #[command(flatten)]
+        schema: SchemaArgs,
+        /// File with the GraphQL operation.
+        #[arg(long)]
+        query: PathBuf,
+        #[arg(long)]
+        operation_name: Option<String>,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct SchemaArgs {
+    /// Gateway config file (YAML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Precomposed Federation 2 supergraph SDL.
+    #[arg(long)]
+    supergraph: Option<PathBuf>,
+}
+
+impl SchemaArgs {
+    async fn spec(&self) -> anyhow::Result<GatewaySpec> {
+        Ok(match (&self.config, &self.supergraph) {
+            (Some(config), _) => GatewaySpec::from_config(&Config::load(config)?).await?,
+            (None, Some(supergraph)) => GatewaySpec::from_supergraph_file(supergraph)?,
+            (None, None) => anyhow::bail!("pass --config FILE or --supergraph FILE"),
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev { listen, config } => {
+            let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
+                .await
+                .context("starting the example subgraphs")?;
+            let config = Config::load(&config)?;
+            let mut spec = GatewaySpec::from_config(&with_mock_urls(config, &mocks)).await?;
+            spec.listen = listen;
+            let gateway = server::start(&spec).await?;
+            println!("gateway ready");
+            println!("  GraphQL + GraphiQL:  {}", gateway.url());
+            println!("  health:              http://{}/health", gateway.addr);
+            for name in subgraph_mocks::SUBGRAPHS {
+                println!("  subgraph {name:<10} {}", mocks.url(name));
+            }
+            println!(
+                "  mock control:        {}/control/stats",
+                mocks.base_url("accounts")
+            );
+            wait_for_shutdown().await;
+            gateway.shutdown().await;
+            mocks.shutdown().await;
+        }
+        Command::Run { schema, listen } => {
+            let mut spec = schema.spec().await?;
+            if let Some(listen) = listen {
+                spec.listen = listen;
+            }
+            let gateway = server::start(&spec).await?;
+            tracing::info!(url = %gateway.url(), "gateway ready");
+            wait_for_shutdown().await;
+            gateway.shutdown().await;
+        }
+        Command::Compose { config } => {
+            let config = Config::load(&config)?;
+            print!("{}", server::compose_subgraphs(&config).await?);
+        }
+        Command::Plan {
+            schema,
+            query,
+            operation_name,
+        } => {
+            let spec = schema.spec().await?;
+            let snapshot =
+                gateway::schema::SchemaSnapshot::from_supergraph_sdl(&spec.supergraph_sdl)?;
+            let text = std::fs::read_to_string(&query)
+                .with_context(|| format!("reading {}", query.display()))?;
+            let prepared = gateway::pipeline::prepare(&snapshot, &text, operation_name.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{}", prepared.plan);
+        }
+    }
+    Ok(())
+}
+
+/// Point the example config's subgraphs at the in-process mocks.
+fn with_mock_urls(mut config: Config, mocks: &subgraph_mocks::MockSubgraphs) -> Config {
+    for subgraph in &mut config.subgraphs {
+        if subgraph_mocks::SUBGRAPHS.contains(&subgraph.name.as_str()) {
+            subgraph.url = mocks.url(&subgraph.name);
+        }
+    }
+    config
+}
+
+async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}

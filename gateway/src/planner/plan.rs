@@ -1,0 +1,434 @@
+//! The query plan: plain data, printable, cached. A plan is a sequence of steps; each
+//! step is a set of fetches that run in parallel; each fetch is one request to one
+//! subgraph, either for root fields or for `_entities` at one or more response paths.
+
+use std::fmt::{self, Write as _};
+
+use apollo_compiler::ast::Argument;
+use apollo_compiler::{Name, Node};
+
+use super::operation::Conditions;
+use crate::schema::GraphId;
+use crate::schema::fieldset::{FieldSet, FieldSetItem};
+
+/// One element of a response path: an object key, or "every element of this list".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathElem {
+    Key(Name),
+    List,
+}
+
+pub fn path_to_string(path: &[PathElem]) -> String {
+    let mut s = String::new();
+    for (i, elem) in path.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        match elem {
+            PathElem::Key(k) => s.push_str(k),
+            PathElem::List => s.push('@'),
+        }
+    }
+    s
+}
+
+#[derive(Debug, Clone)]
+pub enum PlanNode {
+    Sequence(Vec<PlanNode>),
+    Parallel(Vec<PlanNode>),
+    Fetch(Box<FetchNode>),
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchNode {
+    pub graph: GraphId,
+    pub service: String,
+    pub operation_name: String,
+    /// The subgraph operation, ready to send.
+    pub operation: String,
+    /// Client variables the subgraph operation uses.
+    pub variables: Vec<Name>,
+    pub kind: FetchKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum FetchKind {
+    /// Root fields, merged at the response root.
+    Root { selection: SubSelection },
+    /// `_entities` calls, one per part, all in one request.
+    Entities(Vec<EntityPart>),
+}
+
+#[derive(Debug, Clone)]
+pub struct EntityPart {
+    /// Where the entities sit in the response (several places can share one call
+    /// when they need the same fields of the same types).
+    pub paths: Vec<Vec<PathElem>>,
+    /// Per entity type: the fields (key and `@requires`) that make its representation.
+    pub representation: Vec<(Name, FieldSet)>,
+    /// The response key of this part's `_entities` field.
+    pub response_key: String,
+    /// The variable holding this part's representations.
+    pub variable: String,
+    /// `... on Type { ... }` fragments selected on the entities.
+    pub selection: SubSelection,
+}
+
+/// A selection set sent to a subgraph.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubSelection(pub Vec<SubItem>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubItem {
+    Field {
+        key: Name,
+        name: Name,
+        arguments: Vec<Node<Argument>>,
+        conditions: Conditions,
+        selection: Option<SubSelection>,
+    },
+    Fragment {
+        type_condition: Option<Name>,
+        conditions: Conditions,
+        selection: SubSelection,
+    },
+}
+
+impl SubSelection {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Add a field, merging with an existing one of the same response key.
+    pub fn add_field(
+        &mut self,
+        key: &Name,
+        name: &Name,
+        arguments: &[Node<Argument>],
+        conditions: &Conditions,
+        selection: Option<SubSelection>,
+    ) {
+        for item in self.0.iter_mut() {
+            if let SubItem::Field {
+                key: k,
+                name: n,
+                conditions: c,
+                selection: existing,
+                ..
+            } = item
+                && k == key
+                && n == name
+                && c == conditions
+            {
+                match (existing, selection) {
+                    (Some(existing), Some(new)) => existing.merge(new),
+                    (existing @ None, Some(new)) => *existing = Some(new),
+                    _ => {}
+                }
+                return;
+            }
+        }
+        self.0.push(SubItem::Field {
+            key: key.clone(),
+            name: name.clone(),
+            arguments: arguments.to_vec(),
+            conditions: conditions.clone(),
+            selection,
+        });
+    }
+
+    pub fn add_typename(&mut self) {
+        let typename = Name::new_static_unchecked("__typename");
+        let present = self.0.iter().any(|item| {
+            matches!(item, SubItem::Field { key, conditions, .. } if *key == typename && conditions.is_empty())
+        });
+        if !present {
+            self.0.insert(
+                0,
+                SubItem::Field {
+                    key: typename.clone(),
+                    name: typename,
+                    arguments: Vec::new(),
+                    conditions: Conditions::default(),
+                    selection: None,
+                },
+            );
+        }
+    }
+
+    /// The fragment with this condition and directives, created if missing.
+    pub fn fragment(
+        &mut self,
+        type_condition: Option<&Name>,
+        conditions: &Conditions,
+    ) -> &mut SubSelection {
+        let position = self.0.iter().position(|item| {
+            matches!(item, SubItem::Fragment { type_condition: t, conditions: c, .. }
+                if t.as_ref() == type_condition && c == conditions)
+        });
+        let index = match position {
+            Some(i) => i,
+            None => {
+                self.0.push(SubItem::Fragment {
+                    type_condition: type_condition.cloned(),
+                    conditions: conditions.clone(),
+                    selection: SubSelection::default(),
+                });
+                self.0.len() - 1
+            }
+        };
+        match &mut self.0[index] {
+            SubItem::Fragment { selection, .. } => selection,
+            SubItem::Field { .. } => unreachable!("index points at a fragment"),
+        }
+    }
+
+    pub fn merge(&mut self, other: SubSelection) {
+        for item in other.0 {
+            match item {
+                SubItem::Field {
+                    key,
+                    name,
+                    arguments,
+                    conditions,
+                    selection,
+                } => self.add_field(&key, &name, &arguments, &conditions, selection),
+                SubItem::Fragment {
+                    type_condition,
+                    conditions,
+                    selection,
+                } => self
+                    .fragment(type_condition.as_ref(), &conditions)
+                    .merge(selection),
+            }
+        }
+    }
+
+    /// Compact GraphQL text: `{a b:c(x:1) d{e}}`.
+    pub fn write_compact(&self, out: &mut String) {
+        out.push('{');
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match item {
+                SubItem::Field {
+                    key,
+                    name,
+                    arguments,
+                    conditions,
+                    selection,
+                } => {
+                    if key != name {
+                        out.push_str(key);
+                        out.push(':');
+                    }
+                    out.push_str(name);
+                    if !arguments.is_empty() {
+                        out.push('(');
+                        for (j, arg) in arguments.iter().enumerate() {
+                            if j > 0 {
+                                out.push(',');
+                            }
+                            let _ = write!(out, "{}:{}", arg.name, arg.value);
+                        }
+                        out.push(')');
+                    }
+                    conditions.write(out);
+                    if let Some(selection) = selection {
+                        selection.write_compact(out);
+                    }
+                }
+                SubItem::Fragment {
+                    type_condition,
+                    conditions,
+                    selection,
+                } => {
+                    out.push_str("...");
+                    if let Some(t) = type_condition {
+                        out.push_str(" on ");
+                        out.push_str(t);
+                    }
+                    conditions.write(out);
+                    selection.write_compact(out);
+                }
+            }
+        }
+        out.push('}');
+    }
+
+    fn write_pretty(&self, out: &mut String, indent: usize) {
+        let pad = "  ".repeat(indent);
+        out.push_str("{\n");
+        for item in &self.0 {
+            out.push_str(&pad);
+            out.push_str("  ");
+            match item {
+                SubItem::Field {
+                    key,
+                    name,
+                    arguments,
+                    conditions,
+                    selection,
+                } => {
+                    let mut head = String::new();
+                    if key != name {
+                        let _ = write!(head, "{key}: ");
+                    }
+                    head.push_str(name);
+                    if !arguments.is_empty() {
+                        let args: Vec<String> = arguments
+                            .iter()
+                            .map(|a| format!("{}: {}", a.name, a.value))
+                            .collect();
+                        let _ = write!(head, "({})", args.join(", "));
+                    }
+                    conditions.write(&mut head);
+                    out.push_str(&head);
+                    if let Some(selection) = selection {
+                        out.push(' ');
+                        selection.write_pretty(out, indent + 1);
+                    }
+                }
+                SubItem::Fragment {
+                    type_condition,
+                    conditions,
+                    selection,
+                } => {
+                    out.push_str("...");
+                    if let Some(t) = type_condition {
+                        let _ = write!(out, " on {t}");
+                    }
+                    conditions.write(out);
+                    out.push(' ');
+                    selection.write_pretty(out, indent + 1);
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str(&pad);
+        out.push('}');
+    }
+}
+
+/// A plan and the facts the executor needs about it.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    pub root: Option<PlanNode>,
+}
+
+impl QueryPlan {
+    /// Every fetch, in execution order.
+    pub fn fetches(&self) -> Vec<&FetchNode> {
+        fn walk<'a>(node: &'a PlanNode, out: &mut Vec<&'a FetchNode>) {
+            match node {
+                PlanNode::Sequence(nodes) | PlanNode::Parallel(nodes) => {
+                    nodes.iter().for_each(|n| walk(n, out))
+                }
+                PlanNode::Fetch(f) => out.push(f),
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, &mut out);
+        }
+        out
+    }
+}
+
+impl fmt::Display for QueryPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::from("QueryPlan {\n");
+        if let Some(root) = &self.root {
+            write_node(root, &mut out, 1);
+        }
+        out.push_str("}\n");
+        f.write_str(&out)
+    }
+}
+
+fn write_node(node: &PlanNode, out: &mut String, indent: usize) {
+    let pad = "  ".repeat(indent);
+    match node {
+        PlanNode::Sequence(nodes) | PlanNode::Parallel(nodes) => {
+            let name = if matches!(node, PlanNode::Sequence(_)) {
+                "Sequence"
+            } else {
+                "Parallel"
+            };
+            let _ = writeln!(out, "{pad}{name} {{");
+            for n in nodes {
+                write_node(n, out, indent + 1);
+            }
+            let _ = writeln!(out, "{pad}}},");
+        }
+        PlanNode::Fetch(fetch) => match &fetch.kind {
+            FetchKind::Root { selection } => {
+                let _ = write!(out, "{pad}Fetch(service: \"{}\") ", fetch.service);
+                selection.write_pretty(out, indent);
+                out.push_str(",\n");
+            }
+            FetchKind::Entities(parts) => {
+                let paths: Vec<String> = parts
+                    .iter()
+                    .flat_map(|p| p.paths.iter().map(|p| path_to_string(p)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{pad}Flatten(path: \"{}\") Fetch(service: \"{}\") {{",
+                    paths.join("\", \""),
+                    fetch.service
+                );
+                for part in parts {
+                    let _ = write!(out, "{pad}  ");
+                    let reps: Vec<String> = part
+                        .representation
+                        .iter()
+                        .map(|(t, fs)| format!("... on {t} {{ __typename {fs} }}"))
+                        .collect();
+                    let _ = write!(out, "{{ {} }} => ", reps.join(" "));
+                    part.selection.write_pretty(out, indent + 1);
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "{pad}}},");
+            }
+        },
+    }
+}
+
+/// Merge field set `b` into `a` (union of fields).
+pub fn merge_field_sets(a: &mut FieldSet, b: &FieldSet) {
+    for item in &b.0 {
+        match item {
+            FieldSetItem::Field { name, children } => {
+                let existing = a.0.iter_mut().find_map(|i| match i {
+                    FieldSetItem::Field {
+                        name: n,
+                        children: c,
+                    } if n == name => Some(c),
+                    _ => None,
+                });
+                match existing {
+                    Some(c) => merge_field_sets(c, children),
+                    None => a.0.push(item.clone()),
+                }
+            }
+            FieldSetItem::Fragment {
+                type_condition,
+                children,
+            } => {
+                let existing = a.0.iter_mut().find_map(|i| match i {
+                    FieldSetItem::Fragment {
+                        type_condition: t,
+                        children: c,
+                    } if t == type_condition => Some(c),
+                    _ => None,
+                });
+                match existing {
+                    Some(c) => merge_field_sets(c, children),
+                    None => a.0.push(item.clone()),
+                }
+            }
+        }
+    }
+}

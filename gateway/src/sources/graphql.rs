@@ -1,0 +1,114 @@
+//! GraphQL subgraphs over HTTP: POST a JSON GraphQL request on a pooled keep-alive
+//! client, read a GraphQL JSON response.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::{FetchError, Source, SourceRequest, SourceResponse};
+
+/// Responses larger than this are refused rather than buffered.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+pub struct GraphqlSource {
+    url: reqwest::Url,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl GraphqlSource {
+    pub fn new(url: reqwest::Url, client: reqwest::Client, timeout: Duration) -> Self {
+        GraphqlSource {
+            url,
+            client,
+            timeout,
+        }
+    }
+
+    /// A client tuned for many small requests to few hosts.
+    pub fn default_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default()
+    }
+}
+
+impl Source for GraphqlSource {
+    fn fetch(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        let call = self
+            .client
+            .post(self.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(
+                http::header::ACCEPT,
+                "application/graphql-response+json, application/json",
+            )
+            .body(request.body)
+            .send();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let work = async {
+                let response = call.await.map_err(|e| {
+                    if e.is_timeout() {
+                        FetchError::Timeout(timeout)
+                    } else {
+                        FetchError::Connect(root_cause(&e))
+                    }
+                })?;
+                let status = response.status();
+                let is_graphql_response = response
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/graphql-response+json"));
+                if let Some(len) = response.content_length()
+                    && len as usize > MAX_RESPONSE_BYTES
+                {
+                    return Err(FetchError::BadResponse(format!(
+                        "response of {len} bytes is too large"
+                    )));
+                }
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| FetchError::Connect(root_cause(&e)))?;
+                // A non-2xx answer is an HTTP failure unless it is a GraphQL response
+                // with the newer media type (which uses 4xx for request errors).
+                if !status.is_success() && !is_graphql_response {
+                    return Err(FetchError::Http(status.as_u16()));
+                }
+                let parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {
+                    if status.is_success() {
+                        FetchError::BadResponse(format!("not a GraphQL JSON response ({e})"))
+                    } else {
+                        FetchError::Http(status.as_u16())
+                    }
+                })?;
+                if parsed.data.is_none() && parsed.errors.is_none() {
+                    return Err(FetchError::BadResponse(
+                        "neither `data` nor `errors` in the response".into(),
+                    ));
+                }
+                Ok(parsed)
+            };
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(timeout)))
+        })
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,421 @@
+//! HTTP layer: the GraphQL endpoints (with counters, fault injection and a response cache) and
+//! the `/control/...` routes, as an axum [`Router`].
+//!
+//! GraphQL-over-HTTP: `POST` with a JSON body (one operation or a JSON array batch), or `GET`
+//! with `query`/`variables`/`operationName` in the query string (handled by
+//! `async-graphql-axum`'s extractor and responder). Answers are JSON, typed
+//! `application/graphql-response+json` when the request's `Accept` asks for it, else
+//! `application/json`.
+//!
+//! Since the data never changes, a subgraph's answer is a pure function of the POST body; the
+//! serialized answer is kept in a bounded per-subgraph cache keyed by the exact body bytes, so
+//! the repeated queries of a load benchmark cost a hash lookup (counters and faults still apply
+//! to every request).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+use crate::fault::Counters;
+use crate::server::Shared;
+use crate::subgraphs::{self, SUBGRAPHS};
+
+/// Largest accepted request body.
+const MAX_BODY: usize = 16 << 20;
+/// Per-subgraph response cache bounds.
+const CACHE_MAX_ENTRIES: usize = 4096;
+const CACHE_MAX_BYTES: usize = 64 << 20;
+
+/// Lets a handler close the connection its request arrived on (inserted into every request's
+/// extensions by the connection task, see [`crate::server`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnHandle(pub Arc<Notify>);
+
+impl ConnHandle {
+    fn kill(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// A cached answer plus the classification of the request that produced it.
+#[derive(Clone)]
+pub(crate) struct Cached {
+    body: Bytes,
+    ops: OpCounts,
+}
+
+#[derive(Clone, Copy, Default)]
+struct OpCounts {
+    entity: u64,
+    root: u64,
+    representations: u64,
+}
+
+/// Bounded map from exact POST body to serialized answer.
+#[derive(Default)]
+pub(crate) struct ResponseCache {
+    map: RwLock<HashMap<Bytes, Cached>>,
+    bytes: AtomicUsize,
+}
+
+impl ResponseCache {
+    fn get(&self, key: &[u8]) -> Option<Cached> {
+        self.map.read().ok()?.get(key).cloned()
+    }
+
+    fn insert(&self, key: &[u8], value: Cached) {
+        let size = key.len() + value.body.len();
+        if self.bytes.load(Relaxed) + size > CACHE_MAX_BYTES {
+            return;
+        }
+        if let Ok(mut map) = self.map.write()
+            && map.len() < CACHE_MAX_ENTRIES
+            && !map.contains_key(key)
+        {
+            map.insert(Bytes::copy_from_slice(key), value);
+            self.bytes.fetch_add(size, Relaxed);
+        }
+    }
+}
+
+/// The router serving the given subgraphs (by index in [`SUBGRAPHS`]) at `/<name>`, plus the
+/// control routes for all subgraphs.
+pub(crate) fn router(shared: Arc<Shared>, subgraphs: &[usize]) -> Router {
+    let mut router = Router::new();
+    for &i in subgraphs {
+        router = router.route(
+            &format!("/{}", SUBGRAPHS[i]),
+            any(move |State(s): State<Arc<Shared>>, req: Request| graphql(s, i, req)),
+        );
+    }
+    router
+        .route("/control/stats", get(control_stats))
+        .route("/control/reset", post(control_reset))
+        .route("/control/faults", get(control_faults))
+        .route(
+            "/control/fault/{subgraph}",
+            get(control_get_fault).post(control_set_fault),
+        )
+        .with_state(shared)
+}
+
+enum Work {
+    Cached(Cached),
+    Execute {
+        batch: Box<BatchRequest>,
+        ops: OpCounts,
+        cache_key: Option<Bytes>,
+    },
+}
+
+async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
+    let sg = &shared.subgraphs[index];
+    let c = &sg.counters;
+    Counters::add(&c.requests, 1);
+    let conn = req.extensions().get::<ConnHandle>().cloned();
+    let content_type = response_content_type(req.headers());
+
+    let work = match *req.method() {
+        Method::POST => {
+            let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+                Ok(body) => body,
+                Err(e) => return bad_request(c, &format!("cannot read request body: {e}")),
+            };
+            match sg.cache.get(&body) {
+                Some(hit) => Work::Cached(hit),
+                None => match parse_post(&body) {
+                    Ok(batch) => Work::Execute {
+                        ops: classify(&batch),
+                        batch: Box::new(batch),
+                        cache_key: Some(body),
+                    },
+                    Err(e) => return bad_request(c, &format!("invalid GraphQL request: {e}")),
+                },
+            }
+        }
+        Method::GET => match GraphQLRequest::<BadRequest>::from_request(req, &()).await {
+            Ok(r) => {
+                let batch = BatchRequest::Single(r.into_inner());
+                Work::Execute {
+                    ops: classify(&batch),
+                    batch: Box::new(batch),
+                    cache_key: None,
+                }
+            }
+            Err(e) => return bad_request(c, &e.0),
+        },
+        _ => {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET, POST")],
+            )
+                .into_response();
+        }
+    };
+    let ops = match &work {
+        Work::Cached(hit) => hit.ops,
+        Work::Execute { ops, .. } => *ops,
+    };
+    Counters::add(&c.entity_requests, ops.entity);
+    Counters::add(&c.root_requests, ops.root);
+    Counters::add(&c.representations, ops.representations);
+
+    let fault = sg.fault.get();
+    if fault.down {
+        return drop_connection(c, conn).await;
+    }
+    if fault.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
+        if sg.fault.is_down() {
+            return drop_connection(c, conn).await;
+        }
+    }
+    if sg.fault.next_is_500(&fault) {
+        Counters::add(&c.injected_http_500, 1);
+        let body = json!({ "errors": [{ "message": format!("injected HTTP 500 ({})", sg.name) }] });
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            content_type,
+            body.to_string(),
+        );
+    }
+    if sg.fault.next_is_graphql_error(&fault) {
+        Counters::add(&c.injected_graphql_errors, 1);
+        let one = json!({
+            "data": null,
+            "errors": [{ "message": format!("injected GraphQL error ({})", sg.name) }],
+        });
+        let body = match &work {
+            Work::Execute { batch, .. } => match &**batch {
+                BatchRequest::Batch(ops) => Value::Array(vec![one; ops.len()]),
+                BatchRequest::Single(_) => one,
+            },
+            _ => one,
+        };
+        return json_response(StatusCode::OK, content_type, body.to_string());
+    }
+
+    match work {
+        Work::Cached(hit) => {
+            Counters::add(&c.cache_hits, 1);
+            json_response(StatusCode::OK, content_type, hit.body)
+        }
+        Work::Execute {
+            batch,
+            ops,
+            cache_key: Some(key),
+        } => {
+            let response = sg.schema.execute_batch(*batch).await;
+            let body = match serde_json::to_vec(&response) {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    let msg = format!("cannot serialize response: {e}");
+                    return json_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        content_type,
+                        json!({ "errors": [{ "message": msg }] }).to_string(),
+                    );
+                }
+            };
+            sg.cache.insert(
+                &key,
+                Cached {
+                    body: body.clone(),
+                    ops,
+                },
+            );
+            json_response(StatusCode::OK, content_type, body)
+        }
+        Work::Execute {
+            batch,
+            cache_key: None,
+            ..
+        } => {
+            let response: BatchResponse = sg.schema.execute_batch(*batch).await;
+            GraphQLResponse::from(response).into_response()
+        }
+    }
+}
+
+/// Closes the request's connection without answering (the connection task drops the socket,
+/// which also drops this handler's future).
+async fn drop_connection(c: &Counters, conn: Option<ConnHandle>) -> Response {
+    Counters::add(&c.dropped, 1);
+    match conn {
+        Some(conn) => {
+            conn.kill();
+            std::future::pending().await
+        }
+        // Not served by our connection loop (cannot happen in practice): closest behaviour.
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+fn parse_post(body: &[u8]) -> serde_json::Result<BatchRequest> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        serde_json::from_slice(body).map(BatchRequest::Batch)
+    } else {
+        serde_json::from_slice(body).map(BatchRequest::Single)
+    }
+}
+
+fn classify(batch: &BatchRequest) -> OpCounts {
+    let mut ops = OpCounts::default();
+    let mut one = |r: &async_graphql::Request| {
+        if r.query.contains("_entities") {
+            ops.entity += 1;
+            if let Some(async_graphql::Value::List(list)) = r.variables.get("representations") {
+                ops.representations += list.len() as u64;
+            }
+        } else {
+            ops.root += 1;
+        }
+    };
+    match batch {
+        BatchRequest::Single(r) => one(r),
+        BatchRequest::Batch(rs) => rs.iter().for_each(one),
+    }
+    ops
+}
+
+fn response_content_type(headers: &HeaderMap) -> &'static str {
+    let wants_graphql_response = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/graphql-response+json"));
+    if wants_graphql_response {
+        "application/graphql-response+json"
+    } else {
+        "application/json"
+    }
+}
+
+fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn bad_request(c: &Counters, message: &str) -> Response {
+    Counters::add(&c.bad_requests, 1);
+    json_response(
+        StatusCode::BAD_REQUEST,
+        "application/json",
+        json!({ "errors": [{ "message": message }] }).to_string(),
+    )
+}
+
+/// Rejection of the GET extractor, turned into our JSON 400.
+struct BadRequest(String);
+
+impl From<async_graphql::ParseRequestError> for BadRequest {
+    fn from(e: async_graphql::ParseRequestError) -> Self {
+        Self(format!("invalid GraphQL request: {e}"))
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.0).into_response()
+    }
+}
+
+/// `GET /control/stats`: `{"accounts": Stats, "inventory": Stats, ...}`.
+async fn control_stats(State(s): State<Arc<Shared>>) -> Response {
+    let mut map = Map::new();
+    for (name, stats) in s.all_stats() {
+        map.insert(name.to_owned(), json!(stats));
+    }
+    axum::Json(Value::Object(map)).into_response()
+}
+
+/// `POST /control/reset`: zeroes all counters (faults are kept).
+async fn control_reset(State(s): State<Arc<Shared>>) -> StatusCode {
+    s.reset_stats();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /control/faults`: `{"accounts": Fault, ...}`.
+async fn control_faults(State(s): State<Arc<Shared>>) -> Response {
+    let mut map = Map::new();
+    for (i, name) in SUBGRAPHS.iter().enumerate() {
+        map.insert((*name).to_owned(), json!(s.subgraphs[i].fault.get()));
+    }
+    axum::Json(Value::Object(map)).into_response()
+}
+
+/// Subgraph indices addressed by a control path segment (`all` means every subgraph).
+fn targets(subgraph: &str) -> Option<Vec<usize>> {
+    if subgraph == "all" {
+        Some((0..SUBGRAPHS.len()).collect())
+    } else {
+        subgraphs::index_of(subgraph).map(|i| vec![i])
+    }
+}
+
+/// `GET /control/fault/{subgraph}`.
+async fn control_get_fault(State(s): State<Arc<Shared>>, Path(subgraph): Path<String>) -> Response {
+    match subgraphs::index_of(&subgraph) {
+        Some(i) => axum::Json(s.subgraphs[i].fault.get()).into_response(),
+        None => unknown_subgraph(&subgraph),
+    }
+}
+
+/// `POST /control/fault/{subgraph}` (or `all`) with a JSON [`crate::Fault`] body (all fields
+/// optional; an empty body clears the fault). Answers once the fault is in effect (in separate
+/// mode: once the listener is closed or re-bound) with the stored fault.
+async fn control_set_fault(
+    State(s): State<Arc<Shared>>,
+    Path(subgraph): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(indices) = targets(&subgraph) else {
+        return unknown_subgraph(&subgraph);
+    };
+    let fault: crate::Fault = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::Fault::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(f) => f,
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("invalid fault: {e}")).into_response();
+            }
+        }
+    };
+    for &i in &indices {
+        s.set_fault(i, fault);
+    }
+    for &i in &indices {
+        s.wait_applied(i).await;
+    }
+    axum::Json(fault.normalized()).into_response()
+}
+
+fn unknown_subgraph(name: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("unknown subgraph `{name}` (expected one of {SUBGRAPHS:?} or `all`)"),
+    )
+        .into_response()
+}
