@@ -147,6 +147,8 @@ impl<'a> Projector<'a> {
         }
     }
 
+    /// Complete a value; a null in a non-null position becomes a [`Bubble`] that the
+    /// nearest nullable position turns into `null`.
     fn complete(
         &mut self,
         value: Option<&Json>,
@@ -155,8 +157,7 @@ impl<'a> Projector<'a> {
     ) -> Result<Json, Bubble> {
         match ty {
             Type::NonNullNamed(_) | Type::NonNullList(_) => {
-                let inner = ty.clone().nullable();
-                let v = self.complete(value, &inner, fields)?;
+                let v = self.complete_nullable(value, ty, fields)?;
                 if v.is_null() {
                     let name = fields.first().map(|f| f.name.as_str()).unwrap_or("");
                     self.null_error(format!("Cannot return null for non-nullable field {name}"));
@@ -164,7 +165,21 @@ impl<'a> Projector<'a> {
                 }
                 Ok(v)
             }
-            Type::List(inner) => match value {
+            _ => Ok(self
+                .complete_nullable(value, ty, fields)
+                .unwrap_or(Json::Null)),
+        }
+    }
+
+    /// Complete ignoring the outer non-null wrapper (the caller handles it).
+    fn complete_nullable(
+        &mut self,
+        value: Option<&Json>,
+        ty: &Type,
+        fields: &[&Field],
+    ) -> Result<Json, Bubble> {
+        match ty {
+            Type::List(inner) | Type::NonNullList(inner) => match value {
                 Some(Json::Array(items)) => {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, item) in items.iter().enumerate() {
@@ -177,7 +192,7 @@ impl<'a> Projector<'a> {
                 }
                 _ => Ok(Json::Null),
             },
-            Type::Named(name) => match value {
+            Type::Named(name) | Type::NonNullNamed(name) => match value {
                 None | Some(Json::Null) => Ok(Json::Null),
                 Some(v) => self.complete_named(v, name, fields),
             },

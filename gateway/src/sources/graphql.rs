@@ -79,9 +79,9 @@ impl Source for GraphqlSource {
                     .bytes()
                     .await
                     .map_err(|e| FetchError::Connect(root_cause(&e)))?;
-                // A non-2xx answer is an HTTP failure unless it is a GraphQL response
-                // with the newer media type (which uses 4xx for request errors).
-                if !status.is_success() && !is_graphql_response {
+                // A non-2xx answer is an HTTP failure, except a 4xx GraphQL response with
+                // the newer media type, which carries request errors worth forwarding.
+                if !status.is_success() && !(status.is_client_error() && is_graphql_response) {
                     return Err(FetchError::Http(status.as_u16()));
                 }
                 let parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {

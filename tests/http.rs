@@ -1,0 +1,242 @@
+//! GraphQL-over-HTTP at the edge: methods, media types, status codes, bad input.
+
+use e2e_tests::{Reply, TestEnv, error_messages, post_json, send};
+use serde_json::json;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+async fn post_raw(
+    env: &TestEnv,
+    content_type: &str,
+    accept: &str,
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    send(
+        env.client
+            .post(env.gateway.url())
+            .header("content-type", content_type)
+            .header("accept", accept)
+            .body(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_the_right_status() {
+    let env = TestEnv::start().await;
+    env.mocks.reset_stats();
+
+    // Not JSON.
+    let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, "{\"query\": ").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        error_messages(&r.body)[0].contains("not valid JSON"),
+        "{r:?}"
+    );
+
+    // JSON, but no query / wrong types.
+    for (body, expected) in [
+        (json!({"variables": {}}), "no `query`"),
+        (json!({"query": 42}), "`query` must be a string"),
+        (
+            json!({"query": "{ me { id } }", "variables": [1]}),
+            "`variables` must be a JSON object",
+        ),
+        (
+            json!({"query": "{ me { id } }", "operationName": 3}),
+            "`operationName` must be a string",
+        ),
+        (json!([1, 2]), "JSON object"),
+    ] {
+        let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, body.to_string()).await;
+        assert_eq!(r.status, 400, "{body}: {r:?}");
+        assert!(
+            error_messages(&r.body)[0].contains(expected),
+            "{body}: {r:?}"
+        );
+    }
+
+    // Syntax error: 400 with a location, under the new media type.
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": "{ me { id }"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.content_type.starts_with(GRAPHQL_RESPONSE));
+    assert!(r.body.get("data").is_none());
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["code"],
+        "GRAPHQL_PARSE_FAILED"
+    );
+    assert!(
+        r.body["errors"][0]["locations"][0]["line"].is_number(),
+        "{r:?}"
+    );
+
+    // Unknown field: a validation error naming the field.
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": "{ me { id secret } }"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert!(error_messages(&r.body)[0].contains("secret"), "{r:?}");
+
+    // ... which legacy `application/json` clients get with status 200.
+    let r = post_raw(
+        &env,
+        "application/json",
+        "application/json",
+        json!({"query": "{ me { id secret } }"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("application/json"));
+    assert!(r.body.get("data").is_none());
+
+    // Wrong variable type.
+    let body = json!({"query": "query($id: ID!) { user(id: $id) { name } }", "variables": {"id": {"x": 1}}});
+    let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, body.to_string()).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Missing required variable.
+    let body = json!({"query": "query($id: ID!) { user(id: $id) { name } }"});
+    let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, body.to_string()).await;
+    assert_eq!(r.status, 400, "{r:?}");
+
+    // Unknown operation name, and several operations without a name.
+    let doc = "query A { me { id } } query B { users { id } }";
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": doc, "operationName": "C"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["code"],
+        "GRAPHQL_UNKNOWN_OPERATION_NAME"
+    );
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": doc}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": doc, "operationName": "B"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["data"]["users"].is_array());
+
+    // Wrong content type, unacceptable Accept.
+    let r = post_raw(&env, "text/plain", GRAPHQL_RESPONSE, "{ me { id } }").await;
+    assert_eq!(r.status, 415);
+    let r = post_raw(
+        &env,
+        "application/json",
+        "text/csv",
+        json!({"query": "{ me { id } }"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 406);
+
+    // A body over the limit (2 MiB in schemas/gateway.yaml) is refused whole.
+    let huge = format!(
+        "{{\"query\": \"{{ me {{ id }} }}\", \"pad\": \"{}\"}}",
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, huge).await;
+    assert_eq!(r.status, 413);
+
+    // A deeply nested document is refused by the parser's limits, not a stack overflow.
+    let deep = format!("{}{}", "{ me ".repeat(5_000), "}".repeat(5_000));
+    let r = post_raw(
+        &env,
+        "application/json",
+        GRAPHQL_RESPONSE,
+        json!({"query": deep}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // None of that reached a subgraph (except the valid `B` operation).
+    let upstream: u64 = subgraph_mocks::SUBGRAPHS
+        .iter()
+        .map(|s| env.mocks.stats(s).requests)
+        .sum();
+    assert_eq!(upstream, 1);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_requests_and_graphiql() {
+    let env = TestEnv::start().await;
+    let url = env.gateway.url();
+    let r = send(env.client.get(&url).query(&[
+        ("query", "query($id: ID!) { user(id: $id) { id name } }"),
+        ("variables", "{\"id\":\"2\"}"),
+    ]))
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["data"]["user"]["id"], "2");
+
+    let r = send(env.client.get(&url).query(&[("variables", "{nope")])).await;
+    assert_eq!(r.status, 400);
+    let r = send(env.client.get(&url).header("accept", GRAPHQL_RESPONSE)).await;
+    assert_eq!(r.status, 400, "{r:?}");
+
+    // A browser gets GraphiQL.
+    let html = env
+        .client
+        .get(&url)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("graphiql");
+    assert_eq!(html.status(), 200);
+    assert!(html.text().await.expect("body").contains("graphiql"));
+
+    let health = send(
+        env.client
+            .get(format!("http://{}/health", env.gateway.addr)),
+    )
+    .await;
+    assert_eq!(health.status, 200);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn responses_use_the_negotiated_media_type() {
+    let env = TestEnv::start().await;
+    let body = json!({"query": "{ me { id } }"});
+    let r = post_json(&env.client, &env.gateway.url(), &body).await;
+    assert!(r.content_type.starts_with("application/json"), "{r:?}");
+    let r = post_raw(
+        &env,
+        "application/json; charset=utf-8",
+        "application/graphql-response+json, application/json;q=0.9",
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with(GRAPHQL_RESPONSE), "{r:?}");
+    assert_eq!(r.body, json!({"data": {"me": {"id": "1"}}}));
+    env.shutdown().await;
+}

@@ -1,0 +1,78 @@
+//! A scripted upstream on a real socket: each received GraphQL request (as JSON) goes to
+//! a closure that decides the HTTP status and the raw body, so tests can make a backend
+//! answer anything, including garbage. Every request is recorded.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::Value;
+
+type Script = dyn Fn(&Value) -> (u16, String) + Send + Sync;
+
+struct Shared {
+    script: Box<Script>,
+    received: Mutex<Vec<Value>>,
+}
+
+pub struct ScriptedSubgraph {
+    pub url: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ScriptedSubgraph {
+    pub async fn start(script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> Self {
+        let shared = Arc::new(Shared {
+            script: Box::new(script),
+            received: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/graphql", post(handle))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ScriptedSubgraph {
+            url: format!("http://{addr}/graphql"),
+            shared,
+            task,
+        }
+    }
+
+    /// The request bodies received so far.
+    pub fn received(&self) -> Vec<Value> {
+        self.shared
+            .received
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ScriptedSubgraph {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResponse {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Ok(mut r) = shared.received.lock() {
+        r.push(request.clone());
+    }
+    let (status, body) = (shared.script)(&request);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        body,
+    )
+}
