@@ -42,7 +42,7 @@ pub enum RequestError {
     #[error("{0}")]
     UnknownOperation(String),
     #[error("{}", .0.message)]
-    Variables(GraphQLError),
+    Variables(Box<GraphQLError>),
     #[error("{0}")]
     Plan(#[from] planner::PlanError),
     #[error("mutations are not allowed over GET; use POST")]
@@ -156,7 +156,9 @@ impl Engine {
         let variables =
             apollo_compiler::request::coerce_variable_values(&self.schema.api, operation, &raw)
                 .map_err(|e| {
-                    RequestError::Variables(e.to_graphql_error(&prepared.document.sources))
+                    RequestError::Variables(Box::new(
+                        e.to_graphql_error(&prepared.document.sources),
+                    ))
                 })?;
         let introspection = if prepared.introspection {
             Some(
@@ -168,7 +170,9 @@ impl Engine {
                     &variables,
                 )
                 .map_err(|e| {
-                    RequestError::Variables(e.to_graphql_error(&prepared.document.sources))
+                    RequestError::Variables(Box::new(
+                        e.to_graphql_error(&prepared.document.sources),
+                    ))
                 })?,
             )
         } else {

@@ -131,7 +131,8 @@ impl FromStr for Fault {
 ///
 /// A request counts as an *entity request* when its query text contains `_entities`, otherwise
 /// as a *root request*; in a JSON-array batch each operation is classified separately.
-/// `representations` sums the lengths of the `representations` variable of entity requests.
+/// `representations` sums the lengths of the representation lists (variables holding
+/// `{__typename, ...}` objects) of entity requests.
 /// Requests are counted on arrival, before any fault is applied.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]

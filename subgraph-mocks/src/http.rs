@@ -58,6 +58,8 @@ pub(crate) struct Cached {
 
 #[derive(Clone, Copy, Default)]
 struct OpCounts {
+    /// The request was a JSON array (answers must be arrays too).
+    batched: bool,
     entity: u64,
     root: u64,
     representations: u64,
@@ -197,12 +199,10 @@ async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
             "data": null,
             "errors": [{ "message": format!("injected GraphQL error ({})", sg.name) }],
         });
-        let body = match &work {
-            Work::Execute { batch, .. } => match &**batch {
-                BatchRequest::Batch(ops) => Value::Array(vec![one; ops.len()]),
-                BatchRequest::Single(_) => one,
-            },
-            _ => one,
+        let body = if ops.batched {
+            Value::Array(vec![one; (ops.entity + ops.root) as usize])
+        } else {
+            one
         };
         return json_response(StatusCode::OK, content_type, body.to_string());
     }
@@ -277,8 +277,16 @@ fn classify(batch: &BatchRequest) -> OpCounts {
     let mut one = |r: &async_graphql::Request| {
         if r.query.contains("_entities") {
             ops.entity += 1;
-            if let Some(async_graphql::Value::List(list)) = r.variables.get("representations") {
-                ops.representations += list.len() as u64;
+            // Every list of `{__typename, ...}` objects is a representations variable,
+            // whatever its name (gateways alias several `_entities` calls in one request).
+            for value in r.variables.values() {
+                if let async_graphql::Value::List(list) = value
+                    && list.iter().all(|item| {
+                        matches!(item, async_graphql::Value::Object(o) if o.contains_key("__typename"))
+                    })
+                {
+                    ops.representations += list.len() as u64;
+                }
             }
         } else {
             ops.root += 1;
@@ -286,7 +294,10 @@ fn classify(batch: &BatchRequest) -> OpCounts {
     };
     match batch {
         BatchRequest::Single(r) => one(r),
-        BatchRequest::Batch(rs) => rs.iter().for_each(one),
+        BatchRequest::Batch(rs) => {
+            rs.iter().for_each(one);
+            ops.batched = true;
+        }
     }
     ops
 }

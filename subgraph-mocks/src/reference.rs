@@ -4,7 +4,7 @@
 //! [`BENCHMARK_QUERY`] is a copy of `/work/shared/bench/federation-query.graphql`;
 //! [`benchmark_response()`] is the `{"data": ...}` document a correct gateway must return for
 //! it when its subgraphs are these mocks (fields in query order). End-to-end tests can compare
-//! the gateway's output with it, and it documents the response size (about 98 KB of compact
+//! the gateway's output with it, and it documents the response size (about 96 KB of compact
 //! JSON, see [`benchmark_response_size()`]).
 
 use serde_json::{Map, Value, json};

@@ -52,9 +52,9 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(separate: bool) -> Arc<Self> {
         Arc::new(Self {
-            subgraphs: SUBGRAPHS.map(|name| SubgraphState {
-                name,
-                schema: subgraphs::schema(name).unwrap_or_else(|| unreachable!()),
+            subgraphs: std::array::from_fn(|i| SubgraphState {
+                name: SUBGRAPHS[i],
+                schema: &subgraphs::schemas()[i],
                 counters: Counters::default(),
                 fault: FaultState::default(),
                 down: watch::Sender::new(false),

@@ -82,6 +82,19 @@ async fn graphql_error_rate() {
     assert!(body["data"].is_null());
     assert!(body["errors"][0]["message"].is_string());
     assert_eq!(mocks.stats("reviews").injected_graphql_errors, 1);
+    // A batch gets one error answer per operation.
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    let resp: Value = c
+        .post(mocks.url("reviews"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp.as_array().unwrap().len(), 2);
+    assert!(resp[1]["errors"].is_array());
     mocks.set_fault("reviews", Fault::default());
     data(&c, &mocks.url("reviews"), "{ __typename }", json!({})).await;
 }

@@ -8,6 +8,7 @@
 //! layer share one request.
 
 use apollo_compiler::ast::{OperationType, Type, Value};
+use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Node};
 use rustc_hash::FxHashMap;
 
@@ -31,7 +32,16 @@ struct Group {
     entity: bool,
     selection: SubSelection,
     representation: Vec<(Name, FieldSet)>,
+    /// Runtime types whose representations are sent as another type (an interface).
+    rewrites: Vec<(Name, Name)>,
     deps: Vec<usize>,
+}
+
+/// What to plan in the target graph of an entity jump.
+#[derive(Clone, Copy)]
+enum Target<'o> {
+    Field(&'o Field),
+    Set(&'o SelectionSet),
 }
 
 #[derive(Clone)]
@@ -117,6 +127,7 @@ impl<'a> Builder<'a> {
             entity,
             selection: SubSelection::default(),
             representation: Vec::new(),
+            rewrites: Vec::new(),
             deps: Vec::new(),
         });
         Ok(self.groups.len() - 1)
@@ -220,12 +231,64 @@ impl<'a> Builder<'a> {
             })
     }
 
+    /// Whether `graph` resolves `type_name.field` itself. Fields an `@interfaceObject`
+    /// contributes to the implementations of an interface carry a graph-less
+    /// `@join__field`: no graph resolves them on the object type, only on the interface.
+    fn resolves(&self, type_name: &str, field: &str, graph: GraphId) -> bool {
+        self.sg.resolves(type_name, field, graph) && !self.via_interface_object(type_name, field)
+    }
+
+    fn via_interface_object(&self, type_name: &str, field: &str) -> bool {
+        let Some(ExtendedType::Object(object)) = self.sg.schema.types.get(type_name) else {
+            return false;
+        };
+        object.fields.get(field).is_some_and(|f| {
+            f.directives
+                .get_all("join__field")
+                .any(|d| d.specified_argument_by_name("graph").is_none())
+        })
+    }
+
+    /// Whether `graph` knows the interface `type_name` as an `@interfaceObject` (it
+    /// answers `__typename` with the interface name).
+    fn is_interface_object(&self, type_name: &str, graph: GraphId) -> bool {
+        self.sg
+            .type_in_graph(type_name, graph)
+            .is_some_and(|t| t.is_interface_object)
+    }
+
+    /// Whether the graph of `ctx` can return `type_name.field` on this path without an
+    /// entity jump: it resolves the field (and can read its `@requires` inputs locally,
+    /// which only `@provides` allows), or the field is provided here.
     fn resolvable_here(&self, ctx: &Ctx<'_>, type_name: &str, field: &str) -> bool {
-        field == "__typename"
-            || self.sg.resolves(type_name, field, ctx.graph)
-            || ctx
-                .provided
-                .is_some_and(|p| p.field(type_name, field).is_some())
+        if field == "__typename" {
+            return !self.is_interface_object(type_name, ctx.graph);
+        }
+        if ctx
+            .provided
+            .is_some_and(|p| p.field(type_name, field).is_some())
+        {
+            return true;
+        }
+        if !self.resolves(type_name, field, ctx.graph) {
+            return false;
+        }
+        match self
+            .sg
+            .field_in_graph(type_name, field, ctx.graph)
+            .and_then(|f| f.requires.as_ref())
+        {
+            None => true,
+            // Bounded, so requires cycles in a broken supergraph cannot recurse forever.
+            Some(_) if ctx.jump_depth >= MAX_JUMP_DEPTH => false,
+            Some(requires) => {
+                let deeper = Ctx {
+                    jump_depth: ctx.jump_depth + 1,
+                    ..ctx.clone()
+                };
+                self.providable(&deeper, type_name, requires)
+            }
+        }
     }
 
     fn plan_set(
@@ -236,6 +299,9 @@ impl<'a> Builder<'a> {
         deps: &mut Vec<usize>,
     ) -> Result<(), PlanError> {
         let parent_abstract = self.sg.is_abstract(&ctx.parent);
+        if parent_abstract && self.is_interface_object(&ctx.parent, ctx.graph) {
+            return self.plan_interface_object_set(ctx, set, out, deps);
+        }
         for item in &set.0 {
             match item {
                 Selection::Fragment(frag) => {
@@ -247,13 +313,7 @@ impl<'a> Builder<'a> {
                         if !applies {
                             continue;
                         }
-                        if frag.conditions.is_empty() {
-                            self.plan_set(ctx, &frag.selection, out, deps)?;
-                        } else {
-                            let mut sub = SubSelection::default();
-                            self.plan_set(ctx, &frag.selection, &mut sub, deps)?;
-                            out.fragment(None, &frag.conditions).merge(sub);
-                        }
+                        self.plan_inline(ctx, &frag.conditions, &frag.selection, out, deps)?;
                         continue;
                     }
                     out.add_typename();
@@ -290,8 +350,9 @@ impl<'a> Builder<'a> {
                         continue;
                     }
                     // An interface field: keep it on the interface when this graph
-                    // resolves it for every implementation it knows; otherwise route
-                    // per concrete type.
+                    // resolves it for every implementation it knows, or when another
+                    // graph resolves it on the interface itself (an entity interface or
+                    // an `@interfaceObject`); otherwise route per concrete type.
                     let runtime: Vec<Name> =
                         self.sg.possible_in_graph(&ctx.parent, ctx.graph).to_vec();
                     let local = self.resolvable_here(ctx, &ctx.parent, &field.name)
@@ -299,7 +360,7 @@ impl<'a> Builder<'a> {
                             .iter()
                             .all(|t| self.resolvable_here(ctx, t, &field.name));
                     out.add_typename();
-                    if local {
+                    if local || self.has_interface_route(ctx, &ctx.parent, &field.name) {
                         self.plan_field(ctx, field, out, deps)?;
                     } else {
                         for t in runtime {
@@ -318,6 +379,127 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// A fragment that applies to every object here: its selections join the parent's,
+    /// wrapped in a condition-only fragment when it has `@skip`/`@include`.
+    fn plan_inline(
+        &mut self,
+        ctx: &Ctx<'_>,
+        conditions: &Conditions,
+        set: &SelectionSet,
+        out: &mut SubSelection,
+        deps: &mut Vec<usize>,
+    ) -> Result<(), PlanError> {
+        if conditions.is_empty() {
+            return self.plan_set(ctx, set, out, deps);
+        }
+        let mut sub = SubSelection::default();
+        self.plan_set(ctx, set, &mut sub, deps)?;
+        if !sub.is_empty() {
+            out.fragment(None, conditions).merge(sub);
+        }
+        Ok(())
+    }
+
+    /// Whether `field` of `type_name` can be fetched from another graph (or, for
+    /// `@requires`, the same one) through an entity key of that type.
+    fn has_interface_route(&self, ctx: &Ctx<'_>, type_name: &str, field: &str) -> bool {
+        let Some(meta) = self
+            .sg
+            .types
+            .get(type_name)
+            .and_then(|t| t.fields.get(field))
+        else {
+            return false;
+        };
+        meta.graphs.iter().any(|(&g, f)| {
+            f.resolvable
+                && self.resolves(type_name, field, g)
+                && (g != ctx.graph || f.requires.is_some())
+                && self
+                    .sg
+                    .type_in_graph(type_name, g)
+                    .is_some_and(|t| t.keys.iter().any(|k| k.resolvable))
+        })
+    }
+
+    /// A selection on an interface in a graph that knows it as an `@interfaceObject`:
+    /// interface fields are planned as usual, but `__typename` and fragments on other
+    /// types need the real type, which only a graph with the implementations knows.
+    fn plan_interface_object_set(
+        &mut self,
+        ctx: &Ctx<'_>,
+        set: &SelectionSet,
+        out: &mut SubSelection,
+        deps: &mut Vec<usize>,
+    ) -> Result<(), PlanError> {
+        let mut remote = SelectionSet::default();
+        for item in &set.0 {
+            match item {
+                Selection::Fragment(frag)
+                    if frag
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| *c == ctx.parent) =>
+                {
+                    self.plan_inline(ctx, &frag.conditions, &frag.selection, out, deps)?;
+                }
+                Selection::Fragment(_) => remote.0.push(item.clone()),
+                Selection::Field(field) if field.name == "__typename" => {
+                    remote.push_field(field.clone());
+                }
+                Selection::Field(field) => self.plan_field(ctx, field, out, deps)?,
+            }
+        }
+        if remote.is_empty() {
+            return Ok(());
+        }
+        let parent = ctx.parent.clone();
+        let mut best: Option<((u8, usize), GraphId, FieldSet)> = None;
+        let mut graphs: Vec<GraphId> = self
+            .sg
+            .types
+            .get(&parent)
+            .map(|t| t.graphs.keys().copied().collect())
+            .unwrap_or_default();
+        graphs.sort_unstable();
+        for g in graphs {
+            if g == ctx.graph || self.is_interface_object(&parent, g) {
+                continue;
+            }
+            let known = self.sg.possible_in_graph(&parent, g).len();
+            if known == 0 {
+                continue;
+            }
+            let Some(in_graph) = self.sg.type_in_graph(&parent, g) else {
+                continue;
+            };
+            for key in in_graph.keys.iter().filter(|k| k.resolvable) {
+                let direct = self.providable(ctx, &parent, &key.fields);
+                let rank = (u8::from(!direct), usize::MAX - known);
+                if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                    best = Some((rank, g, key.fields.clone()));
+                }
+            }
+        }
+        let Some((_, target, key)) = best else {
+            return Err(PlanError::Unplannable(format!(
+                "{parent}: subgraph \"{}\" knows it as an @interfaceObject and no subgraph \
+                 with its implementations has a usable @key to find the real type",
+                self.sg.graphs[ctx.graph].name
+            )));
+        };
+        self.enter(
+            ctx,
+            &parent,
+            target,
+            &key,
+            None,
+            Target::Set(&remote),
+            out,
+            deps,
+        )
+    }
+
     fn plan_field(
         &mut self,
         ctx: &Ctx<'_>,
@@ -328,6 +510,132 @@ impl<'a> Builder<'a> {
         if !self.resolvable_here(ctx, &ctx.parent, &field.name) {
             return self.jump(ctx, field, out, deps);
         }
+        // A field this graph resolves (or that is provided here) whose subselection it
+        // cannot complete (a value type's field only another graph has, a field outside
+        // `@provides`) is better fetched whole from a graph that can.
+        if !field.selection.is_empty()
+            && !self.completable(&self.child_ctx(ctx, field), &field.selection)
+            && self.can_jump(ctx, &ctx.parent, &field.name)
+        {
+            return self.jump(ctx, field, out, deps);
+        }
+        self.plan_field_here(ctx, field, out, deps)
+    }
+
+    /// The context below `field`, in the same graph.
+    fn child_ctx<'c>(&self, ctx: &Ctx<'c>, field: &Field) -> Ctx<'c>
+    where
+        'a: 'c,
+    {
+        // What this graph can return below the field without jumping (`@provides`).
+        let provided = ctx
+            .provided
+            .and_then(|p| p.field(&ctx.parent, &field.name))
+            .filter(|p| !p.is_empty())
+            .or_else(|| {
+                self.sg
+                    .field_in_graph(&ctx.parent, &field.name, ctx.graph)
+                    .and_then(|f| f.provides.as_ref())
+            });
+        Ctx {
+            graph: ctx.graph,
+            parent: field.ty.inner_named_type().clone(),
+            path: child_path(&ctx.path, field),
+            group: ctx.group,
+            provided,
+            jump_depth: ctx.jump_depth,
+        }
+    }
+
+    /// Whether every field of `set` can be returned by the graph of `ctx`, directly or
+    /// through entity jumps from there.
+    fn completable(&self, ctx: &Ctx<'_>, set: &SelectionSet) -> bool {
+        let parent_abstract = self.sg.is_abstract(&ctx.parent);
+        if parent_abstract && self.is_interface_object(&ctx.parent, ctx.graph) {
+            // Interface fields are checked on the interface; the rest goes through a
+            // graph with the implementations.
+            return set.0.iter().all(|item| match item {
+                Selection::Field(f) if f.name != "__typename" => self.field_completable(ctx, f),
+                _ => true,
+            });
+        }
+        let runtime: &[Name] = if parent_abstract {
+            self.sg.possible_in_graph(&ctx.parent, ctx.graph)
+        } else {
+            std::slice::from_ref(&ctx.parent)
+        };
+        runtime.iter().all(|t| {
+            let object_ctx = Ctx {
+                parent: t.clone(),
+                ..ctx.clone()
+            };
+            self.completable_on(&object_ctx, set, parent_abstract)
+        })
+    }
+
+    fn completable_on(&self, ctx: &Ctx<'_>, set: &SelectionSet, abstract_parent: bool) -> bool {
+        set.0.iter().all(|item| match item {
+            Selection::Fragment(frag) => {
+                let applies = frag
+                    .type_condition
+                    .as_ref()
+                    .is_none_or(|c| self.sg.satisfies(&ctx.parent, c));
+                !applies || self.completable_on(ctx, &frag.selection, abstract_parent)
+            }
+            Selection::Field(f) if f.name == "__typename" => true,
+            Selection::Field(f) => {
+                self.field_completable(ctx, f)
+                    || (abstract_parent && self.field_completable_on_interface(ctx, f))
+            }
+        })
+    }
+
+    fn field_completable_on_interface(&self, ctx: &Ctx<'_>, field: &Field) -> bool {
+        let Some(object) = self.sg.schema.get_object(&ctx.parent) else {
+            return false;
+        };
+        object.implements_interfaces.iter().any(|i| {
+            self.has_interface_route(ctx, i, &field.name)
+                && self.sg.schema.type_field(i, &field.name).is_ok()
+        })
+    }
+
+    fn field_completable(&self, ctx: &Ctx<'_>, field: &Field) -> bool {
+        if self.resolvable_here(ctx, &ctx.parent, &field.name)
+            && (field.selection.is_empty()
+                || self.completable(&self.child_ctx(ctx, field), &field.selection))
+        {
+            return true;
+        }
+        self.can_jump(ctx, &ctx.parent, &field.name)
+    }
+
+    /// Whether `type_name.field` can be fetched through an entity key from another graph
+    /// (or from this one, for `@requires`), possibly through an interface.
+    fn can_jump(&self, ctx: &Ctx<'_>, type_name: &str, field: &str) -> bool {
+        if self.has_interface_route(ctx, type_name, field) {
+            return true;
+        }
+        let resolved_anywhere =
+            (0..self.sg.graphs.len()).any(|g| self.resolves(type_name, field, g));
+        !resolved_anywhere
+            && self.sg.schema.get_object(type_name).is_some_and(|o| {
+                o.implements_interfaces.iter().any(|i| {
+                    self.sg.schema.type_field(i, field).is_ok()
+                        && self.has_interface_route(ctx, i, field)
+                })
+            })
+    }
+
+    /// Plan `field` in the graph of `ctx`, which resolves it (its `@requires` inputs,
+    /// if any, are in the representation).
+    fn plan_field_here(
+        &mut self,
+        ctx: &Ctx<'_>,
+        field: &Field,
+        out: &mut SubSelection,
+        deps: &mut Vec<usize>,
+    ) -> Result<(), PlanError> {
         if field.selection.is_empty() {
             out.add_field(
                 &field.key,
@@ -339,24 +647,7 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let child_type = field.ty.inner_named_type().clone();
-        // What this graph can return below the field without jumping (`@provides`).
-        let provided = ctx
-            .provided
-            .and_then(|p| p.field(&ctx.parent, &field.name))
-            .filter(|p| !p.is_empty())
-            .or_else(|| {
-                self.sg
-                    .field_in_graph(&ctx.parent, &field.name, ctx.graph)
-                    .and_then(|f| f.provides.as_ref())
-            });
-        let child_ctx = Ctx {
-            graph: ctx.graph,
-            parent: child_type.clone(),
-            path: child_path(&ctx.path, field),
-            group: ctx.group,
-            provided,
-            jump_depth: ctx.jump_depth,
-        };
+        let child_ctx = self.child_ctx(ctx, field);
         let mut sub = SubSelection::default();
         self.plan_set(&child_ctx, &field.selection, &mut sub, deps)?;
         if self.sg.is_abstract(&child_type) {
@@ -402,6 +693,43 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// Add `__typename` under every field of an abstract type in a representation
+    /// field set, so the receiving graph learns the runtime type of nested objects.
+    fn with_typenames(&self, type_name: &str, set: FieldSet) -> FieldSet {
+        let items = set
+            .0
+            .into_iter()
+            .map(|item| match item {
+                FieldSetItem::Field { name, children } if !children.is_empty() => {
+                    let Some(child_type) = self.field_type(type_name, &name) else {
+                        return FieldSetItem::Field { name, children };
+                    };
+                    let mut children = self.with_typenames(&child_type, children);
+                    let has_typename = children.field_names().any(|n| n == "__typename");
+                    if self.sg.is_abstract(&child_type) && !has_typename {
+                        children.0.insert(
+                            0,
+                            FieldSetItem::Field {
+                                name: "__typename".into(),
+                                children: FieldSet::default(),
+                            },
+                        );
+                    }
+                    FieldSetItem::Field { name, children }
+                }
+                FieldSetItem::Fragment {
+                    type_condition,
+                    children,
+                } => FieldSetItem::Fragment {
+                    children: self.with_typenames(&type_condition, children),
+                    type_condition,
+                },
+                other => other,
+            })
+            .collect();
+        FieldSet(items)
+    }
+
     fn field_type(&self, type_name: &str, field: &str) -> Option<Name> {
         let ty = self.sg.schema.types.get(type_name)?;
         let def = match ty {
@@ -418,6 +746,17 @@ impl<'a> Builder<'a> {
         let mut out = SelectionSet::default();
         for item in &set.0 {
             match item {
+                FieldSetItem::Field { name, .. } if name == "__typename" => {
+                    let name = Name::new_static_unchecked("__typename");
+                    out.push_field(Field {
+                        key: name.clone(),
+                        name,
+                        arguments: Vec::new(),
+                        conditions: Conditions::default(),
+                        ty: Type::NonNullNamed(Name::new_static_unchecked("String")),
+                        selection: SelectionSet::default(),
+                    });
+                }
                 FieldSetItem::Field { name, children } => {
                     let def = self.sg.schema.type_field(type_name, name).map_err(|_| {
                         PlanError::Unplannable(format!(
@@ -456,7 +795,8 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
-    /// Fetch `field` of `ctx.parent` from another graph through `_entities`.
+    /// Fetch `field` of `ctx.parent` from another graph through `_entities` (or from
+    /// the same graph, when the field `@requires` inputs it cannot read itself).
     fn jump(
         &mut self,
         ctx: &Ctx<'_>,
@@ -473,65 +813,130 @@ impl<'a> Builder<'a> {
                 self.sg.graphs[ctx.graph].name
             )));
         }
-        let meta = self
+        if !self
             .sg
             .types
             .get(&parent)
-            .and_then(|t| t.fields.get(&field.name))
-            .ok_or_else(|| PlanError::Unplannable(coordinate()))?;
+            .is_some_and(|t| t.fields.contains_key(&field.name))
+        {
+            return Err(PlanError::Unplannable(coordinate()));
+        }
+        // The entity type to ask for: the parent itself, or, for fields only an
+        // `@interfaceObject` resolves, one of its interfaces.
+        let mut entries = vec![parent.clone()];
+        let resolved_anywhere =
+            (0..self.sg.graphs.len()).any(|g| self.resolves(&parent, &field.name, g));
+        if !resolved_anywhere && let Some(object) = self.sg.schema.get_object(&parent) {
+            entries.extend(
+                object
+                    .implements_interfaces
+                    .iter()
+                    .filter(|i| self.sg.schema.type_field(i, &field.name).is_ok())
+                    .map(|i| i.name.clone()),
+            );
+        }
 
-        // Candidates: (target graph, key) — direct keys first, then keys whose fields
-        // need a jump themselves; within each, reuse an existing fetch when possible.
-        let mut best: Option<(u8, GraphId, FieldSet)> = None;
-        let mut graphs: Vec<GraphId> = meta
-            .graphs
-            .iter()
-            .filter(|(g, f)| f.resolvable && **g != ctx.graph)
-            .map(|(&g, _)| g)
-            .collect();
-        graphs.sort_unstable();
-        for g in graphs {
-            let Some(in_graph) = self.sg.type_in_graph(&parent, g) else {
+        // Candidates: (target graph, entry type, key) — direct keys first, then keys
+        // whose fields need a jump themselves; within each, reuse an existing fetch.
+        let mut best: Option<(u8, GraphId, Name, FieldSet)> = None;
+        for entry in &entries {
+            let Some(meta) = self
+                .sg
+                .types
+                .get(entry)
+                .and_then(|t| t.fields.get(&field.name))
+            else {
                 continue;
             };
-            let existing = self.find_group(g, &ctx.path).is_some();
-            for key in in_graph.keys.iter().filter(|k| k.resolvable) {
-                let direct = self.providable(ctx, &parent, &key.fields);
-                let rank = match (direct, existing) {
-                    (true, true) => 0,
-                    (true, false) => 1,
-                    (false, true) => 2,
-                    (false, false) => 3,
+            let mut graphs: Vec<GraphId> = meta
+                .graphs
+                .iter()
+                .filter(|(g, f)| {
+                    f.resolvable
+                        && self.resolves(entry, &field.name, **g)
+                        && (**g != ctx.graph || f.requires.is_some())
+                })
+                .map(|(&g, _)| g)
+                .collect();
+            graphs.sort_unstable();
+            for g in graphs {
+                let Some(in_graph) = self.sg.type_in_graph(entry, g) else {
+                    continue;
                 };
-                if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
-                    best = Some((rank, g, key.fields.clone()));
+                let existing = self.find_group(g, &ctx.path).is_some();
+                for key in in_graph.keys.iter().filter(|k| k.resolvable) {
+                    let direct = self.providable(ctx, &parent, &key.fields);
+                    let rank = match (direct, existing) {
+                        (true, true) => 0,
+                        (true, false) => 1,
+                        (false, true) => 2,
+                        (false, false) => 3,
+                    };
+                    if best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                        best = Some((rank, g, entry.clone(), key.fields.clone()));
+                    }
                 }
             }
         }
-        let Some((_, target, key)) = best else {
+        let Some((_, target, entry, key)) = best else {
             return Err(PlanError::Unplannable(format!(
                 "{}: cannot be reached from subgraph \"{}\" (no subgraph that resolves it has a usable @key for {parent})",
                 coordinate(),
                 self.sg.graphs[ctx.graph].name
             )));
         };
-
-        // Key and @requires fields come first, into the current fetch (or further jumps).
-        let mut needed = key.clone();
         let requires = self
             .sg
-            .field_in_graph(&parent, &field.name, target)
+            .field_in_graph(&entry, &field.name, target)
             .and_then(|f| f.requires.clone());
-        if let Some(r) = &requires {
+        self.enter(
+            ctx,
+            &entry,
+            target,
+            &key,
+            requires.as_ref(),
+            Target::Field(field),
+            out,
+            deps,
+        )
+    }
+
+    /// Add an `_entities` fetch of `entry` objects at the current path to `target`:
+    /// the key (and `@requires`) fields are selected in the current fetch first (with
+    /// further jumps if needed), then `what` is planned in the target graph.
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
+        &mut self,
+        ctx: &Ctx<'_>,
+        entry: &Name,
+        target: GraphId,
+        key: &FieldSet,
+        requires: Option<&FieldSet>,
+        what: Target<'_>,
+        out: &mut SubSelection,
+        deps: &mut Vec<usize>,
+    ) -> Result<(), PlanError> {
+        let mut needed = key.clone();
+        if let Some(r) = requires {
             merge_field_sets(&mut needed, r);
         }
+        let needed = self.with_typenames(entry, needed);
         let inner_ctx = Ctx {
             jump_depth: ctx.jump_depth + 1,
             ..ctx.clone()
         };
         let mut local_deps = vec![ctx.group];
-        out.add_typename();
-        let needed_selection = self.synthetic(&parent, &needed)?;
+        // The representation needs the runtime type. At the root of an entity fetch the
+        // object already has it; an `@interfaceObject` graph must not overwrite it with
+        // the interface name there.
+        let at_entity_root = {
+            let group = &self.groups[ctx.group];
+            group.entity && group.path == ctx.path
+        };
+        if !(at_entity_root && self.is_interface_object(&ctx.parent, ctx.graph)) {
+            out.add_typename();
+        }
+        let needed_selection = self.synthetic(&ctx.parent, &needed)?;
         self.plan_set(&inner_ctx, &needed_selection, out, &mut local_deps)?;
 
         let group = match self.find_group(target, &ctx.path) {
@@ -543,25 +948,42 @@ impl<'a> Builder<'a> {
                 self.groups[group].deps.push(d);
             }
         }
-        let reps = &mut self.groups[group].representation;
-        match reps.iter_mut().find(|(t, _)| *t == parent) {
+        let rewrites: Vec<Name> = if self.sg.is_abstract(entry) {
+            self.sg
+                .possible_types
+                .get(entry)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let g = &mut self.groups[group];
+        match g.representation.iter_mut().find(|(t, _)| t == entry) {
             Some((_, fs)) => merge_field_sets(fs, &needed),
-            None => reps.push((parent.clone(), needed)),
+            None => g.representation.push((entry.clone(), needed)),
+        }
+        for t in rewrites {
+            if !g.rewrites.iter().any(|(from, _)| *from == t) {
+                g.rewrites.push((t, entry.clone()));
+            }
         }
 
         let target_ctx = Ctx {
             graph: target,
-            parent: parent.clone(),
+            parent: entry.clone(),
             path: ctx.path.clone(),
             group,
             provided: None,
             jump_depth: 0,
         };
         let mut sub = SubSelection::default();
-        self.plan_field(&target_ctx, field, &mut sub, deps)?;
+        match what {
+            Target::Field(field) => self.plan_field_here(&target_ctx, field, &mut sub, deps)?,
+            Target::Set(set) => self.plan_set(&target_ctx, set, &mut sub, deps)?,
+        }
         self.groups[group]
             .selection
-            .fragment(Some(&parent), &Conditions::default())
+            .fragment(Some(entry), &Conditions::default())
             .merge(sub);
         deps.push(group);
         Ok(())
@@ -751,6 +1173,7 @@ impl<'a> Builder<'a> {
                     format!("r{i}")
                 },
                 selection: group.selection.clone(),
+                typename_rewrites: group.rewrites.clone(),
             })
             .collect();
         let reps: Vec<String> = entity_parts.iter().map(|p| p.variable.clone()).collect();

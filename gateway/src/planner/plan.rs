@@ -72,6 +72,11 @@ pub struct EntityPart {
     pub variable: String,
     /// `... on Type { ... }` fragments selected on the entities.
     pub selection: SubSelection,
+    /// `(runtime type, sent type)`: objects whose `__typename` is the runtime type use
+    /// the representation of the sent type and are sent with that `__typename`. Used
+    /// when the representation names an interface (an entity interface, or a graph
+    /// that knows it as an `@interfaceObject`) and the tree holds the concrete type.
+    pub typename_rewrites: Vec<(Name, Name)>,
 }
 
 /// A selection set sent to a subgraph.
@@ -386,7 +391,16 @@ fn write_node(node: &PlanNode, out: &mut String, indent: usize) {
                         .iter()
                         .map(|(t, fs)| format!("... on {t} {{ __typename {fs} }}"))
                         .collect();
-                    let _ = write!(out, "{{ {} }} => ", reps.join(" "));
+                    let _ = write!(out, "{{ {} }} ", reps.join(" "));
+                    if !part.typename_rewrites.is_empty() {
+                        let from: Vec<&str> = part
+                            .typename_rewrites
+                            .iter()
+                            .map(|(f, _)| f.as_str())
+                            .collect();
+                        let _ = write!(out, "(as interface: {}) ", from.join(", "));
+                    }
+                    out.push_str("=> ");
                     part.selection.write_pretty(out, indent + 1);
                     out.push('\n');
                 }

@@ -81,6 +81,9 @@ pub struct Supergraph {
 
 impl Supergraph {
     pub fn parse(sdl: &str) -> Result<Self, SchemaError> {
+        if !sdl.contains("join__Graph") {
+            return Err(not_a_supergraph());
+        }
         let schema = Schema::parse_and_validate(sdl, "supergraph.graphql")
             .map_err(|e| SchemaError::Invalid(e.errors.to_string()))?;
         let graphs = read_graphs(&schema)?;
@@ -361,13 +364,17 @@ pub fn is_federation_type(name: &str) -> bool {
         )
 }
 
+fn not_a_supergraph() -> SchemaError {
+    SchemaError::Invalid(
+        "not a supergraph: the `join__Graph` enum is missing (is this a subgraph SDL? \
+         register subgraphs in a config file instead)"
+            .into(),
+    )
+}
+
 fn read_graphs(schema: &Schema) -> Result<Vec<Graph>, SchemaError> {
     let Some(ExtendedType::Enum(graph_enum)) = schema.types.get("join__Graph") else {
-        return Err(SchemaError::Invalid(
-            "not a supergraph: the `join__Graph` enum is missing (is this a subgraph SDL? \
-             register subgraphs in the config instead)"
-                .into(),
-        ));
+        return Err(not_a_supergraph());
     };
     let mut graphs = Vec::new();
     for (value, def) in &graph_enum.values {

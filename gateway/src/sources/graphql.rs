@@ -68,20 +68,30 @@ impl Source for GraphqlSource {
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("application/graphql-response+json"));
-                if let Some(len) = response.content_length()
-                    && len as usize > MAX_RESPONSE_BYTES
+                if response
+                    .content_length()
+                    .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
                 {
-                    return Err(FetchError::BadResponse(format!(
-                        "response of {len} bytes is too large"
-                    )));
+                    return Err(FetchError::BadResponse("response too large".into()));
                 }
-                let body = response
-                    .bytes()
+                // Read in chunks so a body without Content-Length is bounded too.
+                let mut response = response;
+                let mut body = Vec::new();
+                while let Some(chunk) = response
+                    .chunk()
                     .await
-                    .map_err(|e| FetchError::Connect(root_cause(&e)))?;
+                    .map_err(|e| FetchError::Connect(root_cause(&e)))?
+                {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(FetchError::BadResponse("response too large".into()));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
                 // A non-2xx answer is an HTTP failure, except a 4xx GraphQL response with
                 // the newer media type, which carries request errors worth forwarding.
-                if !status.is_success() && !(status.is_client_error() && is_graphql_response) {
+                let usable =
+                    status.is_success() || (status.is_client_error() && is_graphql_response);
+                if !usable {
                     return Err(FetchError::Http(status.as_u16()));
                 }
                 let parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {

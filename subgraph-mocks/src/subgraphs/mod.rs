@@ -72,6 +72,11 @@ static SCHEMAS: LazyLock<[AnySchema; 4]> = LazyLock::new(|| {
     ]
 });
 
+/// All four schemas, in [`SUBGRAPHS`] order.
+pub fn schemas() -> &'static [AnySchema; 4] {
+    &SCHEMAS
+}
+
 /// Index of a subgraph name in [`SUBGRAPHS`].
 pub fn index_of(subgraph: &str) -> Option<usize> {
     SUBGRAPHS.iter().position(|&s| s == subgraph)

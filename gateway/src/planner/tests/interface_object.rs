@@ -32,18 +32,194 @@ fn schema() -> String {
 }
 
 #[test]
-fn dump() {
-    let s = schema();
-    println!("{s}");
-    for q in [
-        "{ anotherUsers { id name username } }",
-        "{ users { id name username } }",
-        "{ anotherUsers { ... on User { age } } }",
-        "{ users { __typename ... on User { age username } } }",
-        "{ anotherUsers { __typename id } }",
-        "{ anotherUsers { rating username } }",
-        "{ users { rating } }",
-    ] {
-        println!("{q}\n{}", plan(&s, q));
-    }
+fn interface_fields_from_the_interface_object_graph() {
+    insta::assert_snapshot!(plan(&schema(), "{ anotherUsers { id name username } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "b") {
+      anotherUsers {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "a") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          name
+        }
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "b") {
+      { ... on NodeWithName { __typename id name } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          username
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn requires_on_interface_object_from_implementation_graph() {
+    insta::assert_snapshot!(plan(&schema(), "{ users { id name username } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      users {
+        __typename
+        id
+        name
+      }
+    },
+    Flatten(path: "users.@") Fetch(service: "b") {
+      { ... on NodeWithName { __typename id name } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          username
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn type_condition_resolves_the_real_type() {
+    insta::assert_snapshot!(plan(&schema(), "{ anotherUsers { ... on User { age } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "b") {
+      anotherUsers {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "a") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          __typename
+          ... on User {
+            age
+          }
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn typename_and_fragment_from_implementation_graph() {
+    insta::assert_snapshot!(plan(&schema(), "{ users { __typename ... on User { age username } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      users {
+        __typename
+        ... on User {
+          __typename
+          age
+          id
+          name
+        }
+      }
+    },
+    Flatten(path: "users.@") Fetch(service: "b") {
+      { ... on NodeWithName { __typename id name } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          username
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn typename_from_interface_object_graph() {
+    insta::assert_snapshot!(plan(&schema(), "{ anotherUsers { __typename id } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "b") {
+      anotherUsers {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "a") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          __typename
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn two_interface_object_graphs() {
+    insta::assert_snapshot!(plan(&schema(), "{ anotherUsers { rating username } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "b") {
+      anotherUsers {
+        __typename
+        id
+      }
+    },
+    Parallel {
+      Flatten(path: "anotherUsers.@") Fetch(service: "a") {
+        { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+          ... on NodeWithName {
+            name
+          }
+        }
+      },
+      Flatten(path: "anotherUsers.@") Fetch(service: "c") {
+        { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+          ... on NodeWithName {
+            rating
+          }
+        }
+      },
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "b") {
+      { ... on NodeWithName { __typename id name } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          username
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn interface_object_field_from_implementation_graph() {
+    insta::assert_snapshot!(plan(&schema(), "{ users { rating } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      users {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "users.@") Fetch(service: "c") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          rating
+        }
+      }
+    },
+  },
+}
+"#);
 }

@@ -5,7 +5,12 @@ use crate::pipeline::prepare;
 use crate::schema::SchemaSnapshot;
 use crate::schema::compose::{SubgraphInput, compose};
 
+mod abstract_types;
 mod interface_object;
+mod keys;
+mod r#override;
+mod provides;
+mod requires;
 
 const BENCH: &str = include_str!("../../../tests/fixtures/benchmark-supergraph.graphql");
 
