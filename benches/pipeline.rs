@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use criterion::{Criterion, criterion_group, criterion_main};
-use gateway::pipeline::{Engine, Request};
+use gateway::pipeline::{Engine, Request, RequestContext};
 use gateway::schema::SchemaSnapshot;
 use gateway::server::GatewaySpec;
 use gateway::sources::Sources;
@@ -60,9 +60,13 @@ fn engine_for(mocks: &MockSubgraphs) -> anyhow::Result<Engine> {
 }
 
 /// One execution must give exactly the reference answer, fields in query order included.
-async fn check_response(engine: &Engine, request: &Request) -> anyhow::Result<()> {
+async fn check_response(
+    engine: &Engine,
+    request: &Request,
+    context: &RequestContext,
+) -> anyhow::Result<()> {
     let response = engine
-        .execute(request, false)
+        .execute(request, false, context)
         .await
         .map_err(|e| anyhow::anyhow!("request error: {e}"))?;
     ensure!(
@@ -102,8 +106,12 @@ fn execute(c: &mut Criterion) {
         query: QUERY.to_string(),
         ..Request::default()
     };
+    let context = RequestContext {
+        request_id: http::HeaderValue::from_static("pipeline-bench"),
+        expose_plan: false,
+    };
     runtime
-        .block_on(check_response(&engine, &request))
+        .block_on(check_response(&engine, &request, &context))
         .expect("correct answer to the benchmark query");
 
     let mut group = c.benchmark_group("execute");
@@ -113,7 +121,7 @@ fn execute(c: &mut Criterion) {
     group.bench_function("benchmark_query", |b| {
         b.iter(|| {
             runtime
-                .block_on(engine.execute(black_box(&request), false))
+                .block_on(engine.execute(black_box(&request), false, &context))
                 .expect("executes")
         })
     });

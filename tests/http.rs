@@ -47,6 +47,10 @@ async fn bad_requests_get_clear_errors_and_the_right_status() {
             "`operationName` must be a string",
         ),
         (json!([1, 2]), "JSON object"),
+        (
+            json!({"query": "{ me { id } }", "extensions": "x"}),
+            "`extensions` must be a JSON object",
+        ),
     ] {
         let r = post_raw(&env, "application/json", GRAPHQL_RESPONSE, body.to_string()).await;
         assert_eq!(r.status, 400, "{body}: {r:?}");

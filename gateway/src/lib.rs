@@ -14,3 +14,4 @@ pub mod planner;
 pub mod schema;
 pub mod server;
 pub mod sources;
+pub mod telemetry;

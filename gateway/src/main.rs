@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gateway::config::Config;
+use gateway::config::{Config, LogConfig, LogFormat};
 use gateway::server::{self, GatewaySpec};
 
 #[global_allocator]
@@ -78,15 +78,35 @@ impl SchemaArgs {
     }
 }
 
+/// Log settings from the config file the command uses, if any (a config that fails to
+/// load is reported properly later; logging then uses the defaults).
+fn log_config(cli: &Cli) -> LogConfig {
+    let path = match &cli.command {
+        Command::Dev { config, .. } => Some(config),
+        Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
+        Command::Compose { config } => Some(config),
+    };
+    path.and_then(|p| Config::load(p).ok())
+        .map(|c| c.telemetry.log)
+        .unwrap_or_default()
+}
+
+fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(log.level.as_deref().unwrap_or("info"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&log_config(&cli));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -19,6 +19,7 @@ use crate::executor::{self, Response};
 use crate::planner::{self, Operation, QueryPlan};
 use crate::schema::SchemaSnapshot;
 use crate::sources::Sources;
+use crate::telemetry::Metrics;
 
 /// Parser limits: deep nesting and huge token counts are rejected before any work.
 const MAX_RECURSION: usize = 256;
@@ -30,6 +31,8 @@ pub struct Request {
     pub query: String,
     pub operation_name: Option<String>,
     pub variables: Map<String, Json>,
+    /// Request extensions (for example persisted-query hashes).
+    pub extensions: Map<String, Json>,
 }
 
 /// Why a request produced no execution at all (GraphQL "request errors").
@@ -97,11 +100,22 @@ pub struct Prepared {
     pub introspection: bool,
 }
 
-/// One schema version with its plan cache; swapped as a whole on reload.
+/// One schema version with its plan cache; swapped as a whole on reload. Metrics are
+/// shared between versions.
 pub struct Engine {
     pub schema: Arc<SchemaSnapshot>,
     pub sources: Sources,
+    pub metrics: Arc<Metrics>,
     cache: Cache<u64, Arc<Prepared>>,
+}
+
+/// Per-request facts from the edge that execution needs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Forwarded to every upstream.
+    pub request_id: http::HeaderValue,
+    /// Return the query plan and per-fetch timings in `extensions`.
+    pub expose_plan: bool,
 }
 
 impl Engine {
@@ -109,6 +123,7 @@ impl Engine {
         Engine {
             schema,
             sources,
+            metrics: Arc::new(Metrics::new()),
             cache: Cache::new(2_048),
         }
     }
@@ -124,8 +139,10 @@ impl Engine {
         operation_name.hash(&mut hasher);
         let key = hasher.finish();
         if let Some(hit) = self.cache.get(&key) {
+            self.metrics.cache("plan", true);
             return Ok(hit);
         }
+        self.metrics.cache("plan", false);
         let prepared = Arc::new(prepare(&self.schema, query, operation_name)?);
         self.cache.insert(key, prepared.clone());
         Ok(prepared)
@@ -135,6 +152,7 @@ impl Engine {
         &self,
         request: &Request,
         over_get: bool,
+        context: &RequestContext,
     ) -> Result<Response, RequestError> {
         let prepared = self.prepare(&request.query, request.operation_name.as_deref())?;
         match prepared.operation.kind {
@@ -183,14 +201,14 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v)))
             .collect();
-        Ok(executor::execute(
-            &self.schema,
-            &self.sources,
-            &prepared,
-            variables,
-            introspection,
-        )
-        .await)
+        let mut response =
+            executor::execute(self, &prepared, variables, introspection, context).await;
+        if context.expose_plan {
+            response
+                .extensions
+                .insert("queryPlan".into(), Json::String(prepared.plan.to_string()));
+        }
+        Ok(response)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::pipeline::Engine;
 use crate::schema::compose::{self, SubgraphInput};
 use crate::schema::{SchemaError, SchemaSnapshot};
 use crate::sources::{GraphqlSource, Source, Sources};
+use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -59,6 +60,7 @@ pub struct GatewaySpec {
     pub default_timeout: Duration,
     pub listen: String,
     pub max_body_bytes: usize,
+    pub expose_query_plan: bool,
 }
 
 impl GatewaySpec {
@@ -73,6 +75,7 @@ impl GatewaySpec {
             default_timeout: crate::config::UpstreamDefaults::default().timeout,
             listen: "127.0.0.1:4000".into(),
             max_body_bytes: defaults.max_body_bytes,
+            expose_query_plan: false,
         })
     }
 
@@ -98,6 +101,7 @@ impl GatewaySpec {
             default_timeout: config.upstream.timeout,
             listen: config.listen.clone(),
             max_body_bytes: config.limits.max_body_bytes,
+            expose_query_plan: config.telemetry.expose_query_plan,
         })
     }
 
@@ -202,7 +206,9 @@ impl RunningGateway {
 
 /// Bind and serve in the background.
 pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
-    let engine = spec.engine()?;
+    let metrics = Arc::new(Metrics::new());
+    let mut engine = spec.engine()?;
+    engine.metrics = metrics.clone();
     let listener =
         TcpListener::bind(&spec.listen)
             .await
@@ -218,6 +224,8 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         })?;
     let state = Arc::new(AppState {
         engine: ArcSwap::from_pointee(engine),
+        metrics,
+        allow_plan_header: spec.expose_query_plan,
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -145,6 +145,7 @@ pub async fn gateway_for(supergraph_sdl: &str, urls: &[(&str, String)]) -> Runni
         default_timeout: Duration::from_secs(5),
         listen: "127.0.0.1:0".into(),
         max_body_bytes: 64 * 1024,
+        expose_query_plan: true,
     };
     server::start(&spec).await.expect("start gateway")
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use serde_json::Value;
@@ -17,6 +17,7 @@ type Script = dyn Fn(&Value) -> (u16, String) + Send + Sync;
 struct Shared {
     script: Box<Script>,
     received: Mutex<Vec<Value>>,
+    headers: Mutex<Vec<HeaderMap>>,
 }
 
 pub struct ScriptedSubgraph {
@@ -30,6 +31,7 @@ impl ScriptedSubgraph {
         let shared = Arc::new(Shared {
             script: Box::new(script),
             received: Mutex::new(Vec::new()),
+            headers: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/graphql", post(handle))
@@ -48,6 +50,15 @@ impl ScriptedSubgraph {
         }
     }
 
+    /// The request headers received so far.
+    pub fn received_headers(&self) -> Vec<HeaderMap> {
+        self.shared
+            .headers
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
     /// The request bodies received so far.
     pub fn received(&self) -> Vec<Value> {
         self.shared
@@ -64,7 +75,14 @@ impl Drop for ScriptedSubgraph {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResponse {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    if let Ok(mut h) = shared.headers.lock() {
+        h.push(headers);
+    }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut r) = shared.received.lock() {
         r.push(request.clone());

@@ -35,6 +35,39 @@ pub struct Config {
     /// Upstream defaults for every subgraph.
     #[serde(default)]
     pub upstream: UpstreamDefaults,
+    #[serde(default)]
+    pub telemetry: Telemetry,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// Let clients ask for the query plan and per-fetch timings in the response
+    /// `extensions` with the `x-gateway-plan: true` header. Off by default: plans
+    /// reveal the subgraph topology.
+    #[serde(default)]
+    pub expose_query_plan: bool,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json` (one JSON object per line).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `gateway=debug,info`; `RUST_LOG` wins.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,41 +8,51 @@ mod response;
 mod store;
 
 use apollo_compiler::response::ExecutionResponse;
-use bytes::Bytes;
 use futures::future::{BoxFuture, join_all};
 use serde_json::{Map, Value as Json, json};
 
-use crate::pipeline::Prepared;
+use std::time::Instant;
+
+use crate::pipeline::{Engine, Prepared, RequestContext};
 use crate::planner::plan::{EntityPart, SubItem, SubSelection};
 use crate::planner::{FetchKind, FetchNode, PathElem, PlanNode};
-use crate::schema::SchemaSnapshot;
 use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources};
+use crate::telemetry::{Metrics, REQUEST_ID};
 use store::Slots;
 
 /// The result of an execution: `data` (absent only for request errors) and errors.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct Response {
-    pub data: Option<Json>,
+    /// Errors first, as the spec suggests, so they are seen in long responses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Json>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub extensions: Map<String, Json>,
+    /// How many upstream requests were made (for logs).
+    #[serde(skip)]
+    pub upstream_requests: usize,
+    /// The executed operation's name (for logs and metrics).
+    #[serde(skip)]
+    pub operation_name: Option<String>,
 }
 
 impl Response {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut body = Map::new();
-        if !self.errors.is_empty() {
-            body.insert("errors".into(), Json::Array(self.errors.clone()));
-        }
-        if let Some(data) = &self.data {
-            body.insert("data".into(), data.clone());
-        }
-        serde_json::to_vec(&body)
+        serde_json::to_vec(self)
             .unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"internal error\"}]}".to_vec())
     }
 }
 
 struct Execution<'a> {
     sources: &'a Sources,
+    metrics: &'a Metrics,
+    context: &'a RequestContext,
     variables: &'a Map<String, Json>,
+    /// Per-fetch timings, when the client asked for them.
+    timings: Vec<Json>,
+    upstream_requests: usize,
     data: Json,
     errors: Vec<Json>,
     /// Entity paths whose fetch failed as a whole: their missing fields are explained.
@@ -58,15 +68,19 @@ struct PendingFetch<'p> {
 }
 
 pub async fn execute(
-    schema: &SchemaSnapshot,
-    sources: &Sources,
+    engine: &Engine,
     prepared: &Prepared,
     variables: Map<String, Json>,
     introspection: Option<ExecutionResponse>,
+    context: &RequestContext,
 ) -> Response {
     let mut exec = Execution {
-        sources,
+        sources: &engine.sources,
+        metrics: &engine.metrics,
+        context,
         variables: &variables,
+        timings: Vec::new(),
+        upstream_requests: 0,
         data: Json::Object(Map::new()),
         errors: Vec::new(),
         failed: Vec::new(),
@@ -91,10 +105,12 @@ pub async fn execute(
         data,
         mut errors,
         failed,
+        timings,
+        upstream_requests,
         ..
     } = exec;
     let data = response::project(
-        schema,
+        &engine.schema,
         &prepared.operation,
         &data,
         &intro,
@@ -102,9 +118,16 @@ pub async fn execute(
         &mut errors,
         &failed,
     );
+    let mut extensions = Map::new();
+    if context.expose_plan {
+        extensions.insert("fetches".into(), Json::Array(timings));
+    }
     Response {
         data: Some(data),
         errors,
+        extensions,
+        upstream_requests,
+        operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
     }
 }
 
@@ -148,21 +171,47 @@ impl<'a> Execution<'a> {
             let source = self.sources.get(p.node.graph).cloned();
             let request = p.request.clone();
             async move {
-                match (source, request) {
+                let started = Instant::now();
+                let result = match (source, request) {
                     (Some(source), Some(request)) => Some(source.fetch(request).await),
                     (None, Some(_)) => {
                         Some(Err(FetchError::Connect("no source registered".into())))
                     }
                     (_, None) => None,
-                }
+                };
+                (result, started.elapsed())
             }
         });
         let results = join_all(calls).await;
-        for (p, result) in prepared.into_iter().zip(results) {
+        for (p, (result, elapsed)) in prepared.into_iter().zip(results) {
             if let Some(result) = result {
+                self.upstream_requests += 1;
+                let outcome = match &result {
+                    Ok(r) if r.errors.as_ref().is_some_and(|e| !e.is_empty()) => {
+                        "graphql_error".to_string()
+                    }
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => e.code(),
+                };
+                self.metrics.upstream(&p.node.service, &outcome, elapsed);
+                if self.context.expose_plan {
+                    self.timings.push(json!({
+                        "service": p.node.service,
+                        "operationName": p.node.operation_name,
+                        "outcome": outcome,
+                        "durationMs": elapsed.as_secs_f64() * 1000.0,
+                    }));
+                }
                 self.merge(p, result);
             }
         }
+    }
+
+    /// Headers every upstream request carries.
+    fn upstream_headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(REQUEST_ID, self.context.request_id.clone());
+        headers
     }
 
     fn prepare<'p>(&self, node: &'p FetchNode) -> PendingFetch<'p> {
@@ -189,14 +238,12 @@ impl<'a> Execution<'a> {
                 };
             }
         }
-        let body = json!({
-            "query": node.operation,
-            "operationName": node.operation_name,
-            "variables": variables,
-        });
-        let request = serde_json::to_vec(&body).ok().map(|b| SourceRequest {
-            operation_name: node.operation_name.clone(),
-            body: Bytes::from(b),
+        let request = Some(SourceRequest {
+            operation: node.operation.as_str().into(),
+            operation_name: node.operation_name.as_str().into(),
+            variables,
+            is_mutation: node.operation.starts_with("mutation"),
+            headers: self.upstream_headers(),
         });
         PendingFetch {
             node,

@@ -7,26 +7,112 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value as Json, json};
 
-use crate::pipeline::{Engine, Request, RequestError};
+use std::time::Instant;
+
+use crate::pipeline::{Engine, Request, RequestContext, RequestError};
+use crate::telemetry::{self, Metrics, REQUEST_ID};
 
 /// Shared state of the HTTP server. The engine (schema version + plan cache) is
 /// swapped atomically on reload; requests in flight keep the version they started with.
 pub struct AppState {
     pub engine: ArcSwap<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// Whether clients may ask for the query plan (`x-gateway-plan: true`).
+    pub allow_plan_header: bool,
 }
 
+/// Header with which a client asks for the plan and fetch timings in `extensions`.
+pub const PLAN_HEADER: &str = "x-gateway-plan";
+
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    Router::new()
+    let graphql = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    Router::new()
+        .merge(graphql)
         .route("/health", get(health))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// What a GraphQL handler tells the access log and metrics about a request.
+#[derive(Clone, Debug)]
+struct RequestInfo {
+    client: &'static str,
+    operation: Option<String>,
+    outcome: &'static str,
+    upstream_requests: usize,
+}
+
+/// The request id of the current request, set by [`observe`].
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
+
+/// Outermost layer: request id in and out, one access-log line, request metrics.
+async fn observe(
+    State(state): State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = Instant::now();
+    let id = telemetry::request_id(request.headers().get(REQUEST_ID));
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let _in_flight = state.metrics.in_flight();
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, id.clone());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let info = response.extensions_mut().remove::<RequestInfo>();
+    if let Some(info) = &info {
+        state.metrics.request(
+            info.client,
+            info.operation.as_deref(),
+            info.outcome,
+            elapsed,
+        );
+    } else if path == "/graphql" {
+        let outcome = if status == 413 || status < 500 {
+            "request_error"
+        } else {
+            "error"
+        };
+        state.metrics.request("unified", None, outcome, elapsed);
+    }
+    if path != "/health" && path != "/metrics" {
+        tracing::info!(
+            target: "gateway::access",
+            request_id = id.to_str().unwrap_or(""),
+            method = %method,
+            path = %path,
+            client = info.as_ref().map_or("", |i| i.client),
+            operation = info.as_ref().and_then(|i| i.operation.as_deref()).unwrap_or(""),
+            outcome = info.as_ref().map_or("", |i| i.outcome),
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            upstream_requests = info.as_ref().map_or(0, |i| i.upstream_requests),
+            "request"
+        );
+    }
+    response
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }
 
 async fn health() -> impl IntoResponse {
@@ -102,6 +188,7 @@ fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
 
 async fn graphql_post(
     State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -144,17 +231,19 @@ async fn graphql_post(
         fields.get("query"),
         fields.get("operationName"),
         fields.get("variables").cloned(),
+        fields.get("extensions").cloned(),
     ) {
         Ok(r) => r,
         Err(message) => {
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, request, media, false).await
+    run(&state, &headers, request_id.0, request, media, false).await
 }
 
 async fn graphql_get(
     State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -191,13 +280,32 @@ async fn graphql_get(
     };
     let query = param("query").map(Json::String);
     let operation_name = param("operationName").map(Json::String);
-    let request = match decode_request(query.as_ref(), operation_name.as_ref(), variables) {
+    let extensions = match param("extensions").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return simple_error(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    &format!("the `extensions` parameter is not valid JSON: {e}"),
+                    "BAD_REQUEST",
+                );
+            }
+        },
+    };
+    let request = match decode_request(
+        query.as_ref(),
+        operation_name.as_ref(),
+        variables,
+        extensions,
+    ) {
         Ok(r) => r,
         Err(message) => {
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, request, media, true).await
+    run(&state, &headers, request_id.0, request, media, true).await
 }
 
 fn not_acceptable() -> Response {
@@ -214,6 +322,7 @@ fn decode_request(
     query: Option<&Json>,
     operation_name: Option<&Json>,
     variables: Option<Json>,
+    extensions: Option<Json>,
 ) -> Result<Request, String> {
     let query = match query {
         Some(Json::String(q)) => q.clone(),
@@ -230,28 +339,70 @@ fn decode_request(
         Some(Json::Object(map)) => map,
         Some(_) => return Err("`variables` must be a JSON object".into()),
     };
+    let extensions = match extensions {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`extensions` must be a JSON object".into()),
+    };
     Ok(Request {
         query,
         operation_name,
         variables,
+        extensions,
     })
 }
 
-async fn run(state: &AppState, request: Request, media: MediaType, over_get: bool) -> Response {
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    request_id: HeaderValue,
+    request: Request,
+    media: MediaType,
+    over_get: bool,
+) -> Response {
     let engine = state.engine.load_full();
-    match engine.execute(&request, over_get).await {
-        Ok(response) => respond(StatusCode::OK, media, response.to_bytes()),
-        Err(error) => {
-            let status = status_of(&error, media);
-            let mut response = error_response(status, media, error.graphql_errors());
-            if matches!(error, RequestError::MutationOverGet) {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    let context = RequestContext {
+        request_id,
+        expose_plan: state.allow_plan_header
+            && headers
+                .get(PLAN_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+    };
+    let mut operation = request.operation_name.clone();
+    let (mut response, outcome, upstream_requests) =
+        match engine.execute(&request, over_get, &context).await {
+            Ok(response) => {
+                let outcome = if response.errors.is_empty() {
+                    "ok"
+                } else {
+                    "partial"
+                };
+                let upstream = response.upstream_requests;
+                operation = response.operation_name.clone().or(operation);
+                (
+                    respond(StatusCode::OK, media, response.to_bytes()),
+                    outcome,
+                    upstream,
+                )
             }
-            response
-        }
-    }
+            Err(error) => {
+                let status = status_of(&error, media);
+                let mut response = error_response(status, media, error.graphql_errors());
+                if matches!(error, RequestError::MutationOverGet) {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                }
+                (response, "request_error", 0)
+            }
+        };
+    response.extensions_mut().insert(RequestInfo {
+        client: "unified",
+        operation,
+        outcome,
+        upstream_requests,
+    });
+    response
 }
 
 /// GraphQL-over-HTTP: request errors are 400 with `application/graphql-response+json`

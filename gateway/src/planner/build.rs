@@ -22,6 +22,10 @@ use crate::schema::{GraphId, Supergraph};
 
 /// How deep key/requires resolution may chain jumps before giving up.
 const MAX_JUMP_DEPTH: usize = 6;
+/// Upper bound on selections visited when scoring one root field's candidate graphs.
+const MAX_SCORE_VISITS: usize = 10_000;
+/// Upper bound on selections the completability look-ahead visits in one plan.
+const MAX_LOOKAHEAD_VISITS: usize = 100_000;
 /// Upper bound on fetch groups in one plan.
 const MAX_GROUPS: usize = 2_000;
 
@@ -57,12 +61,16 @@ struct Ctx<'p> {
 struct Builder<'a> {
     sg: &'a Supergraph,
     groups: Vec<Group>,
+    /// Selections the completability look-ahead may still visit in this plan; once
+    /// spent, fields are planned greedily (still correct where the supergraph allows).
+    lookahead: std::cell::Cell<usize>,
 }
 
 pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanError> {
     let mut b = Builder {
         sg,
         groups: Vec::new(),
+        lookahead: std::cell::Cell::new(MAX_LOOKAHEAD_VISITS),
     };
     // Root groups in the order they were created; for mutations each is a serial step.
     let mut roots: Vec<usize> = Vec::new();
@@ -210,17 +218,23 @@ impl<'a> Builder<'a> {
             .map(|(&g, _)| g)
             .collect();
         candidates.sort_unstable();
-        let inner = field.ty.inner_named_type();
+        // Prefer a graph that can complete the selection at all, then the one that
+        // returns the most selected fields itself (fewer jumps later).
         let score = |g: GraphId| {
-            field
-                .selection
-                .0
-                .iter()
-                .filter(|s| match s {
-                    Selection::Field(f) => self.sg.resolves(inner, &f.name, g),
-                    Selection::Fragment(_) => false,
-                })
-                .count()
+            let ctx = Ctx {
+                graph: g,
+                parent: root.clone(),
+                path: Vec::new(),
+                group: 0,
+                provided: None,
+                jump_depth: 0,
+            };
+            let child = self.child_ctx(&ctx, field);
+            let completable =
+                field.selection.is_empty() || self.completable(&child, &field.selection);
+            let mut budget = MAX_SCORE_VISITS;
+            let local = self.local_fields(&child, &field.selection, &mut budget);
+            (completable, local)
         };
         candidates
             .iter()
@@ -229,6 +243,42 @@ impl<'a> Builder<'a> {
             .ok_or_else(|| {
                 PlanError::Unplannable(format!("{root}.{}: no subgraph resolves it", field.name))
             })
+    }
+
+    /// How many selected fields (at any depth) the graph of `ctx` returns without an
+    /// entity jump; visits at most `budget` selections.
+    fn local_fields(&self, ctx: &Ctx<'_>, set: &SelectionSet, budget: &mut usize) -> usize {
+        let mut count = 0;
+        for item in &set.0 {
+            if *budget == 0 {
+                break;
+            }
+            *budget -= 1;
+            match item {
+                Selection::Fragment(frag) => {
+                    let on = frag.type_condition.as_ref().unwrap_or(&ctx.parent);
+                    let in_graph = self.sg.type_in_graph(on, ctx.graph).is_some();
+                    if in_graph {
+                        let sub = Ctx {
+                            parent: on.clone(),
+                            ..ctx.clone()
+                        };
+                        count += self.local_fields(&sub, &frag.selection, budget);
+                    }
+                }
+                Selection::Field(f) if f.name == "__typename" => {}
+                Selection::Field(f) => {
+                    if self.resolvable_here(ctx, &ctx.parent, &f.name) {
+                        count += 1;
+                        if !f.selection.is_empty() {
+                            let child = self.child_ctx(ctx, f);
+                            count += self.local_fields(&child, &f.selection, budget);
+                        }
+                    }
+                }
+            }
+        }
+        count
     }
 
     /// Whether `graph` resolves `type_name.field` itself. Fields an `@interfaceObject`
@@ -554,6 +604,11 @@ impl<'a> Builder<'a> {
         if parent_abstract && self.is_interface_object(&ctx.parent, ctx.graph) {
             // Interface fields are checked on the interface; the rest goes through a
             // graph with the implementations.
+            let left = self.lookahead.get();
+            if left < set.0.len() {
+                return true;
+            }
+            self.lookahead.set(left - set.0.len());
             return set.0.iter().all(|item| match item {
                 Selection::Field(f) if f.name != "__typename" => self.field_completable(ctx, f),
                 _ => true,
@@ -574,6 +629,11 @@ impl<'a> Builder<'a> {
     }
 
     fn completable_on(&self, ctx: &Ctx<'_>, set: &SelectionSet, abstract_parent: bool) -> bool {
+        let left = self.lookahead.get();
+        if left < set.0.len() {
+            return true;
+        }
+        self.lookahead.set(left - set.0.len());
         set.0.iter().all(|item| match item {
             Selection::Fragment(frag) => {
                 let applies = frag
@@ -1282,11 +1342,7 @@ fn collect_variables(selection: &SubSelection, out: &mut Vec<Name>) {
 
 fn value_variables(value: &Node<Value>, out: &mut Vec<Name>) {
     match &**value {
-        Value::Variable(v) => {
-            if !out.contains(v) {
-                out.push(v.clone());
-            }
-        }
+        Value::Variable(v) if !out.contains(v) => out.push(v.clone()),
         Value::List(items) => items.iter().for_each(|i| value_variables(i, out)),
         Value::Object(fields) => fields.iter().for_each(|(_, v)| value_variables(v, out)),
         _ => {}

@@ -10,6 +10,14 @@ use super::{FetchError, Source, SourceRequest, SourceResponse};
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+#[derive(serde::Serialize)]
+struct GraphqlRequest<'a> {
+    query: &'a str,
+    #[serde(rename = "operationName")]
+    operation_name: &'a str,
+    variables: &'a serde_json::Map<String, serde_json::Value>,
+}
+
 pub struct GraphqlSource {
     url: reqwest::Url,
     client: reqwest::Client,
@@ -42,6 +50,21 @@ impl Source for GraphqlSource {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        let body = serde_json::to_vec(&GraphqlRequest {
+            query: &request.operation,
+            operation_name: &request.operation_name,
+            variables: &request.variables,
+        });
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                return Box::pin(async move {
+                    Err(FetchError::BadResponse(format!(
+                        "cannot encode the request: {e}"
+                    )))
+                });
+            }
+        };
         let call = self
             .client
             .post(self.url.clone())
@@ -50,7 +73,8 @@ impl Source for GraphqlSource {
                 http::header::ACCEPT,
                 "application/graphql-response+json, application/json",
             )
-            .body(request.body)
+            .headers(request.headers)
+            .body(body)
             .send();
         let timeout = self.timeout;
         Box::pin(async move {

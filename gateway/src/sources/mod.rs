@@ -6,17 +6,24 @@ mod graphql;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 pub use graphql::GraphqlSource;
 
-/// A request for one upstream: a GraphQL request body, already serialized.
+/// A request for one upstream, in the subgraph protocol: a GraphQL operation (root
+/// fields or `_entities`) and its variables. GraphQL sources send it as is; other kinds
+/// of sources execute it against their backend.
 #[derive(Debug, Clone)]
 pub struct SourceRequest {
-    pub operation_name: String,
-    pub body: Bytes,
+    pub operation: Arc<str>,
+    pub operation_name: Arc<str>,
+    pub variables: Map<String, Json>,
+    /// Mutations are never retried nor cached.
+    pub is_mutation: bool,
+    /// Headers to send upstream (request id, and later propagated auth and trace
+    /// context); sources that are not HTTP map them to their own metadata.
+    pub headers: http::HeaderMap,
 }
 
 /// A well-formed GraphQL response from an upstream.

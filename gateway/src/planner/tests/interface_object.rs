@@ -28,7 +28,13 @@ fn schema() -> String {
         type NodeWithName @key(fields: "id") @interfaceObject { id: ID! rating: Int }
         "#,
     );
-    supergraph(&[("a", &a), ("b", &b), ("c", &c)])
+    let d = fed2(
+        r#"
+        type Query { randomUser: NodeWithName }
+        type NodeWithName @key(fields: "id", resolvable: false) @interfaceObject { id: ID! }
+        "#,
+    );
+    supergraph(&[("a", &a), ("b", &b), ("c", &c), ("d", &d)])
 }
 
 #[test]
@@ -216,6 +222,72 @@ QueryPlan {
       { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
         ... on NodeWithName {
           rating
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn non_resolvable_interface_object() {
+    insta::assert_snapshot!(plan(&schema(), "{ randomUser { id name ... on User { age } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "d") {
+      randomUser {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "randomUser") Fetch(service: "a") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          name
+          __typename
+          ... on User {
+            age
+          }
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+#[test]
+fn nested_type_conditions_after_requires() {
+    insta::assert_snapshot!(plan(&schema(), "{ anotherUsers { ... on User { id name username age } ... on Admin { level } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "b") {
+      anotherUsers {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "a") {
+      { ... on NodeWithName { __typename id } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          __typename
+          ... on User {
+            __typename
+            id
+            name
+            age
+          }
+          ... on Admin {
+            level
+          }
+        }
+      }
+    },
+    Flatten(path: "anotherUsers.@") Fetch(service: "b") {
+      { ... on NodeWithName { __typename id name } } (as interface: Admin, User) => {
+        ... on NodeWithName {
+          username
         }
       }
     },

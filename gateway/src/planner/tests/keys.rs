@@ -59,25 +59,170 @@ fn compound() -> String {
 
 #[test]
 fn key_from_another_graph() {
-    insta::assert_snapshot!(plan(&schema(), "{ topProducts { id name price } }"), @"");
+    insta::assert_snapshot!(plan(&schema(), "{ topProducts { id name price } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      topProducts {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "topProducts.@") Fetch(service: "b") {
+      { ... on Product { __typename id } } => {
+        ... on Product {
+          name
+          sku
+        }
+      }
+    },
+    Flatten(path: "topProducts.@") Fetch(service: "c") {
+      { ... on Product { __typename sku } } => {
+        ... on Product {
+          price
+        }
+      }
+    },
+  },
+}
+"#);
 }
 
 #[test]
 fn parent_entity_call() {
-    insta::assert_snapshot!(plan(&schema(), "{ topProducts { category { mainProduct { name price } } } }"), @"");
+    insta::assert_snapshot!(plan(&schema(), "{ topProducts { category { mainProduct { name price } } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      topProducts {
+        category {
+          __typename
+          id
+        }
+      }
+    },
+    Flatten(path: "topProducts.@.category") Fetch(service: "b") {
+      { ... on Category { __typename id } } => {
+        ... on Category {
+          mainProduct {
+            __typename
+            name
+            sku
+          }
+        }
+      }
+    },
+    Flatten(path: "topProducts.@.category.mainProduct") Fetch(service: "c") {
+      { ... on Product { __typename sku } } => {
+        ... on Product {
+          price
+        }
+      }
+    },
+  },
+}
+"#);
 }
 
 #[test]
 fn nested_compound_key() {
-    insta::assert_snapshot!(plan(&compound(), "{ accounts { balance org { name } } }"), @"");
+    insta::assert_snapshot!(plan(&compound(), "{ accounts { balance org { name } } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      accounts {
+        __typename
+        id
+        org {
+          id
+          __typename
+        }
+      }
+    },
+    Flatten(path: "accounts.@", "accounts.@.org") Fetch(service: "b") {
+      { ... on Account { __typename id org { id } } } => {
+        ... on Account {
+          balance
+        }
+      }
+      { ... on Org { __typename id } } => {
+        ... on Org {
+          name
+        }
+      }
+    },
+  },
+}
+"#);
 }
 
 #[test]
 fn key_fields_fetched_through_another_graph() {
-    insta::assert_snapshot!(plan(&compound(), "{ accounts { owner } }"), @"");
+    insta::assert_snapshot!(plan(&compound(), "{ accounts { owner } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      accounts {
+        __typename
+        id
+        org {
+          id
+        }
+      }
+    },
+    Flatten(path: "accounts.@") Fetch(service: "c") {
+      { ... on Account { __typename id org { id } } } => {
+        ... on Account {
+          number
+          region
+        }
+      }
+    },
+    Flatten(path: "accounts.@") Fetch(service: "d") {
+      { ... on Account { __typename number region } } => {
+        ... on Account {
+          owner
+        }
+      }
+    },
+  },
+}
+"#);
 }
 
 #[test]
 fn root_in_a_graph_with_two_keys() {
-    insta::assert_snapshot!(plan(&compound(), "{ byNumber(number: 1) { balance owner } }"), @"");
+    insta::assert_snapshot!(plan(&compound(), "{ byNumber(number: 1) { balance owner } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "c") {
+      byNumber(number: 1) {
+        __typename
+        id
+        org {
+          id
+        }
+        number
+        region
+      }
+    },
+    Parallel {
+      Flatten(path: "byNumber") Fetch(service: "b") {
+        { ... on Account { __typename id org { id } } } => {
+          ... on Account {
+            balance
+          }
+        }
+      },
+      Flatten(path: "byNumber") Fetch(service: "d") {
+        { ... on Account { __typename number region } } => {
+          ... on Account {
+            owner
+          }
+        }
+      },
+    },
+  },
+}
+"#);
 }

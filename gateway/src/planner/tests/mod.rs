@@ -6,11 +6,13 @@ use crate::schema::SchemaSnapshot;
 use crate::schema::compose::{SubgraphInput, compose};
 
 mod abstract_types;
+mod fed1;
 mod interface_object;
 mod keys;
 mod r#override;
 mod provides;
 mod requires;
+mod root_fields;
 
 const BENCH: &str = include_str!("../../../tests/fixtures/benchmark-supergraph.graphql");
 

@@ -93,7 +93,26 @@ QueryPlan {
 #[test]
 fn nested_provides_partial() {
     insta::assert_snapshot!(plan(&schema(), "{ top { address { city zip } } }"), @r#"
-error: cannot plan Address.zip: cannot be reached from subgraph "a" (no subgraph that resolves it has a usable @key for Address)
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      top {
+        __typename
+        id
+      }
+    },
+    Flatten(path: "top") Fetch(service: "b") {
+      { ... on User { __typename id } } => {
+        ... on User {
+          address {
+            city
+            zip
+          }
+        }
+      }
+    },
+  },
+}
 "#);
 }
 

@@ -180,7 +180,7 @@ QueryPlan {
       }
     },
     Flatten(path: "user") Fetch(service: "b") {
-      { ... on User { __typename id profile { name ... on Person { age } ... on Robot { model } } } } => {
+      { ... on User { __typename id profile { __typename name ... on Person { age } ... on Robot { model } } } } => {
         ... on User {
           greeting
         }
@@ -217,6 +217,60 @@ QueryPlan {
       { ... on Post { __typename id author { name } } } => {
         ... on Post {
           wordCount
+        }
+      }
+    },
+  },
+}
+"#);
+}
+
+fn on_interface() -> String {
+    let a = fed2(
+        r#"
+        type Query { items: [Item] }
+        interface Item { id: ID! name: String }
+        type Foo implements Item @key(fields: "id") { id: ID! name: String }
+        type Bar implements Item @key(fields: "id") { id: ID! name: String }
+        "#,
+    );
+    let b = fed2(
+        r#"
+        interface Item { id: ID! label: String }
+        type Foo implements Item @key(fields: "id") { id: ID! name: String @external label: String @requires(fields: "name") }
+        type Bar implements Item @key(fields: "id") { id: ID! label: String }
+        "#,
+    );
+    supergraph(&[("a", &a), ("b", &b)])
+}
+
+#[test]
+fn requires_on_interface_implementation() {
+    insta::assert_snapshot!(plan(&on_interface(), "{ items { id label } }"), @r#"
+QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      items {
+        __typename
+        id
+        ... on Bar {
+          __typename
+          id
+        }
+        ... on Foo {
+          __typename
+          id
+          name
+        }
+      }
+    },
+    Flatten(path: "items.@") Fetch(service: "b") {
+      { ... on Bar { __typename id } ... on Foo { __typename id name } } => {
+        ... on Bar {
+          label
+        }
+        ... on Foo {
+          label
         }
       }
     },

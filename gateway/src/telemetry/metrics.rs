@@ -1,0 +1,175 @@
+//! Prometheus metrics, in one registry per gateway process (not a global recorder), so
+//! several gateways in one test process keep their own counts and `/metrics` renders
+//! only its own. Metrics outlive schema reloads: the engine holds an `Arc<Metrics>`.
+
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `unified`, or the BFF name.
+    pub client: String,
+    pub operation: String,
+    /// `ok`, `partial` (data with errors), `request_error`, `rejected`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub source: String,
+    /// `ok`, `graphql_error`, or the failure code (`UPSTREAM_TIMEOUT`, ...).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub cache: String,
+    pub result: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: HistogramFamily<RequestLabels>,
+    in_flight: Gauge<i64, AtomicI64>,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_duration: HistogramFamily<UpstreamLabels>,
+    cache: Family<CacheLabels, Counter<u64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Longest operation name kept as a label value; longer names are cut, so a client
+/// cannot blow up label size.
+const MAX_OPERATION_LABEL: usize = 64;
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "Client GraphQL requests", requests.clone());
+        let request_duration: HistogramFamily<RequestLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Client request duration",
+            request_duration.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Client requests being served",
+            in_flight.clone(),
+        );
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_requests",
+            "Fetches to upstream sources",
+            upstream_requests.clone(),
+        );
+        let upstream_duration: HistogramFamily<UpstreamLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Upstream fetch duration",
+            upstream_duration.clone(),
+        );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Cache lookups by cache and result (hit or miss)",
+            cache.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            in_flight,
+            upstream_requests,
+            upstream_duration,
+            cache,
+        }
+    }
+
+    pub fn request(&self, client: &str, operation: Option<&str>, outcome: &str, elapsed: Duration) {
+        let mut operation = operation.unwrap_or("").to_string();
+        if operation.len() > MAX_OPERATION_LABEL {
+            let mut cut = MAX_OPERATION_LABEL;
+            while !operation.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            operation.truncate(cut);
+        }
+        let labels = RequestLabels {
+            client: client.to_string(),
+            operation,
+            outcome: outcome.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Tracks one in-flight request until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    pub fn upstream(&self, source: &str, outcome: &str, elapsed: Duration) {
+        let labels = UpstreamLabels {
+            source: source.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.upstream_requests.get_or_create(&labels).inc();
+        self.upstream_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn cache(&self, cache: &str, hit: bool) {
+        let labels = CacheLabels {
+            cache: cache.to_string(),
+            result: if hit { "hit" } else { "miss" }.to_string(),
+        };
+        self.cache.get_or_create(&labels).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+pub struct InFlight<'a>(&'a Gauge<i64, AtomicI64>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
