@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gateway::config::{Config, LogConfig, LogFormat};
+use std::sync::Arc;
+
+use gateway::reload::{self, Origin};
 use gateway::server::{self, GatewaySpec};
 
 #[global_allocator]
@@ -157,6 +160,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let gateway = server::start(&spec).await?;
             tracing::info!(url = %gateway.url(), "gateway ready");
+            let origin = match (&schema.config, &schema.supergraph) {
+                (Some(config), _) => Origin::Config(config.clone()),
+                (None, Some(supergraph)) => Origin::Supergraph(supergraph.clone()),
+                (None, None) => anyhow::bail!("pass --config FILE or --supergraph FILE"),
+            };
+            let reloader =
+                reload::watch(gateway.state.clone(), origin, Arc::new(|_| {}), RELOAD_POLL);
+            reload_on_sighup(&reloader);
             wait_for_shutdown().await;
             gateway.shutdown().await;
         }
@@ -190,6 +201,27 @@ fn with_mock_urls(mut config: Config, mocks: &subgraph_mocks::MockSubgraphs) -> 
         }
     }
     config
+}
+
+/// How often watched files are checked for changes.
+const RELOAD_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// SIGHUP asks for a reload now.
+fn reload_on_sighup(reloader: &reload::Reloader) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        let trigger = reloader.trigger_handle();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                trigger.notify_one();
+            }
+        });
+    }
 }
 
 async fn wait_for_shutdown() {

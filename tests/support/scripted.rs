@@ -16,6 +16,8 @@ type Script = dyn Fn(&Value) -> (u16, String) + Send + Sync;
 
 struct Shared {
     script: Box<Script>,
+    /// Wait this long before answering (a slow backend).
+    delay: std::time::Duration,
     received: Mutex<Vec<Value>>,
     headers: Mutex<Vec<HeaderMap>>,
 }
@@ -28,8 +30,16 @@ pub struct ScriptedSubgraph {
 
 impl ScriptedSubgraph {
     pub async fn start(script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> Self {
+        Self::start_with_delay(std::time::Duration::ZERO, script).await
+    }
+
+    pub async fn start_with_delay(
+        delay: std::time::Duration,
+        script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         let shared = Arc::new(Shared {
             script: Box::new(script),
+            delay,
             received: Mutex::new(Vec::new()),
             headers: Mutex::new(Vec::new()),
         });
@@ -86,6 +96,9 @@ async fn handle(
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut r) = shared.received.lock() {
         r.push(request.clone());
+    }
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
     }
     let (status, body) = (shared.script)(&request);
     (

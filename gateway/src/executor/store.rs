@@ -57,7 +57,14 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
     for path in &part.paths {
         let mut slots = Vec::new();
         visit(data, path, &mut |object| {
-            let typename = object.get("__typename").and_then(Json::as_str);
+            // An object whose type the subgraph only knows through an interface is
+            // sent as that interface.
+            let typename = object.get("__typename").and_then(Json::as_str).map(|t| {
+                part.typename_rewrites
+                    .iter()
+                    .find(|(from, _)| from == t)
+                    .map_or(t, |(_, to)| to.as_str())
+            });
             let found = match typename {
                 Some(t) => part.representation.iter().find(|(ty, _)| ty == t),
                 None if part.representation.len() == 1 => part.representation.first(),
@@ -67,6 +74,19 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
                 slots.push(None);
                 return;
             };
+            // No entity can be found by a null key: leave the object as it is.
+            let null_key = part
+                .keys
+                .iter()
+                .filter(|(t, _)| t == typename)
+                .any(|(_, key)| {
+                    key.field_names()
+                        .any(|k| object.get(k).is_none_or(Json::is_null))
+                });
+            if null_key {
+                slots.push(None);
+                return;
+            }
             let mut rep = Map::new();
             rep.insert("__typename".into(), Json::String(typename.to_string()));
             if !project_fields(object, fields, typename, &mut rep) {
@@ -87,8 +107,7 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
     (reps, all_slots)
 }
 
-/// Copy the field set's fields from `object` into `out`; false when a key field is
-/// missing or null.
+/// Copy the field set's fields from `object` into `out`; false when a field is missing.
 fn project_fields(
     object: &Map<String, Json>,
     fields: &FieldSet,

@@ -36,6 +36,8 @@ struct Group {
     entity: bool,
     selection: SubSelection,
     representation: Vec<(Name, FieldSet)>,
+    /// The key part of each representation (an entity with a null key is not sent).
+    keys: Vec<(Name, FieldSet)>,
     /// Runtime types whose representations are sent as another type (an interface).
     rewrites: Vec<(Name, Name)>,
     deps: Vec<usize>,
@@ -135,6 +137,7 @@ impl<'a> Builder<'a> {
             entity,
             selection: SubSelection::default(),
             representation: Vec::new(),
+            keys: Vec::new(),
             rewrites: Vec::new(),
             deps: Vec::new(),
         });
@@ -1022,6 +1025,10 @@ impl<'a> Builder<'a> {
             Some((_, fs)) => merge_field_sets(fs, &needed),
             None => g.representation.push((entry.clone(), needed)),
         }
+        match g.keys.iter_mut().find(|(t, _)| t == entry) {
+            Some((_, fs)) => merge_field_sets(fs, key),
+            None => g.keys.push((entry.clone(), key.clone())),
+        }
         for t in rewrites {
             if !g.rewrites.iter().any(|(from, _)| *from == t) {
                 g.rewrites.push((t, entry.clone()));
@@ -1222,6 +1229,7 @@ impl<'a> Builder<'a> {
             .map(|(i, (paths, group))| EntityPart {
                 paths,
                 representation: group.representation.clone(),
+                keys: group.keys.clone(),
                 response_key: if single {
                     "_entities".into()
                 } else {

@@ -77,6 +77,8 @@ pub struct EntityPart {
     /// when the representation names an interface (an entity interface, or a graph
     /// that knows it as an `@interfaceObject`) and the tree holds the concrete type.
     pub typename_rewrites: Vec<(Name, Name)>,
+    /// Per entity type, its key fields: an object whose key is null is not sent.
+    pub keys: Vec<(Name, FieldSet)>,
 }
 
 /// A selection set sent to a subgraph.

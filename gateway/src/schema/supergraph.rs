@@ -153,7 +153,12 @@ impl Supergraph {
                     .get_all("join__field")
                     .filter(|d| d.specified_argument_by_name("graph").is_some())
                     .collect();
-                if joins.is_empty() {
+                // A `@join__field` without a graph (fields an `@interfaceObject` adds
+                // to implementations) means no graph resolves it on this type.
+                let graphless = directives
+                    .get_all("join__field")
+                    .any(|d| d.specified_argument_by_name("graph").is_none());
+                if joins.is_empty() && !graphless {
                     for &g in meta.graphs.keys() {
                         field.graphs.insert(
                             g,

@@ -1,0 +1,148 @@
+//! Hot reload: watch the config file and every file it names (subgraph SDLs, the
+//! supergraph), rebuild the engine in the background when one changes (or on SIGHUP),
+//! and swap it in atomically. Requests in flight finish on the engine they started
+//! with. A change that fails to load, compose or plan is rejected with a log line and
+//! the running version stays.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustc_hash::FxHasher;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::ingress::AppState;
+use crate::server::{GatewaySpec, StartupError};
+
+/// Where the running graph comes from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Config(PathBuf),
+    Supergraph(PathBuf),
+}
+
+/// Handle to a running watcher.
+pub struct Reloader {
+    trigger: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reloader {
+    /// Ask for a reload now (what SIGHUP does).
+    pub fn trigger(&self) {
+        self.trigger.notify_one();
+    }
+
+    /// A handle that can trigger reloads from another task.
+    pub fn trigger_handle(&self) -> Arc<Notify> {
+        self.trigger.clone()
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How a reload went (returned for tests and logged).
+#[derive(Debug)]
+pub enum Outcome {
+    Swapped,
+    Rejected(StartupError),
+}
+
+/// Poll the watched files every `interval` (content hashes, so quick successive writes
+/// are seen too) and reload on change or on [`Reloader::trigger`].
+pub fn watch(
+    state: Arc<AppState>,
+    origin: Origin,
+    adjust: Arc<dyn Fn(&mut GatewaySpec) + Send + Sync>,
+    interval: Duration,
+) -> Reloader {
+    let trigger = Arc::new(Notify::new());
+    let notified = trigger.clone();
+    let task = tokio::spawn(async move {
+        let mut last = fingerprint(&origin);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {
+                    let now = fingerprint(&origin);
+                    if now == last {
+                        continue;
+                    }
+                    last = now;
+                }
+                _ = notified.notified() => {
+                    last = fingerprint(&origin);
+                }
+            }
+            reload(&state, &origin, adjust.as_ref()).await;
+        }
+    });
+    Reloader { trigger, task }
+}
+
+/// Build a new engine from the origin and swap it in, or keep the running one.
+pub async fn reload(
+    state: &AppState,
+    origin: &Origin,
+    adjust: &(dyn Fn(&mut GatewaySpec) + Send + Sync),
+) -> Outcome {
+    let built = async {
+        let mut spec = match origin {
+            Origin::Config(path) => GatewaySpec::from_config(&Config::load(path)?).await?,
+            Origin::Supergraph(path) => GatewaySpec::from_supergraph_file(path)?,
+        };
+        adjust(&mut spec);
+        spec.engine()
+    }
+    .await;
+    match built {
+        Ok(mut engine) => {
+            engine.metrics = state.metrics.clone();
+            state.engine.store(Arc::new(engine));
+            tracing::info!(origin = ?origin, "configuration reloaded");
+            Outcome::Swapped
+        }
+        Err(error) => {
+            tracing::error!(origin = ?origin, %error, "configuration change rejected; still serving the previous version");
+            Outcome::Rejected(error)
+        }
+    }
+}
+
+/// The files a change in which triggers a reload.
+fn watched_files(origin: &Origin) -> Vec<PathBuf> {
+    match origin {
+        Origin::Supergraph(path) => vec![path.clone()],
+        Origin::Config(path) => {
+            let mut files = vec![path.clone()];
+            // An unreadable config is still watched itself, so fixing it reloads.
+            if let Ok(config) = Config::load(path) {
+                files.extend(config.supergraph.clone());
+                files.extend(
+                    config
+                        .subgraphs
+                        .iter()
+                        .filter_map(|s| s.schema.file.clone()),
+                );
+            }
+            files
+        }
+    }
+}
+
+fn fingerprint(origin: &Origin) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = FxHasher::default();
+    for file in watched_files(origin) {
+        file.hash(&mut hasher);
+        match std::fs::read(&file) {
+            Ok(bytes) => bytes.hash(&mut hasher),
+            Err(e) => e.kind().to_string().hash(&mut hasher),
+        }
+    }
+    hasher.finish()
+}
