@@ -264,8 +264,11 @@ async fn a_slow_subgraph_times_out_without_holding_the_rest() {
         .expect("mocks");
     mocks.set_fault("products", Fault::latency(3_000));
     let env = TestEnv::with_mocks(mocks, |spec| {
-        spec.timeouts
-            .insert("products".into(), std::time::Duration::from_millis(200));
+        spec.upstream
+            .sources
+            .entry("products".into())
+            .or_default()
+            .timeout = Some(std::time::Duration::from_millis(200));
     })
     .await;
     let body = env

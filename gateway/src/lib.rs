@@ -11,6 +11,7 @@ pub mod executor;
 pub mod ingress;
 pub mod pipeline;
 pub mod planner;
+pub mod policy;
 pub mod reload;
 pub mod schema;
 pub mod server;

@@ -116,6 +116,8 @@ pub struct RequestContext {
     pub request_id: http::HeaderValue,
     /// Return the query plan and per-fetch timings in `extensions`.
     pub expose_plan: bool,
+    /// The client's request headers; the policy stack decides what reaches a source.
+    pub client_headers: Arc<http::HeaderMap>,
 }
 
 impl Engine {

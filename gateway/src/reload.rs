@@ -96,12 +96,11 @@ pub async fn reload(
             Origin::Supergraph(path) => GatewaySpec::from_supergraph_file(path)?,
         };
         adjust(&mut spec);
-        spec.engine()
+        spec.engine_with(state.metrics.clone())
     }
     .await;
     match built {
-        Ok(mut engine) => {
-            engine.metrics = state.metrics.clone();
+        Ok(engine) => {
             state.engine.store(Arc::new(engine));
             tracing::info!(origin = ?origin, "configuration reloaded");
             Outcome::Swapped

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConfigError};
 use crate::ingress::{self, AppState};
 use crate::pipeline::Engine;
+use crate::policy::{self, UpstreamConfig};
 use crate::schema::compose::{self, SubgraphInput};
 use crate::schema::{SchemaError, SchemaSnapshot};
-use crate::sources::{GraphqlSource, Source, Sources};
+use crate::sources::{GraphqlSource, GrpcSource, RestSource, Source, SourceKind, Sources};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,12 @@ pub enum StartupError {
         url: String,
         message: String,
     },
+    #[error("invalid {kind} source \"{subgraph}\" (fix its SDL directives or .proto files):\n  - {}", errors.join("\n  - "))]
+    Source {
+        subgraph: String,
+        kind: SourceKind,
+        errors: Vec<String>,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -56,11 +63,24 @@ pub struct GatewaySpec {
     pub supergraph_sdl: String,
     /// Subgraph URL overrides by name (the supergraph's `join__graph` URLs otherwise).
     pub urls: HashMap<String, String>,
-    pub timeouts: HashMap<String, Duration>,
-    pub default_timeout: Duration,
+    /// The upstream policy stack: defaults and per-source overrides.
+    pub upstream: UpstreamConfig,
     pub listen: String,
     pub max_body_bytes: usize,
     pub expose_query_plan: bool,
+    /// Subgraphs that are not GraphQL servers (REST, gRPC), by name: they execute
+    /// subgraph operations locally from the mapping directives of their SDL.
+    pub sources: HashMap<String, SourceSpec>,
+}
+
+/// What a REST or gRPC source is built from.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub kind: SourceKind,
+    /// The subgraph SDL as written, with its mapping directives.
+    pub sdl: String,
+    /// `.proto` files (gRPC).
+    pub protos: Vec<PathBuf>,
 }
 
 impl GatewaySpec {
@@ -71,20 +91,37 @@ impl GatewaySpec {
         Ok(GatewaySpec {
             supergraph_sdl,
             urls: HashMap::new(),
-            timeouts: HashMap::new(),
-            default_timeout: crate::config::UpstreamDefaults::default().timeout,
+            upstream: UpstreamConfig::default(),
             listen: "127.0.0.1:4000".into(),
             max_body_bytes: defaults.max_body_bytes,
             expose_query_plan: false,
+            sources: HashMap::new(),
         })
     }
 
     /// From a config file: compose the registered subgraphs (fetching SDLs from the
     /// subgraphs where asked), or read the precomposed supergraph it names.
     pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
-        let supergraph_sdl = match &config.supergraph {
-            Some(path) => read(path)?,
-            None => compose_subgraphs(config).await?,
+        let (supergraph_sdl, sources) = match &config.supergraph {
+            Some(path) => (read(path)?, HashMap::new()),
+            None => {
+                let inputs = load_subgraphs(config).await?;
+                let mut sources = HashMap::new();
+                for subgraph in &config.subgraphs {
+                    if subgraph.kind != SourceKind::Graphql {
+                        let sdl = read(subgraph.schema.file.as_deref().unwrap_or(Path::new("")))?;
+                        sources.insert(
+                            subgraph.name.clone(),
+                            SourceSpec {
+                                kind: subgraph.kind,
+                                sdl,
+                                protos: subgraph.protos.clone(),
+                            },
+                        );
+                    }
+                }
+                (compose::compose(&inputs)?, sources)
+            }
         };
         Ok(GatewaySpec {
             supergraph_sdl,
@@ -93,19 +130,20 @@ impl GatewaySpec {
                 .iter()
                 .map(|s| (s.name.clone(), s.url.clone()))
                 .collect(),
-            timeouts: config
-                .subgraphs
-                .iter()
-                .filter_map(|s| s.timeout.map(|t| (s.name.clone(), t)))
-                .collect(),
-            default_timeout: config.upstream.timeout,
+            upstream: upstream_of(config),
             listen: config.listen.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             expose_query_plan: config.telemetry.expose_query_plan,
+            sources,
         })
     }
 
     pub fn engine(&self) -> Result<Engine, StartupError> {
+        self.engine_with(Arc::new(Metrics::new()))
+    }
+
+    /// Build the engine, with every source wrapped in its policy stack.
+    pub fn engine_with(&self, metrics: Arc<Metrics>) -> Result<Engine, StartupError> {
         let schema = SchemaSnapshot::from_supergraph_sdl(&self.supergraph_sdl)?;
         let client = GraphqlSource::default_client();
         let mut list: Vec<Arc<dyn Source>> = Vec::new();
@@ -116,19 +154,29 @@ impl GatewaySpec {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
-            let timeout = self
-                .timeouts
-                .get(&graph.name)
-                .copied()
-                .unwrap_or(self.default_timeout);
-            list.push(Arc::new(GraphqlSource::new(
-                parsed,
-                client.clone(),
-                timeout,
-            )));
+            let policy = self.upstream.policy_for(&graph.name);
+            let source: Arc<dyn Source> = match self.sources.get(&graph.name) {
+                None => Arc::new(GraphqlSource::new(parsed, client.clone())),
+                Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?,
+            };
+            list.push(policy::stack(&graph.name, source, &policy, metrics.clone()));
         }
-        Ok(Engine::new(schema, Sources(list)))
+        let mut engine = Engine::new(schema, Sources(list));
+        engine.metrics = metrics;
+        Ok(engine)
     }
+}
+
+/// The config's upstream policies, with each subgraph's `timeout` shorthand folded in.
+fn upstream_of(config: &Config) -> UpstreamConfig {
+    let mut upstream = config.upstream.clone();
+    for s in &config.subgraphs {
+        if let Some(t) = s.timeout {
+            let entry = upstream.sources.entry(s.name.clone()).or_default();
+            entry.timeout.get_or_insert(t);
+        }
+    }
+    upstream
 }
 
 fn read(path: &Path) -> Result<String, StartupError> {
@@ -138,7 +186,37 @@ fn read(path: &Path) -> Result<String, StartupError> {
     })
 }
 
+/// A REST or gRPC source. Each backend call gets most of the attempt timeout, so that
+/// a slow call nulls its own field (with the call's error) before the whole fetch times
+/// out.
+fn local_source(
+    name: &str,
+    url: &str,
+    spec: &SourceSpec,
+    policy: &policy::SourcePolicy,
+    client: &reqwest::Client,
+) -> Result<Arc<dyn Source>, StartupError> {
+    let call_timeout = policy.timeout.mul_f64(0.8);
+    let built: Result<Arc<dyn Source>, Vec<String>> = match spec.kind {
+        SourceKind::Rest => RestSource::new(name, url, &spec.sdl, client.clone(), call_timeout)
+            .map(|s| Arc::new(s) as Arc<dyn Source>),
+        SourceKind::Grpc => GrpcSource::new(name, url, &spec.sdl, &spec.protos, call_timeout)
+            .map(|s| Arc::new(s) as Arc<dyn Source>),
+        SourceKind::Graphql => Err(vec!["not a local source".into()]),
+    };
+    built.map_err(|errors| StartupError::Source {
+        subgraph: name.to_string(),
+        kind: spec.kind,
+        errors,
+    })
+}
+
 pub async fn compose_subgraphs(config: &Config) -> Result<String, StartupError> {
+    Ok(compose::compose(&load_subgraphs(config).await?)?)
+}
+
+/// The subgraphs' SDLs; REST and gRPC SDLs get their mapping directives defined.
+async fn load_subgraphs(config: &Config) -> Result<Vec<SubgraphInput>, StartupError> {
     let mut inputs = Vec::new();
     for subgraph in &config.subgraphs {
         let sdl = match &subgraph.schema.file {
@@ -148,10 +226,10 @@ pub async fn compose_subgraphs(config: &Config) -> Result<String, StartupError> 
         inputs.push(SubgraphInput {
             name: subgraph.name.clone(),
             url: subgraph.url.clone(),
-            sdl,
+            sdl: subgraph.kind.with_directive_definitions(&sdl),
         });
     }
-    Ok(compose::compose(&inputs)?)
+    Ok(inputs)
 }
 
 /// `{ _service { sdl } }` against a running subgraph.
@@ -207,8 +285,7 @@ impl RunningGateway {
 /// Bind and serve in the background.
 pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     let metrics = Arc::new(Metrics::new());
-    let mut engine = spec.engine()?;
-    engine.metrics = metrics.clone();
+    let engine = spec.engine_with(metrics.clone())?;
     let listener =
         TcpListener::bind(&spec.listen)
             .await

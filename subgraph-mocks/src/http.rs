@@ -44,7 +44,7 @@ const CACHE_MAX_BYTES: usize = 64 << 20;
 pub(crate) struct ConnHandle(pub Arc<Notify>);
 
 impl ConnHandle {
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.0.notify_one();
     }
 }

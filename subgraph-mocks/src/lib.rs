@@ -27,11 +27,17 @@
 
 pub mod data;
 pub mod fault;
+pub mod gate;
 mod http;
+pub mod notifications;
+pub mod orders;
 pub mod reference;
 mod server;
+mod services;
 pub mod subgraphs;
 
 pub use fault::{Fault, FaultParseError, Stats};
+pub use gate::Gate;
 pub use server::MockSubgraphs;
+pub use services::{MockServices, SERVICES};
 pub use subgraphs::SUBGRAPHS;

@@ -407,7 +407,7 @@ async fn accept_loop(
 
 /// Serves one connection until the peer closes it, a handler asks to drop it ([`ConnHandle`]),
 /// the subgraph goes down (separate mode: `down` is `Some`), or shutdown (graceful).
-async fn serve_connection(
+pub(crate) async fn serve_connection(
     stream: TcpStream,
     router: Router,
     mut shutdown: watch::Receiver<bool>,

@@ -1,6 +1,7 @@
 //! Test kit for end-to-end tests: real subgraph servers and a real gateway on ephemeral
 //! loopback ports, and a small client that speaks GraphQL-over-HTTP to the gateway.
 
+pub mod fixture_subgraph;
 pub mod scripted;
 
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ impl TestEnv {
             .map(|name| (name.to_string(), mocks.url(name)))
             .collect::<HashMap<_, _>>();
         spec.listen = "127.0.0.1:0".into();
-        spec.default_timeout = Duration::from_secs(5);
+        spec.upstream.defaults.timeout = Some(Duration::from_secs(5));
         tweak(&mut spec);
         let gateway = server::start(&spec).await.expect("start gateway");
         TestEnv {
@@ -135,17 +136,37 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
 
 /// Start a gateway for a supergraph SDL whose subgraph URLs are given by name.
 pub async fn gateway_for(supergraph_sdl: &str, urls: &[(&str, String)]) -> RunningGateway {
+    gateway_with_upstream(supergraph_sdl, urls, "").await
+}
+
+/// Like [`gateway_for`], with an `upstream:` policy section given as YAML (indented
+/// under `upstream:`), e.g. `"  retry: { max_attempts: 3 }"`.
+pub async fn gateway_with_upstream(
+    supergraph_sdl: &str,
+    urls: &[(&str, String)],
+    upstream_yaml: &str,
+) -> RunningGateway {
+    let upstream = if upstream_yaml.trim().is_empty() {
+        Default::default()
+    } else {
+        Config::parse(
+            &format!("supergraph: unused.graphql\nupstream:\n{upstream_yaml}\n"),
+            |_| None,
+        )
+        .expect("valid upstream policy YAML")
+        .upstream
+    };
     let spec = GatewaySpec {
         supergraph_sdl: supergraph_sdl.to_string(),
         urls: urls
             .iter()
             .map(|(n, u)| (n.to_string(), u.clone()))
             .collect(),
-        timeouts: HashMap::new(),
-        default_timeout: Duration::from_secs(5),
+        upstream,
         listen: "127.0.0.1:0".into(),
         max_body_bytes: 64 * 1024,
         expose_query_plan: true,
+        sources: Default::default(),
     };
     server::start(&spec).await.expect("start gateway")
 }

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use serde_json::Value;
 
-type Script = dyn Fn(&Value) -> (u16, String) + Send + Sync;
+type Script = dyn Fn(&Value, &HeaderMap) -> (u16, String) + Send + Sync;
 
 struct Shared {
     script: Box<Script>,
@@ -36,6 +36,14 @@ impl ScriptedSubgraph {
     pub async fn start_with_delay(
         delay: std::time::Duration,
         script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_full(delay, move |body, _| script(body)).await
+    }
+
+    /// A script that also sees the request headers.
+    pub async fn start_full(
+        delay: std::time::Duration,
+        script: impl Fn(&Value, &HeaderMap) -> (u16, String) + Send + Sync + 'static,
     ) -> Self {
         let shared = Arc::new(Shared {
             script: Box::new(script),
@@ -91,7 +99,7 @@ async fn handle(
     body: Bytes,
 ) -> impl IntoResponse {
     if let Ok(mut h) = shared.headers.lock() {
-        h.push(headers);
+        h.push(headers.clone());
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut r) = shared.received.lock() {
@@ -100,7 +108,7 @@ async fn handle(
     if !shared.delay.is_zero() {
         tokio::time::sleep(shared.delay).await;
     }
-    let (status, body) = (shared.script)(&request);
+    let (status, body) = (shared.script)(&request, &headers);
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [("content-type", "application/json")],

@@ -32,9 +32,9 @@ pub struct Config {
     pub subgraphs: Vec<SubgraphConfig>,
     #[serde(default)]
     pub limits: Limits,
-    /// Upstream defaults for every subgraph.
+    /// The policy stack of every upstream fetch: defaults and per-source overrides.
     #[serde(default)]
-    pub upstream: UpstreamDefaults,
+    pub upstream: crate::policy::UpstreamConfig,
     #[serde(default)]
     pub telemetry: Telemetry,
 }
@@ -74,9 +74,17 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct SubgraphConfig {
     pub name: String,
+    /// GraphQL endpoint, REST base URL (`http://host:port[/prefix]`), or gRPC endpoint
+    /// (`http://host:port`, HTTP/2 without TLS).
     pub url: String,
+    /// `graphql` (default), `rest` or `grpc`: see `docs/sources.md`.
+    #[serde(default)]
+    pub kind: crate::sources::SourceKind,
     pub schema: SchemaSource,
-    /// Per-subgraph request timeout, e.g. `"5s"` (default: `upstream.timeout`).
+    /// `.proto` files of a gRPC source, relative to the config file.
+    #[serde(default)]
+    pub protos: Vec<PathBuf>,
+    /// Shorthand for `upstream.sources.<name>.timeout`, e.g. `"5s"`.
     #[serde(default, with = "duration_opt")]
     pub timeout: Option<Duration>,
 }
@@ -109,29 +117,11 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamDefaults {
-    #[serde(default = "default_timeout", with = "duration")]
-    pub timeout: Duration,
-}
-
-impl Default for UpstreamDefaults {
-    fn default() -> Self {
-        UpstreamDefaults {
-            timeout: default_timeout(),
-        }
-    }
-}
-
 fn default_listen() -> String {
     "127.0.0.1:4000".into()
 }
 fn default_max_body() -> usize {
     2 * 1024 * 1024
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl Config {
@@ -155,6 +145,9 @@ impl Config {
         for subgraph in &mut config.subgraphs {
             if let Some(file) = &mut subgraph.schema.file {
                 *file = base.join(&*file);
+            }
+            for proto in &mut subgraph.protos {
+                *proto = base.join(&*proto);
             }
         }
         Ok(config)
@@ -196,12 +189,44 @@ impl Config {
                     s.name
                 ));
             }
+            use crate::sources::SourceKind;
+            match s.kind {
+                SourceKind::Graphql | SourceKind::Rest if !s.protos.is_empty() => {
+                    return Err(format!(
+                        "subgraphs[{i}] ({}): `protos` is for `kind: grpc` only",
+                        s.name
+                    ));
+                }
+                SourceKind::Grpc if s.protos.is_empty() => {
+                    return Err(format!(
+                        "subgraphs[{i}] ({}): a gRPC source needs `protos: [file.proto, ...]`",
+                        s.name
+                    ));
+                }
+                SourceKind::Grpc if url.scheme() != "http" => {
+                    return Err(format!(
+                        "subgraphs[{i}] ({}): gRPC endpoints are plaintext HTTP/2 for now (http://), TLS is not supported",
+                        s.name
+                    ));
+                }
+                SourceKind::Rest | SourceKind::Grpc if s.schema.introspect => {
+                    return Err(format!(
+                        "subgraphs[{i}] ({}): a {} source cannot be introspected; give its SDL with `schema: {{ file: PATH }}`",
+                        s.name, s.kind
+                    ));
+                }
+                _ => {}
+            }
             if s.schema.file.is_some() == s.schema.introspect {
                 return Err(format!(
                     "subgraphs[{i}] ({}): `schema` needs exactly one of `file: PATH` or `introspect: true`",
                     s.name
                 ));
             }
+        }
+        let names: Vec<&str> = self.subgraphs.iter().map(|s| s.name.as_str()).collect();
+        if !names.is_empty() {
+            self.upstream.validate(&names)?;
         }
         if self.limits.max_body_bytes == 0 {
             return Err("limits.max_body_bytes must be positive".into());
@@ -257,7 +282,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
 }
 
-mod duration {
+pub(crate) mod duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -267,7 +292,7 @@ mod duration {
     }
 }
 
-mod duration_opt {
+pub(crate) mod duration_opt {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -321,6 +346,22 @@ mod tests {
                 "needs a unit",
             ),
             ("supergraph: ${MISSING}\n", "`MISSING` is not set"),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    kind: soap\n    schema: { file: a }\n",
+                "unknown variant `soap`",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    kind: grpc\n    schema: { file: a }\n",
+                "needs `protos",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    kind: rest\n    schema: { file: a }\n    protos: [a.proto]\n",
+                "`protos` is for `kind: grpc` only",
+            ),
+            (
+                "subgraphs:\n  - name: a\n    url: http://x/\n    kind: rest\n    schema: { introspect: true }\n",
+                "cannot be introspected",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::parse(text, no_env).expect_err(text);

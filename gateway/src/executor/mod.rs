@@ -244,6 +244,7 @@ impl<'a> Execution<'a> {
             variables,
             is_mutation: node.operation.starts_with("mutation"),
             headers: self.upstream_headers(),
+            client_headers: self.context.client_headers.clone(),
         });
         PendingFetch {
             node,

@@ -238,7 +238,7 @@ async fn graphql_post(
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, &headers, request_id.0, request, media, false).await
+    run(&state, headers, request_id.0, request, media, false).await
 }
 
 async fn graphql_get(
@@ -305,7 +305,7 @@ async fn graphql_get(
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, &headers, request_id.0, request, media, true).await
+    run(&state, headers, request_id.0, request, media, true).await
 }
 
 fn not_acceptable() -> Response {
@@ -354,7 +354,7 @@ fn decode_request(
 
 async fn run(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     request_id: HeaderValue,
     request: Request,
     media: MediaType,
@@ -367,6 +367,7 @@ async fn run(
             && headers
                 .get(PLAN_HEADER)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        client_headers: Arc::new(headers),
     };
     let mut operation = request.operation_name.clone();
     let (mut response, outcome, upstream_requests) =

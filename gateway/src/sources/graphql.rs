@@ -18,19 +18,15 @@ struct GraphqlRequest<'a> {
     variables: &'a serde_json::Map<String, serde_json::Value>,
 }
 
+/// Timeouts, retries and the rest are the policy stack's business.
 pub struct GraphqlSource {
     url: reqwest::Url,
     client: reqwest::Client,
-    timeout: Duration,
 }
 
 impl GraphqlSource {
-    pub fn new(url: reqwest::Url, client: reqwest::Client, timeout: Duration) -> Self {
-        GraphqlSource {
-            url,
-            client,
-            timeout,
-        }
+    pub fn new(url: reqwest::Url, client: reqwest::Client) -> Self {
+        GraphqlSource { url, client }
     }
 
     /// A client tuned for many small requests to few hosts.
@@ -76,17 +72,17 @@ impl Source for GraphqlSource {
             .headers(request.headers)
             .body(body)
             .send();
-        let timeout = self.timeout;
         Box::pin(async move {
-            let work = async {
-                let response = call.await.map_err(|e| {
-                    if e.is_timeout() {
-                        FetchError::Timeout(timeout)
-                    } else {
-                        FetchError::Connect(root_cause(&e))
-                    }
-                })?;
+            {
+                let response = call
+                    .await
+                    .map_err(|e| FetchError::Connect(root_cause(&e)))?;
                 let status = response.status();
+                let max_age = response
+                    .headers()
+                    .get(http::header::CACHE_CONTROL)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(max_age);
                 let is_graphql_response = response
                     .headers()
                     .get(http::header::CONTENT_TYPE)
@@ -118,7 +114,7 @@ impl Source for GraphqlSource {
                 if !usable {
                     return Err(FetchError::Http(status.as_u16()));
                 }
-                let parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {
+                let mut parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {
                     if status.is_success() {
                         FetchError::BadResponse(format!("not a GraphQL JSON response ({e})"))
                     } else {
@@ -130,11 +126,9 @@ impl Source for GraphqlSource {
                         "neither `data` nor `errors` in the response".into(),
                     ));
                 }
+                parsed.max_age = max_age;
                 Ok(parsed)
-            };
-            tokio::time::timeout(timeout, work)
-                .await
-                .unwrap_or(Err(FetchError::Timeout(timeout)))
+            }
         })
     }
 }
@@ -145,4 +139,37 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// Freshness from `Cache-Control`: `max-age=N`, or zero when the response must not be
+/// stored or shared.
+fn max_age(value: &str) -> Option<Duration> {
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if matches!(lower.as_str(), "no-store" | "no-cache" | "private") {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            age = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cache_control() {
+        assert_eq!(max_age("public, max-age=60"), Some(Duration::from_secs(60)));
+        assert_eq!(max_age("max-age=60, private"), Some(Duration::ZERO));
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("public"), None);
+    }
 }

@@ -70,7 +70,13 @@ pub struct Prepared {
 /// Turns call inputs into one backend call whose result is the JSON value the field
 /// (or, for a batch call, the list of items) is read from.
 pub trait Connector: Send + Sync {
-    fn prepare(&self, input: &CallInput<'_>) -> Result<Prepared, FieldError>;
+    /// `headers` are the request's upstream headers (request id, propagated
+    /// credentials, trace context): HTTP headers for REST, metadata for gRPC.
+    fn prepare(
+        &self,
+        input: &CallInput<'_>,
+        headers: &http::HeaderMap,
+    ) -> Result<Prepared, FieldError>;
 }
 
 /// A field or entity type mapped to backend calls.
@@ -148,9 +154,9 @@ impl Site<'_> {
                         ));
                     }
                 }
-                Root::Batch if !batch_allowed => errors.push(format!(
-                    "`{var}`: $batch is only available in batch calls"
-                )),
+                Root::Batch if !batch_allowed => {
+                    errors.push(format!("`{var}`: $batch is only available in batch calls"))
+                }
                 Root::Batch => {}
             }
         }
@@ -219,7 +225,7 @@ impl LocalSchema {
                 continue;
             }
             let is_root = *type_name == query_type || *type_name == mutation_type;
-            let keys = key_fields(object.directives.iter().map(|d| &**d));
+            let keys = key_fields(object.directives.iter().map(|d| &***d));
             if let Some(d) = object.directives.get(directive) {
                 let coordinate = format!("{type_name} @{directive}");
                 if keys.is_empty() {
@@ -239,7 +245,9 @@ impl LocalSchema {
                     Ok(b) => {
                         entity_bindings.insert(type_name.clone(), Arc::new(b));
                     }
-                    Err(list) => errors.extend(list.into_iter().map(|e| format!("{coordinate}: {e}"))),
+                    Err(list) => {
+                        errors.extend(list.into_iter().map(|e| format!("{coordinate}: {e}")))
+                    }
                 }
             }
             for (field_name, field) in &object.fields {
@@ -261,8 +269,9 @@ impl LocalSchema {
                 };
                 let mut representation_fields = keys.clone();
                 if !keys.is_empty() {
-                    representation_fields
-                        .extend(key_fields(field.directives.get_all("requires")));
+                    representation_fields.extend(key_fields(
+                        field.directives.get_all("requires").map(|d| &**d),
+                    ));
                 }
                 let site = Site {
                     schema: &schema,
@@ -296,6 +305,18 @@ impl LocalSchema {
             bindings,
             entity_bindings,
         })
+    }
+
+    pub fn has_binding(&self, type_name: &Name, field: &Name) -> bool {
+        self.bindings
+            .contains_key(&(type_name.clone(), field.clone()))
+    }
+
+    /// The field's `@map`, created empty if it has none (start-up checks rewrite paths).
+    pub fn field_map_mut(&mut self, type_name: &Name, field: &Name) -> &mut FieldMap {
+        self.maps
+            .entry((type_name.clone(), field.clone()))
+            .or_default()
     }
 
     fn field_def(&self, type_name: &str, field: &str) -> Option<&Node<FieldDefinition>> {
@@ -343,7 +364,11 @@ fn key_fields<'a>(directives: impl IntoIterator<Item = &'a ast::Directive>) -> V
             continue;
         };
         let mut depth = 0;
-        for token in fields.replace('{', " { ").replace('}', " } ").split_whitespace() {
+        for token in fields
+            .replace('{', " { ")
+            .replace('}', " } ")
+            .split_whitespace()
+        {
             match token {
                 "{" => depth += 1,
                 "}" => depth -= 1,
@@ -431,6 +456,7 @@ impl LocalExecutor {
                 schema: &schema,
                 op: &parsed,
                 variables: &request.variables,
+                headers: &request.headers,
                 errors: Mutex::new(Vec::new()),
                 inflight: Mutex::new(HashMap::new()),
                 permits: Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS)),
@@ -440,6 +466,7 @@ impl LocalExecutor {
             Ok(SourceResponse {
                 data: Some(data),
                 errors: (!errors.is_empty()).then_some(errors),
+                ..SourceResponse::default()
             })
         })
     }
@@ -454,6 +481,7 @@ struct Run<'a> {
     schema: &'a LocalSchema,
     op: &'a ParsedOperation,
     variables: &'a Map<String, Json>,
+    headers: &'a http::HeaderMap,
     errors: Mutex<Vec<Json>>,
     inflight: Mutex<HashMap<String, SharedCall>>,
     permits: Arc<Semaphore>,
@@ -481,7 +509,7 @@ impl<'a> Run<'a> {
         connector: &dyn Connector,
         input: &CallInput<'_>,
     ) -> BoxFuture<'static, Result<Json, FieldError>> {
-        let prepared = match connector.prepare(input) {
+        let prepared = match connector.prepare(input, self.headers) {
             Ok(p) => p,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
@@ -537,7 +565,7 @@ impl<'a> Run<'a> {
             match selection {
                 Selection::Field(field) => {
                     if self.condition_holds(&field.directives) {
-                        out.entry(field.response_key().clone())
+                        out.entry(field.response_name().clone())
                             .or_insert_with(Vec::new)
                             .push(field);
                     }
@@ -672,7 +700,7 @@ impl<'a> Run<'a> {
             .iter()
             .find(|a| a.name == "representations")
             .map(|a| self.value_of(&a.value));
-        let Some(Json::Array(reps)) = representations else {
+        let Some(Json::Array(reps_owned)) = representations else {
             self.error(
                 &path,
                 "UPSTREAM_REQUEST_INVALID",
@@ -680,6 +708,7 @@ impl<'a> Run<'a> {
             );
             return Json::Null;
         };
+        let reps = &reps_owned;
         let sets: Vec<&'a [Selection]> = nodes.iter().map(|f| &f.selection_set[..]).collect();
         // Representations by type, and each type's selected fields.
         let mut by_type: IndexMap<Name, Vec<usize>> = IndexMap::new();
@@ -719,8 +748,7 @@ impl<'a> Run<'a> {
                 let args = self.arguments(field_nodes[0], def);
                 let is_list = def.ty.is_list();
                 batch_calls.push(async move {
-                    let results =
-                        self.batch_call(batch, &args, indices, &reps, is_list).await;
+                    let results = self.batch_call(batch, &args, indices, reps, is_list).await;
                     (response_key.clone(), indices, results)
                 });
             }
@@ -733,15 +761,18 @@ impl<'a> Run<'a> {
                             && rep.get(name.as_str()).is_none()
                     })
                 };
-                let wanted: Vec<usize> =
-                    indices.iter().copied().filter(|&i| needs_base(&reps[i])).collect();
+                let wanted: Vec<usize> = indices
+                    .iter()
+                    .copied()
+                    .filter(|&i| needs_base(&reps[i]))
+                    .collect();
                 if wanted.is_empty() {
                     continue;
                 }
                 base_calls.push(async move {
                     let results = match &binding.batch {
                         Some(batch) => {
-                            self.batch_call(batch, &Map::new(), &wanted, &reps, false)
+                            self.batch_call(batch, &Map::new(), &wanted, reps, false)
                                 .await
                         }
                         None => {
@@ -788,8 +819,10 @@ impl<'a> Run<'a> {
                     );
                     return Json::Null;
                 };
-                if !matches!(self.schema.schema.types.get(&type_name), Some(ExtendedType::Object(_)))
-                {
+                if !matches!(
+                    self.schema.schema.types.get(&type_name),
+                    Some(ExtendedType::Object(_))
+                ) {
                     self.error(
                         &path,
                         "UPSTREAM_REQUEST_INVALID",
@@ -818,7 +851,10 @@ impl<'a> Run<'a> {
                         self.error(
                             &path,
                             "UPSTREAM_BAD_RESPONSE",
-                            &format!("expected an object for {type_name}, got {}", kind_of(&other)),
+                            &format!(
+                                "expected an object for {type_name}, got {}",
+                                kind_of(&other)
+                            ),
                         );
                         return Json::Null;
                     }
@@ -920,13 +956,7 @@ impl<'a> Run<'a> {
                     .await
             }))
             .await;
-            Json::Object(
-                fields
-                    .keys()
-                    .map(|k| k.to_string())
-                    .zip(values)
-                    .collect(),
-            )
+            Json::Object(fields.keys().map(|k| k.to_string()).zip(values).collect())
         })
     }
 
@@ -1058,7 +1088,10 @@ impl<'a> Run<'a> {
             },
             Some(ExtendedType::Object(_)) => {
                 if !value.is_object() {
-                    return bad(format!("expected an object for {name}, got {}", kind_of(&value)));
+                    return bad(format!(
+                        "expected an object for {name}, got {}",
+                        kind_of(&value)
+                    ));
                 }
                 let fields = self.collect_fields(name, sets);
                 self.complete_fields(name, &value, &value, &fields, path, None)
@@ -1160,7 +1193,11 @@ mod tests {
     }
 
     impl Connector for Fake {
-        fn prepare(&self, input: &CallInput<'_>) -> Result<Prepared, FieldError> {
+        fn prepare(
+            &self,
+            input: &CallInput<'_>,
+            _headers: &http::HeaderMap,
+        ) -> Result<Prepared, FieldError> {
             let key = self
                 .template
                 .render(input)
@@ -1191,9 +1228,11 @@ mod tests {
     "#;
 
     fn executor(calls: Arc<AtomicUsize>) -> LocalExecutor {
-        let answer: Arc<dyn Fn(String) -> Result<Json, FieldError> + Send + Sync> =
-            Arc::new(|key: String| match key.as_str() {
-                "order/1" => Ok(json!({"id": 1, "amount": {"cents": 250}, "state": "OPEN", "items": [[1, 2], [3]]})),
+        let answer: Arc<dyn Fn(String) -> Result<Json, FieldError> + Send + Sync> = Arc::new(
+            |key: String| match key.as_str() {
+                "order/1" => Ok(
+                    json!({"id": 1, "amount": {"cents": 250}, "state": "OPEN", "items": [[1, 2], [3]]}),
+                ),
                 "order/2" => Ok(json!({"id": "2", "amount": {"cents": "x"}, "state": "LOST"})),
                 "order/3" => Err(FieldError::new("UPSTREAM_HTTP_500", "boom")),
                 k if k.starts_with("users/") => Ok(json!([
@@ -1203,7 +1242,8 @@ mod tests {
                 ])),
                 k if k.starts_with("name/") => Ok(json!(format!("user {}", &k[5..]))),
                 _ => Ok(Json::Null),
-            });
+            },
+        );
         let schema = LocalSchema::build("fake", SDL, "fake", |site, d| {
             let template = |arg: &str| {
                 crate::sources::mapping::string_arg(d, arg)
@@ -1244,6 +1284,8 @@ mod tests {
                 operation_name: "".into(),
                 variables: variables.as_object().cloned().unwrap_or_default(),
                 is_mutation: false,
+                headers: http::HeaderMap::new(),
+                client_headers: Default::default(),
             })
             .await
             .unwrap();
@@ -1326,7 +1368,12 @@ mod tests {
     fn mapping_errors_name_the_coordinate() {
         let sdl = r#"type Query { a(id: ID): Int @fake(call: "x/{$args.idd}") b: Int }"#;
         let errors = match LocalSchema::build("s", sdl, "fake", |site, d| {
-            let t = Template::parse(&crate::sources::mapping::string_arg(d, "call").unwrap().unwrap()).unwrap();
+            let t = Template::parse(
+                &crate::sources::mapping::string_arg(d, "call")
+                    .unwrap()
+                    .unwrap(),
+            )
+            .unwrap();
             let errors = site.check_vars(t.vars(), false);
             if errors.is_empty() {
                 Ok(Binding {
@@ -1344,7 +1391,15 @@ mod tests {
             Ok(_) => panic!("should fail"),
             Err(e) => e.join("\n"),
         };
-        assert!(errors.contains("Query.a @fake: `$args.idd`: Query.a has no argument `idd` (arguments: id)"), "{errors}");
-        assert!(errors.contains("Query.b: a root field of this source needs @fake"), "{errors}");
+        assert!(
+            errors.contains(
+                "Query.a @fake: `$args.idd`: Query.a has no argument `idd` (arguments: id)"
+            ),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("Query.b: a root field of this source needs @fake"),
+            "{errors}"
+        );
     }
 }

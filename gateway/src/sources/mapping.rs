@@ -164,9 +164,9 @@ impl Template {
             let end = after
                 .find('}')
                 .ok_or_else(|| format!("unclosed `{{` in template `{text}`"))?;
-            parts.push(Part::Var(VarRef::parse(&after[..end]).map_err(|e| {
-                format!("in template `{text}`: {e}")
-            })?));
+            parts.push(Part::Var(
+                VarRef::parse(&after[..end]).map_err(|e| format!("in template `{text}`: {e}"))?,
+            ));
             rest = &after[end + 1..];
         }
         if rest.contains('}') {
@@ -213,14 +213,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// One path segment, percent-encoded so that no value can add segments, climb with
-/// `..`, or start a query or fragment.
+/// One path segment, percent-encoded so that no value can add segments or start a
+/// query or fragment. (Callers refuse `.` and `..`: URL parsers resolve them, encoded
+/// or not.)
 pub fn encode_segment(segment: &str) -> String {
-    match segment {
-        "." => "%2E".into(),
-        ".." => "%2E%2E".into(),
-        _ => utf8_percent_encode(segment, SEGMENT).to_string(),
-    }
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// Where a value of a mapping comes from.
@@ -236,9 +233,13 @@ impl ValueSource {
         if text.starts_with('$') {
             return VarRef::parse(text).map(ValueSource::Var);
         }
-        serde_json::from_str(text).map(ValueSource::Literal).map_err(|_| {
-            format!("`{text}` is neither a variable ($args.x, $this.x, $batch.x) nor a JSON literal")
-        })
+        serde_json::from_str(text)
+            .map(ValueSource::Literal)
+            .map_err(|_| {
+                format!(
+                    "`{text}` is neither a variable ($args.x, $this.x, $batch.x) nor a JSON literal"
+                )
+            })
     }
 
     pub fn value(&self, input: &CallInput<'_>) -> Option<Json> {
@@ -512,7 +513,6 @@ mod tests {
     #[test]
     fn segments_cannot_escape() {
         assert_eq!(encode_segment("a/b?c#d"), "a%2Fb%3Fc%23d");
-        assert_eq!(encode_segment(".."), "%2E%2E");
         assert_eq!(encode_segment("%2F"), "%252F");
         assert_eq!(encode_segment("ok-1.2_~"), "ok-1.2_~");
         assert_eq!(encode_segment("@evil.com:80"), "%40evil.com%3A80");
@@ -524,7 +524,10 @@ mod tests {
         let args = args.as_object().unwrap();
         let this = json!({"id": "u1"});
         let i = input(args, &this);
-        let m = Mapping::parse("user_id: $this.id, page.limit: $args.first, kind: \"a,b: c\", skip: $args.none").unwrap();
+        let m = Mapping::parse(
+            "user_id: $this.id, page.limit: $args.first, kind: \"a,b: c\", skip: $args.none",
+        )
+        .unwrap();
         assert_eq!(
             m.build(&i).unwrap(),
             json!({"user_id": "u1", "page": {"limit": 3}, "kind": "a,b: c"})

@@ -1,7 +1,14 @@
 //! Upstream sources: one trait for "send this request to that backend", so one policy
-//! stack can wrap every kind of backend. GraphQL subgraphs are the first kind.
+//! stack can wrap every kind of backend. GraphQL subgraphs get the subgraph operation
+//! as is ([`GraphqlSource`]); REST and gRPC services execute it locally against their
+//! backend ([`RestSource`], [`GrpcSource`], both built on [`local_exec`]), mapping fields
+//! to calls with the directives of their SDL (`docs/sources.md`).
 
 mod graphql;
+pub mod grpc;
+pub mod local_exec;
+pub mod mapping;
+pub mod rest;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +17,70 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value as Json};
 
 pub use graphql::GraphqlSource;
+pub use grpc::GrpcSource;
+pub use rest::RestSource;
+
+/// The kinds of backend a subgraph entry can be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A GraphQL (Federation) subgraph over HTTP.
+    #[default]
+    Graphql,
+    /// A REST service; its SDL maps fields with `@rest` and `@map`.
+    Rest,
+    /// A gRPC service; its SDL maps fields with `@grpc` and `@map`, its messages come
+    /// from `.proto` files.
+    Grpc,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Graphql => "GraphQL",
+            SourceKind::Rest => "REST",
+            SourceKind::Grpc => "gRPC",
+        })
+    }
+}
+
+impl SourceKind {
+    /// The SDL with this kind's mapping directive definitions added where the SDL does
+    /// not define them, so that composition validates it.
+    pub fn with_directive_definitions(self, sdl: &str) -> String {
+        let definitions = match self {
+            SourceKind::Graphql => return sdl.to_string(),
+            SourceKind::Rest => rest::DIRECTIVES,
+            SourceKind::Grpc => grpc::DIRECTIVES,
+        };
+        let defined: Vec<String> = apollo_compiler::ast::Document::parse(sdl, "sdl.graphql")
+            .map(|doc| {
+                doc.definitions
+                    .iter()
+                    .filter_map(|d| match d {
+                        apollo_compiler::ast::Definition::DirectiveDefinition(d) => {
+                            Some(d.name.to_string())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = sdl.to_string();
+        out.push('\n');
+        for line in definitions.lines() {
+            let name = line
+                .strip_prefix("directive @")
+                .and_then(|rest| rest.split('(').next())
+                .unwrap_or("");
+            if !defined.iter().any(|d| d == name) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
 
 /// A request for one upstream, in the subgraph protocol: a GraphQL operation (root
 /// fields or `_entities`) and its variables. GraphQL sources send it as is; other kinds
@@ -21,18 +92,30 @@ pub struct SourceRequest {
     pub variables: Map<String, Json>,
     /// Mutations are never retried nor cached.
     pub is_mutation: bool,
-    /// Headers to send upstream (request id, and later propagated auth and trace
-    /// context); sources that are not HTTP map them to their own metadata.
+    /// Headers to send upstream (request id, propagated credentials, trace context);
+    /// sources that are not HTTP map them to their own metadata.
     pub headers: http::HeaderMap,
+    /// The client's request headers, read-only: policies pick what a source may see.
+    pub client_headers: Arc<http::HeaderMap>,
 }
 
 /// A well-formed GraphQL response from an upstream.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct SourceResponse {
     #[serde(default)]
     pub data: Option<Json>,
     #[serde(default)]
     pub errors: Option<Vec<Json>>,
+    /// Freshness the upstream declared (`Cache-Control: max-age`; zero for
+    /// `no-store`/`no-cache`/`private`), for the response cache.
+    #[serde(skip)]
+    pub max_age: Option<Duration>,
+}
+
+impl SourceResponse {
+    pub fn has_errors(&self) -> bool {
+        self.errors.as_ref().is_some_and(|e| !e.is_empty())
+    }
 }
 
 /// Why a fetch produced no usable response. Each maps to one `extensions.code`.
@@ -46,6 +129,12 @@ pub enum FetchError {
     Http(u16),
     #[error("invalid response: {0}")]
     BadResponse(String),
+    #[error("circuit breaker open: the source is failing, not calling it")]
+    CircuitOpen,
+    #[error("too many requests in flight to the source (waited {0:?})")]
+    Overloaded(Duration),
+    #[error("the source's rate limit is exhausted")]
+    RateLimited,
 }
 
 impl FetchError {
@@ -55,6 +144,27 @@ impl FetchError {
             FetchError::Timeout(_) => "UPSTREAM_TIMEOUT".into(),
             FetchError::Http(status) => format!("UPSTREAM_HTTP_{status}"),
             FetchError::BadResponse(_) => "UPSTREAM_BAD_RESPONSE".into(),
+            FetchError::CircuitOpen => "CIRCUIT_OPEN".into(),
+            FetchError::Overloaded(_) => "UPSTREAM_OVERLOADED".into(),
+            FetchError::RateLimited => "UPSTREAM_RATE_LIMITED".into(),
+        }
+    }
+
+    /// Worth another attempt: the request may not have reached the backend, or the
+    /// backend said it is temporarily unable. Never other 4xx/5xx.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::Http(502..=504)
+        )
+    }
+
+    /// Counts against the source's health (local refusals do not).
+    pub fn is_upstream_failure(&self) -> bool {
+        match self {
+            FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::BadResponse(_) => true,
+            FetchError::Http(status) => *status >= 500,
+            FetchError::CircuitOpen | FetchError::Overloaded(_) | FetchError::RateLimited => false,
         }
     }
 }

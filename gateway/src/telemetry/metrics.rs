@@ -51,6 +51,12 @@ pub struct Metrics {
     upstream_requests: Family<UpstreamLabels, Counter>,
     upstream_duration: HistogramFamily<UpstreamLabels>,
     cache: Family<CacheLabels, Counter<u64, AtomicU64>>,
+    breaker: Family<SourceLabel, Gauge<i64, AtomicI64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
 }
 
 impl Default for Metrics {
@@ -100,7 +106,14 @@ impl Metrics {
             "Cache lookups by cache and result (hit or miss)",
             cache.clone(),
         );
+        let breaker = Family::<SourceLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "circuit_breaker_state",
+            "Circuit breaker state per source: 0 closed, 1 open, 2 half-open",
+            breaker.clone(),
+        );
         Metrics {
+            breaker,
             registry,
             requests,
             request_duration,
@@ -154,6 +167,19 @@ impl Metrics {
             result: if hit { "hit" } else { "miss" }.to_string(),
         };
         self.cache.get_or_create(&labels).inc();
+    }
+
+    pub fn breaker_state(&self, source: &str, state: crate::policy::BreakerState) {
+        let value = match state {
+            crate::policy::BreakerState::Closed => 0,
+            crate::policy::BreakerState::Open => 1,
+            crate::policy::BreakerState::HalfOpen => 2,
+        };
+        self.breaker
+            .get_or_create(&SourceLabel {
+                source: source.to_string(),
+            })
+            .set(value);
     }
 
     /// The text exposition format.

@@ -13,12 +13,14 @@ use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value as Json;
 
-use super::local_exec::{Batch, Binding, Connector, FieldError, LocalExecutor, LocalSchema, Prepared, Site};
+use super::local_exec::{
+    Batch, Binding, Connector, FieldError, LocalExecutor, LocalSchema, Prepared, Site,
+};
 use super::mapping::{
     CallInput, Mapping, Root, Template, encode_segment, lookup, parse_path, string_arg,
     string_list_arg,
 };
-use super::{MetadataHook, Source, SourceRequest, SourceResponse, FetchError};
+use super::{FetchError, Source, SourceRequest, SourceResponse};
 
 /// Definitions of the REST mapping directives, added to a REST subgraph's SDL before
 /// composition when the SDL does not define them itself.
@@ -34,7 +36,6 @@ struct Backend {
     base: reqwest::Url,
     client: reqwest::Client,
     timeout: Duration,
-    hook: Option<MetadataHook>,
 }
 
 pub struct RestSource {
@@ -50,18 +51,18 @@ impl RestSource {
         sdl: &str,
         client: reqwest::Client,
         timeout: Duration,
-        hook: Option<MetadataHook>,
     ) -> Result<Self, Vec<String>> {
         let base = reqwest::Url::parse(base_url)
             .map_err(|e| vec![format!("invalid base URL {base_url:?}: {e}")])?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(vec![format!("base URL {base_url:?} must be http(s)://host[:port][/prefix]")]);
+            return Err(vec![format!(
+                "base URL {base_url:?} must be http(s)://host[:port][/prefix]"
+            )]);
         }
         let backend = Arc::new(Backend {
             base,
             client,
             timeout,
-            hook,
         });
         let schema = LocalSchema::build(subgraph, sdl, "rest", |site, directive| {
             binding(&backend, site, directive)
@@ -101,7 +102,9 @@ fn binding(
                     Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET)
                 }
                 _ => {
-                    note(Err(format!("method {m:?} is not one of GET, POST, PUT, PATCH, DELETE")));
+                    note(Err(format!(
+                        "method {m:?} is not one of GET, POST, PUT, PATCH, DELETE"
+                    )));
                     Method::GET
                 }
             }
@@ -232,10 +235,7 @@ fn batch_of(
     let result = path_arg("batchResult");
     let item_value = path_arg("batchValue");
     let this_path = batch_var(call.vars(), &mut errors);
-    errors.extend(site.check_vars(
-        call.vars().filter(|v| v.root != Root::This),
-        true,
-    ));
+    errors.extend(site.check_vars(call.vars().filter(|v| v.root != Root::This), true));
     if call.vars().any(|v| v.root == Root::This) {
         errors.push("batch: a batch call serves many entities; use $batch.FIELD, not $this".into());
     }
@@ -326,7 +326,9 @@ fn parse_query_entry(entry: &str) -> Result<(String, Template), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{entry}` should be `name={{$args.x}}`"))?;
     if name.is_empty() || name.contains(['{', '}']) {
-        return Err(format!("`{entry}`: the parameter name must be literal text"));
+        return Err(format!(
+            "`{entry}`: the parameter name must be literal text"
+        ));
     }
     Ok((name.to_string(), Template::parse(value)?))
 }
@@ -371,13 +373,22 @@ impl RestCall {
                 .ok_or_else(|| {
                     FieldError::invalid_request("a path segment has no value (null or missing)")
                 })?;
+            // URL parsers treat `.`, `..` and their encodings as dot segments.
+            if text == "." || text == ".." {
+                return Err(FieldError::invalid_request(format!(
+                    "`{text}` cannot be a path segment"
+                )));
+            }
             path.push('/');
             path.push_str(&encode_segment(&text));
         }
         url.set_path(&path);
         let mut params = Vec::new();
         for (name, template) in &self.query {
-            if let Some(value) = template.render(input).map_err(FieldError::invalid_request)? {
+            if let Some(value) = template
+                .render(input)
+                .map_err(FieldError::invalid_request)?
+            {
                 params.push((name, value));
             }
         }
@@ -392,32 +403,30 @@ impl RestCall {
 }
 
 impl Connector for RestCall {
-    fn prepare(&self, input: &CallInput<'_>) -> Result<Prepared, FieldError> {
+    fn prepare(
+        &self,
+        input: &CallInput<'_>,
+        upstream_headers: &http::HeaderMap,
+    ) -> Result<Prepared, FieldError> {
         let url = self.url(input)?;
-        let mut headers = http::HeaderMap::new();
+        // The request's upstream headers first; the directive's own headers win.
+        let mut headers = upstream_headers.clone();
         for (name, template) in &self.headers {
-            if let Some(value) = template.render(input).map_err(FieldError::invalid_request)? {
+            if let Some(value) = template
+                .render(input)
+                .map_err(FieldError::invalid_request)?
+            {
                 let value = HeaderValue::from_str(&value).map_err(|_| {
                     FieldError::invalid_request(format!("invalid value for header `{name}`"))
                 })?;
                 headers.insert(name.clone(), value);
             }
         }
-        if let Some(hook) = &self.backend.hook {
-            for (name, value) in hook() {
-                headers.insert(name, value);
-            }
-        }
         let body = self
             .body
             .as_ref()
             .map(|m| m.build(input).unwrap_or(Json::Null).to_string());
-        let key = format!(
-            "{} {} {}",
-            self.method,
-            url,
-            body.as_deref().unwrap_or("")
-        );
+        let key = format!("{} {} {}", self.method, url, body.as_deref().unwrap_or(""));
         let target = format!("{} {}", self.method, url.path());
         let mut request = self
             .backend
@@ -482,12 +491,14 @@ impl Connector for RestCall {
                     }),
                 }
             };
-            tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
-                Err(FieldError::new(
-                    "UPSTREAM_TIMEOUT",
-                    format!("{target} timed out after {timeout:?}"),
-                ))
-            })
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(FieldError::new(
+                        "UPSTREAM_TIMEOUT",
+                        format!("{target} timed out after {timeout:?}"),
+                    ))
+                })
         };
         Ok(Prepared {
             key,
@@ -517,7 +528,6 @@ mod tests {
             sdl,
             reqwest::Client::new(),
             Duration::from_secs(1),
-            None,
         )
         .map_err(|e| e.join("\n"))
     }
@@ -528,7 +538,6 @@ mod tests {
             base: reqwest::Url::parse("http://127.0.0.1:9/api/").unwrap(),
             client: reqwest::Client::new(),
             timeout: Duration::from_secs(1),
-            hook: None,
         });
         let (segments, query) =
             parse_target("/users/{$args.id}/orders?limit={$args.first}&tag={$args.tag}").unwrap();
@@ -560,10 +569,7 @@ mod tests {
             this: &Json::Null,
             batch: None,
         };
-        assert_eq!(
-            call.url(&input).unwrap().path(),
-            "/api/users/%2E%2E/orders"
-        );
+        assert!(call.url(&input).is_err());
         let args = json!({});
         let input = CallInput {
             args: args.as_object().unwrap(),
@@ -602,7 +608,10 @@ mod tests {
             "User.orders @rest: `batch` needs `batchKey`",
             "User.other @rest: batch: a batch call serves many entities; use $batch.FIELD, not $this",
         ] {
-            assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+            assert!(
+                message.contains(expected),
+                "missing {expected:?} in:\n{message}"
+            );
         }
     }
 

@@ -1,0 +1,98 @@
+//! The upstream policy stack: the same layers around every source, whatever its kind
+//! (GraphQL, REST, gRPC), composed once per source from config.
+//!
+//! Each layer is a [`Source`] that wraps the next one (the tower `Layer` idea without
+//! `poll_ready`: sources are shared by `&self` across concurrent requests, and the
+//! bulkhead gives the backpressure). Order, outermost first, and why:
+//!
+//! 1. **total timeout** — bounds everything below, retries and waits included.
+//! 2. **auth propagation** — decides the credentials once per fetch; the cache key
+//!    below then sees exactly what the source will see.
+//! 3. **cache + de-duplication** — a hit or a joined in-flight call costs no retry
+//!    budget, breaker probe or rate-limit token.
+//! 4. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
+//!    only. Each attempt passes through the layers below.
+//! 5. **circuit breaker** — sees every attempt; when open, fails at once
+//!    (`CIRCUIT_OPEN`) and the backend receives nothing.
+//! 6. **rate limit** — the source's own quota, whatever the clients do.
+//! 7. **bulkhead** — caps in-flight requests; waits a bounded time for a slot.
+//! 8. **attempt timeout** — cancels the in-flight request on expiry.
+//! 9. the source itself.
+
+mod breaker;
+mod cache;
+pub mod config;
+mod headers;
+mod limits;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+pub use breaker::BreakerState;
+pub use config::{SourcePolicy, UpstreamConfig};
+
+use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::telemetry::Metrics;
+
+/// Wrap `source` in the full policy stack.
+pub fn stack(
+    name: &str,
+    source: Arc<dyn Source>,
+    policy: &SourcePolicy,
+    metrics: Arc<Metrics>,
+) -> Arc<dyn Source> {
+    let mut s: Arc<dyn Source> = Arc::new(Timeout {
+        inner: source,
+        after: policy.timeout,
+    });
+    s = Arc::new(limits::Bulkhead::new(s, &policy.bulkhead));
+    if let Some(rate) = &policy.rate_limit {
+        s = Arc::new(limits::RateLimit::new(s, rate));
+    }
+    if policy.circuit_breaker.enabled {
+        s = Arc::new(breaker::Breaker::new(
+            name,
+            s,
+            &policy.circuit_breaker,
+            metrics.clone(),
+        ));
+    }
+    if policy.retry.enabled && policy.retry.max_attempts > 1 {
+        s = Arc::new(retry::Retry::new(s, &policy.retry));
+    }
+    if policy.cache.enabled {
+        s = Arc::new(cache::Cache::new(name, s, &policy.cache, metrics));
+    } else {
+        s = Arc::new(cache::Dedupe::new(s));
+    }
+    s = Arc::new(headers::Propagate::new(s, &policy.auth));
+    Arc::new(Timeout {
+        inner: s,
+        after: policy.total_timeout,
+    })
+}
+
+/// Fails the fetch with `UPSTREAM_TIMEOUT` after a delay; dropping the inner future
+/// cancels the request in flight.
+struct Timeout {
+    inner: Arc<dyn Source>,
+    after: Duration,
+}
+
+impl Source for Timeout {
+    fn fetch(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        let call = self.inner.fetch(request);
+        let after = self.after;
+        Box::pin(async move {
+            tokio::time::timeout(after, call)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(after)))
+        })
+    }
+}

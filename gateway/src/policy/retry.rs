@@ -1,0 +1,171 @@
+//! Retries with exponential backoff and full jitter, bounded attempts and a retry
+//! budget. Only idempotent fetches (never mutations), only for failures that may not
+//! have reached the backend or that it reports as temporary (connection errors,
+//! timeouts, 502/503/504).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+
+use super::config::RetryConfig;
+use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+
+pub struct Retry {
+    inner: Arc<dyn Source>,
+    config: RetryConfig,
+    budget: Arc<Budget>,
+}
+
+impl Retry {
+    pub fn new(inner: Arc<dyn Source>, config: &RetryConfig) -> Self {
+        Retry {
+            inner,
+            config: config.clone(),
+            budget: Arc::new(Budget::new(config.budget_ratio, config.min_per_second)),
+        }
+    }
+}
+
+impl Source for Retry {
+    fn fetch(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        if request.is_mutation {
+            return self.inner.fetch(request);
+        }
+        self.budget.deposit();
+        let inner = self.inner.clone();
+        let config = self.config.clone();
+        let budget = self.budget.clone();
+        Box::pin(async move {
+            let mut attempt = 1;
+            loop {
+                let result = inner.fetch(request.clone()).await;
+                match &result {
+                    Err(e)
+                        if e.is_retryable()
+                            && attempt < config.max_attempts
+                            && budget.withdraw() =>
+                    {
+                        tokio::time::sleep(backoff(&config, attempt)).await;
+                        attempt += 1;
+                    }
+                    _ => return result,
+                }
+            }
+        })
+    }
+}
+
+/// Full jitter: uniform in `[0, min(max_delay, base * 2^(attempt-1))]`.
+fn backoff(config: &RetryConfig, attempt: u32) -> Duration {
+    let exp = config
+        .base_delay
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(config.max_delay);
+    exp.mul_f64(random_unit())
+}
+
+/// A uniform number in [0, 1) from a per-process seeded xorshift; jitter needs no
+/// cryptographic quality.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x9e37_79b9_7f4a_7c15);
+        x = h.finish() | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Retry budget: each request deposits `ratio` tokens, each retry withdraws one; a
+/// floor of `min_per_second` tokens is refilled over time. Retries stop when the
+/// budget is empty, so a failing backend gets at most about `ratio` extra load.
+struct Budget {
+    ratio: f64,
+    min_per_second: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Budget {
+    fn new(ratio: f64, min_per_second: f64) -> Self {
+        Budget {
+            ratio,
+            min_per_second,
+            state: Mutex::new((min_per_second, Instant::now())),
+        }
+    }
+
+    fn cap(&self) -> f64 {
+        // Up to ten seconds' worth of floor plus some room from deposits.
+        self.min_per_second * 10.0 + 100.0 * self.ratio
+    }
+
+    fn refill(&self, tokens: &mut f64, last: &mut Instant) {
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.min_per_second)
+            .min(self.cap());
+        *last = now;
+    }
+
+    fn deposit(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            let (tokens, last) = &mut *s;
+            self.refill(tokens, last);
+            *tokens = (*tokens + self.ratio).min(self.cap());
+        }
+    }
+
+    fn withdraw(&self) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        let (tokens, last) = &mut *s;
+        self.refill(tokens, last);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        let c = RetryConfig {
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            ..RetryConfig::default()
+        };
+        for attempt in 1..20 {
+            let d = backoff(&c, attempt);
+            let cap = Duration::from_millis(10 * (1u64 << (attempt - 1).min(16))).min(c.max_delay);
+            assert!(d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
+        }
+    }
+
+    #[test]
+    fn the_budget_limits_retries() {
+        let budget = Budget::new(0.25, 0.0);
+        // No floor, a quarter per request: four requests buy one retry.
+        for _ in 0..4 {
+            budget.deposit();
+        }
+        assert!(budget.withdraw());
+        assert!(!budget.withdraw());
+    }
+}

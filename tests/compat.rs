@@ -1,0 +1,1319 @@
+//! Federation compatibility: one test per feature area, with data-driven fixture
+//! subgraphs on real sockets, a supergraph composed from their SDLs (or written by hand
+//! where composition cannot express the case) and the gateway in between. Each query's
+//! FULL response (data and errors) is compared with the expected one, and where it
+//! matters, how many requests each subgraph received.
+//!
+//! The fixtures are our own; the behaviours follow the public federation gateway audit
+//! (abstract types, interface objects, requires, provides, override, inaccessible, keys,
+//! shared roots, intersections, Federation 1, mutations, include/skip, typename, ...).
+
+use e2e_tests::fixture_subgraph::{Fixture, FixtureSubgraph};
+use e2e_tests::{client, gateway_for, post_json};
+use gateway::schema::compose::{SubgraphInput, compose};
+use gateway::server::RunningGateway;
+use serde_json::{Value, json};
+
+/// A Federation 2 subgraph SDL with the usual imports.
+fn fed2(body: &str) -> String {
+    format!(
+        "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.3\", import: \
+         [\"@key\", \"@shareable\", \"@external\", \"@requires\", \"@provides\", \"@override\", \
+         \"@inaccessible\", \"@interfaceObject\", \"@tag\"])\n{body}"
+    )
+}
+
+struct Env {
+    subgraphs: Vec<(String, FixtureSubgraph)>,
+    gateway: RunningGateway,
+    client: reqwest::Client,
+}
+
+impl Env {
+    /// Compose the fixtures' SDLs, start them and a gateway.
+    async fn start(fixtures: Vec<(&str, Fixture)>) -> Env {
+        let inputs: Vec<SubgraphInput> = fixtures
+            .iter()
+            .map(|(name, f)| SubgraphInput {
+                name: name.to_string(),
+                url: format!("http://127.0.0.1:9/{name}"),
+                sdl: f.sdl().to_string(),
+            })
+            .collect();
+        let supergraph = compose(&inputs).unwrap_or_else(|e| panic!("composition failed:\n{e}"));
+        Self::with_supergraph(&supergraph, fixtures).await
+    }
+
+    /// Start the fixtures and a gateway for a given supergraph SDL.
+    async fn with_supergraph(supergraph: &str, fixtures: Vec<(&str, Fixture)>) -> Env {
+        let mut subgraphs = Vec::new();
+        for (name, fixture) in fixtures {
+            subgraphs.push((name.to_string(), fixture.start().await));
+        }
+        let urls: Vec<(&str, String)> = subgraphs
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.url.clone()))
+            .collect();
+        let gateway = gateway_for(supergraph, &urls).await;
+        Env {
+            subgraphs,
+            gateway,
+            client: client(),
+        }
+    }
+
+    async fn run(&self, query: &str, variables: Value) -> Value {
+        let reply = post_json(
+            &self.client,
+            &self.gateway.url(),
+            &json!({"query": query, "variables": variables}),
+        )
+        .await;
+        reply.body
+    }
+
+    /// The query plan the gateway prints for a query (for failure messages).
+    async fn plan(&self, query: &str, variables: &Value) -> String {
+        let reply = e2e_tests::send(
+            self.client
+                .post(self.gateway.url())
+                .header("content-type", "application/json")
+                .header("x-gateway-plan", "true")
+                .body(json!({"query": query, "variables": variables}).to_string()),
+        )
+        .await;
+        reply.body["extensions"]["queryPlan"]
+            .as_str()
+            .unwrap_or("(no plan)")
+            .to_string()
+    }
+
+    /// Run `query` and compare the full response with `expected`.
+    async fn check(&self, query: &str, variables: Value, expected: Value) {
+        let body = self.run(query, variables.clone()).await;
+        if body != expected {
+            let plan = self.plan(query, &variables).await;
+            panic!(
+                "query:\n{query}\nexpected:\n{}\ngot:\n{}\nplan:\n{plan}",
+                serde_json::to_string_pretty(&expected).unwrap_or_default(),
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+        }
+    }
+
+    fn subgraph(&self, name: &str) -> &FixtureSubgraph {
+        &self
+            .subgraphs
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no subgraph {name}"))
+            .1
+    }
+
+    /// Requests each subgraph received since the last reset, in subgraph order.
+    fn calls(&self) -> Vec<(String, usize)> {
+        self.subgraphs
+            .iter()
+            .map(|(n, s)| (n.clone(), s.request_count()))
+            .collect()
+    }
+
+    fn reset(&self) {
+        for (_, s) in &self.subgraphs {
+            s.reset();
+        }
+    }
+
+    /// Run `query`, compare the response, and check how many requests each subgraph got.
+    async fn check_calls(&self, query: &str, expected: Value, calls: &[(&str, usize)]) {
+        self.reset();
+        self.check(query, json!({}), expected).await;
+        let got = self.calls();
+        for (name, count) in calls {
+            let actual = got
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| *c)
+                .unwrap_or(0);
+            assert_eq!(
+                actual,
+                *count,
+                "requests to {name} for {query}: {got:?}\n{:#?}",
+                self.subgraph(name).received()
+            );
+        }
+    }
+
+    async fn shutdown(self) {
+        self.gateway.shutdown().await;
+    }
+}
+
+fn data(value: Value) -> Value {
+    json!({ "data": value })
+}
+
+// ---------------------------------------------------------------------------------------
+// Entity calls, keys
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn entity_calls_and_keys() {
+    let catalog = Fixture::new(
+        &fed2(
+            r#"
+            type Query { books: [Book!]! book(isbn: ID!): Book }
+            type Book @key(fields: "isbn") @key(fields: "shelf { code } slot") {
+              isbn: ID!
+              title: String!
+              shelf: Shelf!
+              slot: Int!
+            }
+            type Shelf @key(fields: "code") { code: String! }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "books": [
+                    {"__typename": "Book", "isbn": "b-1"},
+                    {"__typename": "Book", "isbn": "b-2"},
+                    {"__typename": "Book", "isbn": "b-1"}
+                ],
+                "book": {"$args": [[{"isbn": "b-2"}, {"__typename": "Book", "isbn": "b-2"}]]}
+            },
+            "Book": [
+                {"isbn": "b-1", "title": "Moby Dick", "shelf": {"code": "S1"}, "slot": 3},
+                {"isbn": "b-2", "title": "Dracula", "shelf": {"code": "S2"}, "slot": 7}
+            ]
+        }),
+    );
+    let stock = Fixture::new(
+        &fed2(
+            r#"
+            type Book @key(fields: "isbn") { isbn: ID! copies: Int! }
+            "#,
+        ),
+        json!({
+            "Book": [
+                {"isbn": "b-1", "copies": 4},
+                {"isbn": "b-2", "copies": 0}
+            ]
+        }),
+    );
+    // Knows books only by their position on a shelf (a nested compound key).
+    let layout = Fixture::new(
+        &fed2(
+            r#"
+            type Book @key(fields: "shelf { code } slot") {
+              shelf: Shelf!
+              slot: Int!
+              floor: Int
+            }
+            type Shelf @key(fields: "code", resolvable: false) { code: String! }
+            "#,
+        ),
+        json!({
+            "Book": [
+                {"shelf": {"code": "S1"}, "slot": 3, "floor": 1},
+                {"shelf": {"code": "S2"}, "slot": 7, "floor": 2}
+            ]
+        }),
+    );
+    let env = Env::start(vec![
+        ("catalog", catalog),
+        ("stock", stock),
+        ("layout", layout),
+    ])
+    .await;
+
+    env.check_calls(
+        "{ books { isbn title copies } }",
+        data(json!({"books": [
+            {"isbn": "b-1", "title": "Moby Dick", "copies": 4},
+            {"isbn": "b-2", "title": "Dracula", "copies": 0},
+            {"isbn": "b-1", "title": "Moby Dick", "copies": 4}
+        ]})),
+        &[("catalog", 1), ("stock", 1), ("layout", 0)],
+    )
+    .await;
+    // Representations are de-duplicated.
+    let sent = &env.subgraph("stock").received()[0];
+    assert_eq!(
+        sent["variables"]["representations"],
+        json!([{"__typename": "Book", "isbn": "b-1"}, {"__typename": "Book", "isbn": "b-2"}])
+    );
+
+    // Two subgraphs in parallel, one of them through the compound nested key.
+    env.check_calls(
+        r#"{ book(isbn: "b-2") { title floor copies } }"#,
+        data(json!({"book": {"title": "Dracula", "floor": 2, "copies": 0}})),
+        &[("catalog", 1), ("stock", 1), ("layout", 1)],
+    )
+    .await;
+    env.check(
+        r#"{ book(isbn: "nope") { title floor copies } }"#,
+        json!({}),
+        data(json!({"book": null})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn null_keys_are_not_sent() {
+    let shelves = Fixture::new(
+        &fed2(
+            r#"
+            type Query { loans: [Loan!]! }
+            type Loan { id: ID! reader: Reader }
+            type Reader @key(fields: "card") { card: ID }
+            "#,
+        ),
+        json!({
+            "Query": {"loans": [
+                {"id": "l1", "reader": {"card": "c1"}},
+                {"id": "l2", "reader": {"card": null}},
+                {"id": "l3", "reader": null}
+            ]}
+        }),
+    );
+    let readers = Fixture::new(
+        &fed2(
+            r#"
+            type Reader @key(fields: "card") { card: ID name: String }
+            "#,
+        ),
+        json!({"Reader": [{"card": "c1", "name": "Ada"}]}),
+    );
+    let env = Env::start(vec![("shelves", shelves), ("readers", readers)]).await;
+    env.check_calls(
+        "{ loans { id reader { name } } }",
+        data(json!({"loans": [
+            {"id": "l1", "reader": {"name": "Ada"}},
+            {"id": "l2", "reader": {"name": null}},
+            {"id": "l3", "reader": null}
+        ]})),
+        &[("shelves", 1), ("readers", 1)],
+    )
+    .await;
+    let sent = &env.subgraph("readers").received()[0];
+    assert_eq!(
+        sent["variables"]["representations"],
+        json!([{"__typename": "Reader", "card": "c1"}])
+    );
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// __typename
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn typename_on_unions_interfaces_and_objects() {
+    let kitchen = Fixture::new(
+        &fed2(
+            r#"
+            type Query { appliance: Appliance gadget: Gadget staff: [Staff!]! }
+            union Appliance = Kettle | Blender
+            interface Gadget { serial: ID! }
+            type Kettle implements Gadget { serial: ID! litres: Float }
+            type Blender implements Gadget { serial: ID! speeds: Int }
+            interface Staff { name: String! }
+            type Chef implements Staff { name: String! }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "appliance": {"__typename": "Blender", "serial": "b9", "speeds": 5},
+                "gadget": {"__typename": "Kettle", "serial": "k1", "litres": 1.5},
+                "staff": [{"__typename": "Chef", "name": "Remy"}, {"__typename": "Chef", "name": "Colette"}]
+            }
+        }),
+    );
+    let env = Env::start(vec![("kitchen", kitchen)]).await;
+    env.check(
+        "{ appliance { __typename t: __typename } gadget { serial __typename a: __typename b: __typename } }",
+        json!({}),
+        data(json!({
+            "appliance": {"__typename": "Blender", "t": "Blender"},
+            "gadget": {"serial": "k1", "__typename": "Kettle", "a": "Kettle", "b": "Kettle"}
+        })),
+    )
+    .await;
+    env.check(
+        "{ appliance { __typename ... on Kettle { k: __typename } ... on Blender { k: __typename speeds } } \
+           gadget { ... on Blender { k: __typename } ... on Kettle { k: __typename } } \
+           staff { __typename } __typename }",
+        json!({}),
+        data(json!({
+            "appliance": {"__typename": "Blender", "k": "Blender", "speeds": 5},
+            "gadget": {"k": "Kettle"},
+            "staff": [{"__typename": "Chef"}, {"__typename": "Chef"}],
+            "__typename": "Query"
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Abstract types
+// ---------------------------------------------------------------------------------------
+
+const ABSTRACT_CATALOG: &str = r#"
+type Query { tracks: [Track!]! track(id: ID!): Track }
+interface Track { id: ID! length: Int! }
+type Song implements Track @key(fields: "id") { id: ID! length: Int! artist: String! }
+type Podcast implements Track @key(fields: "id") { id: ID! length: Int! host: String! }
+"#;
+
+const ABSTRACT_EXTRAS: &str = r#"
+type Song @key(fields: "id") { id: ID! lyrics: String mood: Mood }
+type Podcast @key(fields: "id") { id: ID! episodes: Int }
+enum Mood { HAPPY SAD }
+"#;
+
+#[tokio::test]
+async fn abstract_types_fragments_and_conditions() {
+    let catalog = Fixture::new(
+        &fed2(ABSTRACT_CATALOG),
+        json!({
+            "Query": {
+                "tracks": [
+                    {"__typename": "Song", "id": "s1"},
+                    {"__typename": "Podcast", "id": "p1"},
+                    {"__typename": "Song", "id": "s2"}
+                ],
+                "track": {"$args": [[{"id": "p1"}, {"__typename": "Podcast", "id": "p1"}]]}
+            },
+            "Song": [
+                {"id": "s1", "length": 180, "artist": "Nina"},
+                {"id": "s2", "length": 240, "artist": "Miles"}
+            ],
+            "Podcast": [{"id": "p1", "length": 3600, "host": "Terry"}]
+        }),
+    );
+    let extras = Fixture::new(
+        &fed2(ABSTRACT_EXTRAS),
+        json!({
+            "Song": [
+                {"id": "s1", "lyrics": "la la", "mood": "HAPPY"},
+                {"id": "s2", "lyrics": null, "mood": "SAD"}
+            ],
+            "Podcast": [{"id": "p1", "episodes": 12}]
+        }),
+    );
+    let env = Env::start(vec![("catalog", catalog), ("extras", extras)]).await;
+
+    env.check_calls(
+        "{ tracks { id length ... on Song { artist lyrics } ... on Podcast { episodes } } }",
+        data(json!({"tracks": [
+            {"id": "s1", "length": 180, "artist": "Nina", "lyrics": "la la"},
+            {"id": "p1", "length": 3600, "episodes": 12},
+            {"id": "s2", "length": 240, "artist": "Miles", "lyrics": null}
+        ]})),
+        &[("catalog", 1), ("extras", 1)],
+    )
+    .await;
+    // Only interface fields: no entity call at all.
+    env.check_calls(
+        "{ tracks { __typename id } }",
+        data(json!({"tracks": [
+            {"__typename": "Song", "id": "s1"},
+            {"__typename": "Podcast", "id": "p1"},
+            {"__typename": "Song", "id": "s2"}
+        ]})),
+        &[("catalog", 1), ("extras", 0)],
+    )
+    .await;
+    // Fragments with @include / @skip, nested fragments, named fragments.
+    let q = "query ($on: Boolean!) { tracks { id ... on Song @include(if: $on) { lyrics ... on Song @skip(if: $on) { artist } } ... on Song { mood } ...P } }
+             fragment P on Podcast { host episodes }";
+    env.check(
+        q,
+        json!({"on": true}),
+        data(json!({"tracks": [
+            {"id": "s1", "lyrics": "la la", "mood": "HAPPY"},
+            {"id": "p1", "host": "Terry", "episodes": 12},
+            {"id": "s2", "lyrics": null, "mood": "SAD"}
+        ]})),
+    )
+    .await;
+    env.check(
+        q,
+        json!({"on": false}),
+        data(json!({"tracks": [
+            {"id": "s1", "mood": "HAPPY"},
+            {"id": "p1", "host": "Terry", "episodes": 12},
+            {"id": "s2", "mood": "SAD"}
+        ]})),
+    )
+    .await;
+    env.check(
+        r#"{ track(id: "p1") { ... on Track { length } ... on Song { artist } ... on Podcast { episodes } } }"#,
+        json!({}),
+        data(json!({"track": {"length": 3600, "episodes": 12}})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Unions and interfaces that differ between subgraphs
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn union_and_interface_members_differ_between_subgraphs() {
+    // `north` knows Fox and Owl in `Creature`; `south` knows Owl and Eel.
+    let north = Fixture::new(
+        &fed2(
+            r#"
+            type Query { northCreatures: [Creature!]! }
+            union Creature = Fox | Owl
+            type Fox @key(fields: "id") { id: ID! tail: String }
+            type Owl @key(fields: "id") { id: ID! wingspan: Int @shareable }
+            interface Named { name: String }
+            type Ranger implements Named @key(fields: "id") { id: ID! name: String @shareable }
+            "#,
+        ),
+        json!({
+            "Query": {"northCreatures": [
+                {"__typename": "Fox", "id": "f1", "tail": "bushy"},
+                {"__typename": "Owl", "id": "o1", "wingspan": 90}
+            ]},
+            "Fox": [{"id": "f1", "tail": "bushy"}],
+            "Owl": [{"id": "o1", "wingspan": 90}]
+        }),
+    );
+    let south = Fixture::new(
+        &fed2(
+            r#"
+            type Query { southCreatures: [Creature!]! }
+            union Creature = Owl | Eel
+            type Owl @key(fields: "id") { id: ID! wingspan: Int @shareable hoots: Boolean }
+            type Eel @key(fields: "id") { id: ID! voltage: Int }
+            "#,
+        ),
+        json!({
+            "Query": {"southCreatures": [
+                {"__typename": "Eel", "id": "e1", "voltage": 600},
+                {"__typename": "Owl", "id": "o1", "wingspan": 90, "hoots": true}
+            ]},
+            "Owl": [{"id": "o1", "wingspan": 90, "hoots": true}],
+            "Eel": [{"id": "e1", "voltage": 600}]
+        }),
+    );
+    let env = Env::start(vec![("north", north), ("south", south)]).await;
+    env.check(
+        "{ northCreatures { __typename ... on Fox { tail } ... on Owl { wingspan hoots } ... on Eel { voltage } } \
+           southCreatures { __typename ... on Fox { tail } ... on Owl { wingspan hoots } ... on Eel { voltage } } }",
+        json!({}),
+        data(json!({
+            "northCreatures": [
+                {"__typename": "Fox", "tail": "bushy"},
+                {"__typename": "Owl", "wingspan": 90, "hoots": true}
+            ],
+            "southCreatures": [
+                {"__typename": "Eel", "voltage": 600},
+                {"__typename": "Owl", "wingspan": 90, "hoots": true}
+            ]
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Interface objects
+// ---------------------------------------------------------------------------------------
+
+const SCREENS: &str = r#"
+type Query { films: [Film!]! }
+interface Show @key(fields: "id") { id: ID! title: String! }
+type Film implements Show @key(fields: "id") { id: ID! title: String! director: String! }
+type Series implements Show @key(fields: "id") { id: ID! title: String! seasons: Int! }
+"#;
+
+const RATINGS: &str = r#"
+type Query { topRated: [Show!]! }
+type Show @key(fields: "id") @interfaceObject {
+  id: ID!
+  stars: Int!
+  title: String! @external
+  blurb: String! @requires(fields: "title")
+}
+"#;
+
+fn screens() -> Fixture {
+    Fixture::new(
+        &fed2(SCREENS),
+        json!({
+            "Query": {"films": [{"__typename": "Film", "id": "m1"}]},
+            "Film": [{"id": "m1", "title": "Alien", "director": "Scott"}],
+            "Series": [{"id": "t1", "title": "Dark", "seasons": 3}]
+        }),
+    )
+}
+
+fn ratings() -> Fixture {
+    Fixture::new(
+        &fed2(RATINGS),
+        json!({
+            "Query": {"topRated": [
+                {"__typename": "Show", "id": "t1"},
+                {"__typename": "Show", "id": "m1"}
+            ]},
+            "Show": [{"id": "m1", "stars": 5}, {"id": "t1", "stars": 4}]
+        }),
+    )
+    .resolver("Show", "blurb", |parent, _| {
+        let title = parent
+            .get("title")
+            .and_then(Value::as_str)
+            .ok_or("title was not provided")?;
+        Ok(json!(format!("{title}!")))
+    })
+}
+
+#[tokio::test]
+async fn interface_object_fields_and_real_types() {
+    let env = Env::start(vec![("screens", screens()), ("ratings", ratings())]).await;
+    // Interface fields only: the interface-object subgraph answers alone.
+    env.check_calls(
+        "{ topRated { id stars } }",
+        data(json!({"topRated": [{"id": "t1", "stars": 4}, {"id": "m1", "stars": 5}]})),
+        &[("ratings", 1), ("screens", 0)],
+    )
+    .await;
+    // __typename must be the real type, which only `screens` knows.
+    env.check(
+        "{ topRated { __typename id stars } }",
+        json!({}),
+        data(json!({"topRated": [
+            {"__typename": "Series", "id": "t1", "stars": 4},
+            {"__typename": "Film", "id": "m1", "stars": 5}
+        ]})),
+    )
+    .await;
+    env.check(
+        "{ topRated { id title ... on Film { director } ... on Series { seasons } } }",
+        json!({}),
+        data(json!({"topRated": [
+            {"id": "t1", "title": "Dark", "seasons": 3},
+            {"id": "m1", "title": "Alien", "director": "Scott"}
+        ]})),
+    )
+    .await;
+    // From the implementations' side: interface-object fields on concrete types.
+    env.check(
+        "{ films { __typename title stars } }",
+        json!({}),
+        data(json!({"films": [{"__typename": "Film", "title": "Alien", "stars": 5}]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn interface_object_with_requires() {
+    let env = Env::start(vec![("screens", screens()), ("ratings", ratings())]).await;
+    env.check(
+        "{ topRated { id blurb } }",
+        json!({}),
+        data(
+            json!({"topRated": [{"id": "t1", "blurb": "Dark!"}, {"id": "m1", "blurb": "Alien!"}]}),
+        ),
+    )
+    .await;
+    env.check(
+        "{ films { id blurb stars } }",
+        json!({}),
+        data(json!({"films": [{"id": "m1", "blurb": "Alien!", "stars": 5}]})),
+    )
+    .await;
+    env.check(
+        "{ topRated { ... on Film { director blurb } id } }",
+        json!({}),
+        data(json!({"topRated": [
+            {"id": "t1"},
+            {"director": "Scott", "blurb": "Alien!", "id": "m1"}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// @requires
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn requires_simple_chained_and_nested() {
+    // warehouse owns weight and size; shipping computes cost from them; tax computes
+    // duty from shipping's cost (a chain); customs needs a nested object and a
+    // fragment-free nested selection.
+    let warehouse = Fixture::new(
+        &fed2(
+            r#"
+            type Query { parcels: [Parcel!]! }
+            type Parcel @key(fields: "id") {
+              id: ID!
+              weight: Int!
+              size: Size!
+              origin: Place!
+            }
+            type Size @shareable { w: Int! h: Int! }
+            type Place @shareable { country: String! city: String! }
+            "#,
+        ),
+        json!({
+            "Query": {"parcels": [{"__typename": "Parcel", "id": "x1"}, {"__typename": "Parcel", "id": "x2"}]},
+            "Parcel": [
+                {"id": "x1", "weight": 2, "size": {"w": 10, "h": 20}, "origin": {"country": "FR", "city": "Lyon"}},
+                {"id": "x2", "weight": 5, "size": {"w": 1, "h": 1}, "origin": {"country": "JP", "city": "Kyoto"}}
+            ]
+        }),
+    );
+    let shipping = Fixture::new(
+        &fed2(
+            r#"
+            type Parcel @key(fields: "id") {
+              id: ID!
+              weight: Int! @external
+              size: Size! @external
+              cost: Int! @requires(fields: "weight size { w h }")
+            }
+            type Size @shareable { w: Int! h: Int! }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Parcel", "cost", |p, _| {
+        let weight = p["weight"].as_i64().ok_or("no weight")?;
+        let area =
+            p["size"]["w"].as_i64().ok_or("no w")? * p["size"]["h"].as_i64().ok_or("no h")?;
+        Ok(json!(weight * 10 + area))
+    });
+    let tax = Fixture::new(
+        &fed2(
+            r#"
+            type Parcel @key(fields: "id") {
+              id: ID!
+              cost: Int! @external
+              origin: Place! @external
+              duty: Int! @requires(fields: "cost origin { country }")
+            }
+            type Place @shareable { country: String! city: String! @external }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Parcel", "duty", |p, _| {
+        let cost = p["cost"].as_i64().ok_or("no cost")?;
+        let rate = if p["origin"]["country"] == "FR" {
+            20
+        } else {
+            10
+        };
+        Ok(json!(cost * rate / 100))
+    });
+    let env = Env::start(vec![
+        ("warehouse", warehouse),
+        ("shipping", shipping),
+        ("tax", tax),
+    ])
+    .await;
+    env.check_calls(
+        "{ parcels { id cost } }",
+        data(json!({"parcels": [{"id": "x1", "cost": 220}, {"id": "x2", "cost": 51}]})),
+        &[("warehouse", 1), ("shipping", 1), ("tax", 0)],
+    )
+    .await;
+    env.check_calls(
+        "{ parcels { id duty } }",
+        data(json!({"parcels": [{"id": "x1", "duty": 44}, {"id": "x2", "duty": 5}]})),
+        &[("warehouse", 1), ("shipping", 1), ("tax", 1)],
+    )
+    .await;
+    env.check(
+        "{ parcels { duty weight cost origin { city } } }",
+        json!({}),
+        data(json!({"parcels": [
+            {"duty": 44, "weight": 2, "cost": 220, "origin": {"city": "Lyon"}},
+            {"duty": 5, "weight": 5, "cost": 51, "origin": {"city": "Kyoto"}}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn requires_back_and_forth_between_two_subgraphs() {
+    // left: base and final; right: middle. final requires middle requires base.
+    let left = Fixture::new(
+        &fed2(
+            r#"
+            type Query { nodes: [Knot!]! }
+            type Knot @key(fields: "id") {
+              id: ID!
+              base: Int!
+              middle: Int! @external
+              top: Int! @requires(fields: "middle")
+            }
+            "#,
+        ),
+        json!({
+            "Query": {"nodes": [{"__typename": "Knot", "id": "k1"}, {"__typename": "Knot", "id": "k2"}]},
+            "Knot": [{"id": "k1", "base": 1}, {"id": "k2", "base": 2}]
+        }),
+    )
+    .resolver("Knot", "top", |p, _| {
+        Ok(json!(p["middle"].as_i64().ok_or("no middle")? * 100))
+    });
+    let right = Fixture::new(
+        &fed2(
+            r#"
+            type Knot @key(fields: "id") {
+              id: ID!
+              base: Int! @external
+              middle: Int! @requires(fields: "base")
+            }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Knot", "middle", |p, _| {
+        Ok(json!(p["base"].as_i64().ok_or("no base")? + 10))
+    });
+    let env = Env::start(vec![("left", left), ("right", right)]).await;
+    env.check_calls(
+        "{ nodes { id top } }",
+        data(json!({"nodes": [{"id": "k1", "top": 1100}, {"id": "k2", "top": 1200}]})),
+        &[("left", 2), ("right", 1)],
+    )
+    .await;
+    env.check(
+        "{ nodes { top middle base } }",
+        json!({}),
+        data(json!({"nodes": [
+            {"top": 1100, "middle": 11, "base": 1},
+            {"top": 1200, "middle": 12, "base": 2}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// @provides
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn provides_simple_nested_and_abstract() {
+    // `feed` returns posts whose author name it can provide; `people` owns authors.
+    let feed = Fixture::new(
+        &fed2(
+            r#"
+            type Query {
+              posts: [Post!]!
+              postsWithAuthors: [Post!]! @provides(fields: "author { name team { label } }")
+              pinned: Pinnable @provides(fields: "... on Author { name }")
+            }
+            type Post @key(fields: "id") { id: ID! author: Author! }
+            type Author @key(fields: "id") {
+              id: ID!
+              name: String! @external
+              team: Team @external
+            }
+            type Team @key(fields: "id") { id: ID! label: String @external }
+            union Pinnable = Post | Author
+            "#,
+        ),
+        json!({
+            "Query": {
+                "posts": [{"id": "p1", "author": {"__typename": "Author", "id": "a1"}}],
+                "postsWithAuthors": [{"id": "p1", "author": {"id": "a1", "name": "Local Ann", "team": {"id": "t1", "label": "Local Blue"}}}],
+                "pinned": {"__typename": "Author", "id": "a1", "name": "Pinned Ann"}
+            }
+        }),
+    );
+    let people = Fixture::new(
+        &fed2(
+            r#"
+            type Author @key(fields: "id") { id: ID! name: String! email: String team: Team }
+            type Team @key(fields: "id") { id: ID! label: String }
+            "#,
+        ),
+        json!({
+            "Author": [{"id": "a1", "name": "Ann", "email": "ann@x", "team": {"id": "t1"}}],
+            "Team": [{"id": "t1", "label": "Blue"}]
+        }),
+    );
+    let env = Env::start(vec![("feed", feed), ("people", people)]).await;
+    env.check_calls(
+        "{ posts { author { name } } }",
+        data(json!({"posts": [{"author": {"name": "Ann"}}]})),
+        &[("feed", 1), ("people", 1)],
+    )
+    .await;
+    // Provided on this path (nested too): no entity call.
+    env.check_calls(
+        "{ postsWithAuthors { author { name team { label } } } }",
+        data(json!({"postsWithAuthors": [{"author": {"name": "Local Ann", "team": {"label": "Local Blue"}}}]})),
+        &[("feed", 1), ("people", 0)],
+    )
+    .await;
+    // Only what is provided stays local.
+    env.check_calls(
+        "{ postsWithAuthors { author { name email } } }",
+        data(json!({"postsWithAuthors": [{"author": {"name": "Local Ann", "email": "ann@x"}}]})),
+        &[("feed", 1), ("people", 1)],
+    )
+    .await;
+    env.check_calls(
+        "{ pinned { ... on Author { name } } }",
+        data(json!({"pinned": {"name": "Pinned Ann"}})),
+        &[("feed", 1), ("people", 0)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// @override
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn override_moves_fields() {
+    let old = Fixture::new(
+        &fed2(
+            r#"
+            type Query { planets: [Planet!]! }
+            type Planet @key(fields: "id") { id: ID! name: String! mass: Int! moons: Int! }
+            "#,
+        ),
+        json!({
+            "Query": {"planets": [{"__typename": "Planet", "id": "e"}]},
+            "Planet": [{"id": "e", "name": "OLD-NAME", "mass": 6, "moons": 99}]
+        }),
+    );
+    let new = Fixture::new(
+        &fed2(
+            r#"
+            type Query { orbit: [Planet!]! }
+            type Planet @key(fields: "id") {
+              id: ID!
+              moons: Int! @override(from: "old")
+              rings: Boolean! @override(from: "gone")
+              density: Float! @requires(fields: "mass")
+              mass: Int! @external
+            }
+            "#,
+        ),
+        json!({
+            "Query": {"orbit": [{"__typename": "Planet", "id": "e"}]},
+            "Planet": [{"id": "e", "moons": 1, "rings": false}]
+        }),
+    )
+    .resolver("Planet", "density", |p, _| {
+        Ok(json!(p["mass"].as_i64().ok_or("no mass")? as f64 / 2.0))
+    });
+    let env = Env::start(vec![("old", old), ("new", new)]).await;
+    env.check(
+        "{ planets { name moons rings density } orbit { name moons } }",
+        json!({}),
+        data(json!({
+            "planets": [{"name": "OLD-NAME", "moons": 1, "rings": false, "density": 3.0}],
+            "orbit": [{"name": "OLD-NAME", "moons": 1}]
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// @inaccessible
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn inaccessible_fields_values_types_and_keys() {
+    // `secretId` is the only key between the two subgraphs and is hidden from clients.
+    let vault = Fixture::new(
+        &fed2(
+            r#"
+            type Query { agents(level: Level = LOW): [Agent!]! lookup: Lookup }
+            type Agent @key(fields: "secretId") {
+              secretId: ID! @inaccessible
+              codename: String!
+              level: Level
+              clearance: Level!
+            }
+            enum Level { LOW HIGH TOP @inaccessible }
+            union Lookup = Agent | Hidden
+            type Hidden @inaccessible { x: Int }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "agents": {"$args": [
+                    [{"level": "LOW"}, [
+                        {"__typename": "Agent", "secretId": "s7"},
+                        {"__typename": "Agent", "secretId": "s9"}
+                    ]],
+                    [{"level": "HIGH"}, [{"__typename": "Agent", "secretId": "s9"}]]
+                ]},
+                "lookup": {"__typename": "Hidden", "x": 1}
+            },
+            "Agent": [
+                {"secretId": "s7", "codename": "Bond", "level": "TOP", "clearance": "HIGH"},
+                {"secretId": "s9", "codename": "Smiley", "level": "LOW", "clearance": "TOP"}
+            ]
+        }),
+    );
+    let hq = Fixture::new(
+        &fed2(
+            r#"
+            type Agent @key(fields: "secretId") { secretId: ID! @inaccessible desk: String }
+            "#,
+        ),
+        json!({"Agent": [{"secretId": "s7", "desk": "D1"}, {"secretId": "s9", "desk": "D2"}]}),
+    );
+    let env = Env::start(vec![("vault", vault), ("hq", hq)]).await;
+    env.check(
+        "{ agents { codename desk } }",
+        json!({}),
+        data(json!({"agents": [{"codename": "Bond", "desk": "D1"}, {"codename": "Smiley", "desk": "D2"}]})),
+    )
+    .await;
+    env.check(
+        "{ agents(level: HIGH) { codename } }",
+        json!({}),
+        data(json!({"agents": [{"codename": "Smiley"}]})),
+    )
+    .await;
+    // A hidden enum value from a subgraph: null with an error.
+    let body = env.run("{ agents { codename level } }", json!({})).await;
+    assert_eq!(
+        body["data"],
+        json!({"agents": [{"codename": "Bond", "level": null}, {"codename": "Smiley", "level": "LOW"}]}),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["agents", 0, "level"]),
+        "{body}"
+    );
+    // In a non-null position it bubbles.
+    let body = env
+        .run("{ agents { codename clearance } }", json!({}))
+        .await;
+    assert_eq!(body["data"], json!({"agents": null}), "{body}");
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["agents", 1, "clearance"]),
+        "{body}"
+    );
+    // A hidden runtime type is null.
+    env.check(
+        "{ lookup { __typename ... on Agent { codename } } }",
+        json!({}),
+        data(json!({"lookup": null})),
+    )
+    .await;
+    // Hidden fields and enum values cannot be used.
+    let body = env.run("{ agents { secretId } }", json!({})).await;
+    assert!(
+        body["errors"].is_array() && body.get("data").is_none(),
+        "{body}"
+    );
+    let body = env
+        .run("{ agents(level: TOP) { codename } }", json!({}))
+        .await;
+    assert!(
+        body["errors"].is_array() && body.get("data").is_none(),
+        "{body}"
+    );
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared root fields
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn shared_root_fields_pick_the_best_subgraph() {
+    let one = Fixture::new(
+        &fed2(
+            r#"
+            type Query { ship(id: ID!): Ship @shareable }
+            type Ship @key(fields: "id") { id: ID! name: String! @shareable crew: Int }
+            "#,
+        ),
+        json!({
+            "Query": {"ship": {"$args": [[{"id": "s1"}, {"id": "s1", "name": "Nostromo", "crew": 7}]]}},
+            "Ship": [{"id": "s1", "name": "Nostromo", "crew": 7}]
+        }),
+    );
+    let two = Fixture::new(
+        &fed2(
+            r#"
+            type Query { ship(id: ID!): Ship @shareable }
+            type Ship @key(fields: "id") { id: ID! name: String! @shareable class: String }
+            "#,
+        ),
+        json!({
+            "Query": {"ship": {"$args": [[{"id": "s1"}, {"id": "s1", "name": "Nostromo", "class": "tug"}]]}},
+            "Ship": [{"id": "s1", "name": "Nostromo", "class": "tug"}]
+        }),
+    );
+    let env = Env::start(vec![("one", one), ("two", two)]).await;
+    env.check_calls(
+        r#"{ ship(id: "s1") { name crew } }"#,
+        data(json!({"ship": {"name": "Nostromo", "crew": 7}})),
+        &[("one", 1), ("two", 0)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ ship(id: "s1") { name class } }"#,
+        data(json!({"ship": {"name": "Nostromo", "class": "tug"}})),
+        &[("one", 0), ("two", 1)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ ship(id: "s1") { class name crew } }"#,
+        data(json!({"ship": {"class": "tug", "name": "Nostromo", "crew": 7}})),
+        &[("one", 1), ("two", 1)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Federation 1 subgraphs
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn federation1_extends_and_external_keys() {
+    let products = Fixture::new(
+        r#"
+        type Query { lamps: [Lamp] }
+        type Lamp @key(fields: "sku") { sku: String! watts: Int }
+        "#,
+        json!({
+            "Query": {"lamps": [{"sku": "L1"}, {"sku": "L2"}]},
+            "Lamp": [{"sku": "L1", "watts": 40}, {"sku": "L2", "watts": 60}]
+        }),
+    );
+    let prices = Fixture::new(
+        r#"
+        extend type Lamp @key(fields: "sku") {
+          sku: String! @external
+          watts: Int @external
+          price: Int
+          energyCost: Int @requires(fields: "watts")
+        }
+        extend type Query { cheapest: Lamp }
+        "#,
+        json!({
+            "Query": {"cheapest": {"sku": "L2"}},
+            "Lamp": [{"sku": "L1", "price": 12}, {"sku": "L2", "price": 9}]
+        }),
+    )
+    .resolver("Lamp", "energyCost", |p, _| {
+        Ok(json!(p["watts"].as_i64().ok_or("no watts")? * 3))
+    });
+    let env = Env::start(vec![("products", products), ("prices", prices)]).await;
+    env.check(
+        "{ lamps { sku price energyCost } cheapest { sku watts price } }",
+        json!({}),
+        data(json!({
+            "lamps": [
+                {"sku": "L1", "price": 12, "energyCost": 120},
+                {"sku": "L2", "price": 9, "energyCost": 180}
+            ],
+            "cheapest": {"sku": "L2", "watts": 60, "price": 9}
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Mutations
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn mutations_run_in_document_order() {
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let counter = Arc::new(Mutex::new(0i64));
+    let (l1, c1) = (log.clone(), counter.clone());
+    let (l2, c2) = (log.clone(), counter.clone());
+    let c3 = counter.clone();
+    let tally = Fixture::new(
+        &fed2(
+            r#"
+            type Query { total: Int! }
+            type Mutation { add(n: Int!): Int! }
+            type Entry @key(fields: "id") { id: ID! total: Int! }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Mutation", "add", move |_, args| {
+        let mut c = c1.lock().map_err(|e| e.to_string())?;
+        *c += args["n"].as_i64().unwrap_or(0);
+        l1.lock()
+            .map_err(|e| e.to_string())?
+            .push(format!("add:{}", *c));
+        Ok(json!(*c))
+    })
+    .resolver("Query", "total", move |_, _| {
+        Ok(json!(*c3.lock().map_err(|e| e.to_string())?))
+    })
+    .resolver("Entry", "total", {
+        let c = counter.clone();
+        move |_, _| Ok(json!(*c.lock().map_err(|e| e.to_string())?))
+    });
+    let journal = Fixture::new(
+        &fed2(
+            r#"
+            type Mutation { double: Entry! }
+            type Entry @key(fields: "id") { id: ID! }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Mutation", "double", move |_, _| {
+        let mut c = c2.lock().map_err(|e| e.to_string())?;
+        *c *= 2;
+        l2.lock()
+            .map_err(|e| e.to_string())?
+            .push(format!("double:{}", *c));
+        Ok(json!({"id": "e1"}))
+    });
+    let env = Env::start(vec![("tally", tally), ("journal", journal)]).await;
+    env.check(
+        "mutation { a: add(n: 1) b: add(n: 2) d: double { total } c: add(n: 10) e: double { id total } }",
+        json!({}),
+        data(json!({"a": 1, "b": 3, "d": {"total": 6}, "c": 16, "e": {"id": "e1", "total": 32}})),
+    )
+    .await;
+    assert_eq!(
+        log.lock().map(|l| l.clone()).unwrap_or_default(),
+        vec!["add:1", "add:3", "double:6", "add:16", "double:32"]
+    );
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// @skip / @include
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn include_and_skip_across_subgraphs() {
+    let a = Fixture::new(
+        &fed2(
+            r#"
+            type Query { cars: [Car!]! garage: String }
+            type Car @key(fields: "vin") { vin: ID! make: String! }
+            "#,
+        ),
+        json!({
+            "Query": {"cars": [{"vin": "v1", "make": "Fiat"}], "garage": "G"},
+        }),
+    );
+    let b = Fixture::new(
+        &fed2(
+            r#"
+            type Car @key(fields: "vin") { vin: ID! color: String owner: Person }
+            type Person @key(fields: "name") { name: String! }
+            "#,
+        ),
+        json!({"Car": [{"vin": "v1", "color": "red", "owner": {"name": "Zoe"}}]}),
+    );
+    let env = Env::start(vec![("a", a), ("b", b)]).await;
+    let q = "query ($yes: Boolean!, $no: Boolean!) {
+        garage @include(if: $no)
+        cars { make color @include(if: $yes) o: owner @skip(if: $yes) { name } ... @include(if: $no) { vin } }
+    }";
+    env.reset();
+    env.check(
+        q,
+        json!({"yes": true, "no": false}),
+        data(json!({"cars": [{"make": "Fiat", "color": "red"}]})),
+    )
+    .await;
+    env.check(
+        q,
+        json!({"yes": false, "no": true}),
+        data(json!({"garage": "G", "cars": [{"make": "Fiat", "o": {"name": "Zoe"}, "vin": "v1"}]})),
+    )
+    .await;
+    // Everything in `b` skipped: `b` need not be called.
+    env.reset();
+    env.check(
+        "query ($s: Boolean!) { cars { make color @skip(if: $s) } }",
+        json!({"s": true}),
+        data(json!({"cars": [{"make": "Fiat"}]})),
+    )
+    .await;
+    assert_eq!(
+        env.subgraph("b").request_count(),
+        0,
+        "skipped fetch was sent"
+    );
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Node-style interface field
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn node_interface_resolved_across_subgraphs() {
+    let nodes = Fixture::new(
+        &fed2(
+            r#"
+            type Query { node(id: ID!): Node }
+            interface Node { id: ID! }
+            type Tool implements Node @key(fields: "id") { id: ID! }
+            type Crate implements Node @key(fields: "id") { id: ID! }
+            "#,
+        ),
+        json!({
+            "Query": {"node": {"$args": [
+                [{"id": "t1"}, {"__typename": "Tool", "id": "t1"}],
+                [{"id": "c1"}, {"__typename": "Crate", "id": "c1"}]
+            ]}}
+        }),
+    );
+    let tools = Fixture::new(
+        &fed2(
+            r#"
+            type Tool @key(fields: "id") { id: ID! label: String! }
+            type Crate @key(fields: "id") { id: ID! tools: [Tool!]! }
+            "#,
+        ),
+        json!({
+            "Tool": [{"id": "t1", "label": "hammer"}],
+            "Crate": [{"id": "c1", "tools": [{"id": "t1"}]}]
+        }),
+    );
+    let prices = Fixture::new(
+        &fed2(r#"type Tool @key(fields: "id") { id: ID! price: Int }"#),
+        json!({"Tool": [{"id": "t1", "price": 15}]}),
+    );
+    let env = Env::start(vec![("nodes", nodes), ("tools", tools), ("prices", prices)]).await;
+    env.check(
+        r#"{ t: node(id: "t1") { ... on Tool { id label __typename price } } c: node(id: "c1") { id __typename ... on Crate { tools { label price } } } none: node(id: "x") { id } }"#,
+        json!({}),
+        data(json!({
+            "t": {"id": "t1", "label": "hammer", "__typename": "Tool", "price": 15},
+            "c": {"id": "c1", "__typename": "Crate", "tools": [{"label": "hammer", "price": 15}]},
+            "none": null
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}

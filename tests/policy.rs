@@ -1,0 +1,322 @@
+//! The upstream policy stack over real sockets: retries, circuit breaker, bulkhead,
+//! rate limit, cache and de-duplication, credential propagation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use e2e_tests::scripted::ScriptedSubgraph;
+use e2e_tests::{client, gateway_with_upstream, post_json, send};
+use gateway::schema::compose::{SubgraphInput, compose};
+use serde_json::{Value, json};
+
+fn supergraph() -> String {
+    compose(&[SubgraphInput {
+        name: "a".into(),
+        url: "http://127.0.0.1:9/a".into(),
+        sdl: "type Query { hello: String who: String } type Mutation { poke: Int }".into(),
+    }])
+    .expect("composes")
+}
+
+async fn ask(url: &str, query: &str) -> Value {
+    post_json(&client(), url, &json!({"query": query}))
+        .await
+        .body
+}
+
+fn code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+const HELLO: &str = r#"{"data":{"hello":"hi"}}"#;
+
+#[tokio::test]
+async fn a_flapping_upstream_succeeds_through_retries_but_mutations_are_never_retried() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let a = ScriptedSubgraph::start(move |req| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        let q = req["query"].as_str().unwrap_or("");
+        if q.starts_with("mutation") || n % 3 != 2 {
+            (503, "busy".into())
+        } else {
+            (200, HELLO.into())
+        }
+    })
+    .await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }",
+    )
+    .await;
+    let body = ask(&gw.url(), "{ hello }").await;
+    assert_eq!(body, json!({"data": {"hello": "hi"}}));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
+
+    let body = ask(&gw.url(), "mutation { poke }").await;
+    assert_eq!(code(&body), "UPSTREAM_HTTP_503", "{body}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "a mutation is sent once");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_errors_are_not_retried() {
+    let a = ScriptedSubgraph::start(|_| (500, "boom".into())).await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  retry: { max_attempts: 5, base_delay: 1ms }\n  circuit_breaker: { enabled: false }",
+    )
+    .await;
+    let body = ask(&gw.url(), "{ hello }").await;
+    assert_eq!(code(&body), "UPSTREAM_HTTP_500");
+    assert_eq!(a.received().len(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_down_upstream_opens_the_breaker_and_recovery_closes_it() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    let a = ScriptedSubgraph::start(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            (200, HELLO.into())
+        } else {
+            (500, "down".into())
+        }
+    })
+    .await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  circuit_breaker: { consecutive_failures: 3, reset_timeout: 300ms }",
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            code(&ask(&gw.url(), "{ hello }").await),
+            "UPSTREAM_HTTP_500"
+        );
+    }
+    // Open: failing at once, and the backend receives nothing.
+    for _ in 0..5 {
+        let body = ask(&gw.url(), "{ hello }").await;
+        assert_eq!(code(&body), "CIRCUIT_OPEN", "{body}");
+        assert!(body["data"]["hello"].is_null());
+    }
+    assert_eq!(a.received().len(), 3);
+
+    // After the reset timeout a probe goes through and closes it.
+    healthy.store(true, Ordering::SeqCst);
+    let mut recovered = false;
+    for _ in 0..100 {
+        if ask(&gw.url(), "{ hello }").await == json!({"data": {"hello": "hi"}}) {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(recovered, "the breaker never closed");
+    let metrics = client()
+        .get(format!("http://{}/metrics", gw.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"gateway_circuit_breaker_state{source="a"} 0"#),
+        "{metrics}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_bulkhead_and_the_rate_limit_protect_the_backend() {
+    let a = ScriptedSubgraph::start_with_delay(Duration::from_millis(400), |_| (200, HELLO.into()))
+        .await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  bulkhead: { max_concurrent: 1, max_wait: 20ms }",
+    )
+    .await;
+    // Two different operations (no de-duplication) at once: one waits too long.
+    let url = gw.url();
+    let (x, y) = tokio::join!(ask(&url, "{ hello }"), ask(&url, "{ x: hello }"));
+    let codes = [code(&x), code(&y)];
+    assert!(
+        codes.contains(&"UPSTREAM_OVERLOADED".to_string()),
+        "{x} {y}"
+    );
+    assert!(codes.contains(&String::new()), "{x} {y}");
+    assert_eq!(a.received().len(), 1);
+    gw.shutdown().await;
+
+    let b = ScriptedSubgraph::start(|_| (200, HELLO.into())).await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", b.url.clone())],
+        "  rate_limit: { requests_per_second: 0.001, burst: 2 }",
+    )
+    .await;
+    assert!(ask(&gw.url(), "{ hello }").await.get("errors").is_none());
+    assert!(ask(&gw.url(), "{ a: hello }").await.get("errors").is_none());
+    assert_eq!(
+        code(&ask(&gw.url(), "{ b: hello }").await),
+        "UPSTREAM_RATE_LIMITED"
+    );
+    assert_eq!(b.received().len(), 2);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn identical_concurrent_fetches_share_one_upstream_call() {
+    let a = ScriptedSubgraph::start_with_delay(Duration::from_millis(300), |_| (200, HELLO.into()))
+        .await;
+    let gw = gateway_with_upstream(&supergraph(), &[("a", a.url.clone())], "").await;
+    let url = gw.url();
+    let answers = futures_join(&url, 5).await;
+    assert!(
+        answers
+            .iter()
+            .all(|b| *b == json!({"data": {"hello": "hi"}}))
+    );
+    assert_eq!(a.received().len(), 1);
+    gw.shutdown().await;
+}
+
+async fn futures_join(url: &str, n: usize) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move { ask(&url, "{ hello }").await }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_cache_hits_varies_by_user_and_never_stores_errors() {
+    let a = ScriptedSubgraph::start_full(Duration::ZERO, |req, headers| {
+        let q = req["query"].as_str().unwrap_or("");
+        if q.contains("hello") {
+            return (
+                200,
+                json!({"data": null, "errors": [{"message": "nope"}]}).to_string(),
+            );
+        }
+        let who = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nobody")
+            .to_string();
+        (200, json!({"data": {"who": who}}).to_string())
+    })
+    .await;
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  cache: { enabled: true, ttl: 60s, vary_headers: [authorization] }\n  auth: { forward_authorization: true }",
+    )
+    .await;
+    let as_user = |user: &'static str| {
+        send(
+            client()
+                .post(gw.url())
+                .header("content-type", "application/json")
+                .header("authorization", user)
+                .body(json!({"query": "{ who }"}).to_string()),
+        )
+    };
+    assert_eq!(as_user("alice").await.body["data"]["who"], "alice");
+    assert_eq!(as_user("alice").await.body["data"]["who"], "alice");
+    assert_eq!(a.received().len(), 1, "the second call is a cache hit");
+    assert_eq!(
+        as_user("bob").await.body["data"]["who"],
+        "bob",
+        "bob never sees alice's entry"
+    );
+    assert_eq!(a.received().len(), 2);
+
+    // Errors are not cached.
+    ask(&gw.url(), "{ hello }").await;
+    ask(&gw.url(), "{ hello }").await;
+    assert_eq!(a.received().len(), 4);
+    let metrics = client()
+        .get(format!("http://{}/metrics", gw.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"gateway_cache_lookups_total{cache="upstream:a",result="hit"} 1"#),
+        "{metrics}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn credentials_reach_only_sources_configured_for_them() {
+    let a = ScriptedSubgraph::start(|_| (200, HELLO.into())).await;
+    let call = |gw_url: String| async move {
+        send(
+            client()
+                .post(gw_url)
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer client-token")
+                .header("x-tenant", "t1")
+                .body(json!({"query": "{ hello }"}).to_string()),
+        )
+        .await
+    };
+
+    // Default: nothing of the client's is forwarded.
+    let gw = gateway_with_upstream(&supergraph(), &[("a", a.url.clone())], "").await;
+    call(gw.url()).await;
+    let seen = a.received_headers().pop().expect("called");
+    assert!(seen.get("authorization").is_none());
+    assert!(seen.get("x-tenant").is_none());
+    gw.shutdown().await;
+
+    // Forwarding configured per source.
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  sources:\n    a:\n      auth: { forward_authorization: true, forward_headers: [x-tenant] }",
+    )
+    .await;
+    call(gw.url()).await;
+    let seen = a.received_headers().pop().expect("called");
+    assert_eq!(seen["authorization"], "Bearer client-token");
+    assert_eq!(seen["x-tenant"], "t1");
+    gw.shutdown().await;
+
+    // A service credential replaces the client's.
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  auth: { bearer_token: service-secret, api_key: { header: x-api-key, value: k1 } }",
+    )
+    .await;
+    call(gw.url()).await;
+    let seen = a.received_headers().pop().expect("called");
+    assert_eq!(seen["authorization"], "Bearer service-secret");
+    assert_eq!(seen["x-api-key"], "k1");
+    gw.shutdown().await;
+}
