@@ -11,6 +11,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
@@ -109,6 +110,7 @@ fn execute(c: &mut Criterion) {
     let context = RequestContext {
         request_id: http::HeaderValue::from_static("pipeline-bench"),
         expose_plan: false,
+        client_headers: Arc::new(http::HeaderMap::new()),
     };
     runtime
         .block_on(check_response(&engine, &request, &context))

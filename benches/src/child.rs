@@ -179,3 +179,39 @@ pub fn clock_ticks() -> f64 {
         .filter(|t| *t > 0.0)
         .unwrap_or(100.0)
 }
+
+/// Busy and total jiffies of each CPU (`cpuN` lines of `/proc/stat`), in CPU order.
+pub fn cpu_jiffies() -> anyhow::Result<Vec<(u64, u64)>> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|line| {
+            let values = line
+                .split_whitespace()
+                .skip(1)
+                .map(str::parse::<u64>)
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("bad /proc/stat line {line:?}"))?;
+            // user nice system idle iowait irq softirq steal ...; guest time is in user.
+            let total: u64 = values.iter().take(8).sum();
+            let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+            Ok((total - idle, total))
+        })
+        .collect()
+}
+
+/// The busy fraction of each CPU between two [`cpu_jiffies`] readings.
+pub fn busy_fractions(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|((busy0, total0), (busy1, total1))| {
+            let total = total1.saturating_sub(*total0);
+            if total == 0 {
+                0.0
+            } else {
+                busy1.saturating_sub(*busy0) as f64 / total as f64
+            }
+        })
+        .collect()
+}

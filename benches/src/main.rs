@@ -19,7 +19,9 @@ use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
 use serde_json::{Value as Json, json};
 
-use crate::child::{Service, available, clock_ticks, cpu_seconds, peak_rss_bytes};
+use crate::child::{
+    Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, peak_rss_bytes,
+};
 use crate::report::{Report, Row, Setup};
 use crate::wrk::{Mode, WrkRun};
 
@@ -246,7 +248,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         wrk.duration = Duration::from_secs(cli.duration);
         let gateway_before = cpu_seconds(gateway.pid(), ticks)?;
         let mocks_before = cpu_seconds(mocks.pid(), ticks)?;
+        let cpus_before = cpu_jiffies()?;
         let result = wrk.run().await?;
+        let cpu_busy = busy_fractions(&cpus_before, &cpu_jiffies()?);
         let gateway_cpu_seconds = cpu_seconds(gateway.pid(), ticks)? - gateway_before;
         let mocks_cpu_seconds = cpu_seconds(mocks.pid(), ticks)? - mocks_before;
         let gateway_peak_rss_bytes = peak_rss_bytes(gateway.pid())?;
@@ -259,6 +263,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             gateway_peak_rss_bytes,
             gateway_cpu_seconds,
             mocks_cpu_seconds,
+            cpu_busy,
         });
     }
     mocks.stop();

@@ -29,6 +29,8 @@ pub struct Row {
     pub gateway_peak_rss_bytes: u64,
     pub gateway_cpu_seconds: f64,
     pub mocks_cpu_seconds: f64,
+    /// Busy fraction of each CPU over the window, whatever ran on it (`/proc/stat`).
+    pub cpu_busy: Vec<f64>,
 }
 
 impl Row {
@@ -63,7 +65,7 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-const HEADERS: [&str; 12] = [
+const HEADERS: [&str; 13] = [
     "mode",
     "requests",
     "RPS",
@@ -76,6 +78,7 @@ const HEADERS: [&str; 12] = [
     "gw CPU ms/req",
     "gw cores",
     "mocks CPU ms/req",
+    "CPUs busy",
 ];
 
 fn ms(d: Duration) -> String {
@@ -83,7 +86,7 @@ fn ms(d: Duration) -> String {
 }
 
 impl Report {
-    fn cells(&self) -> Vec<[String; 12]> {
+    fn cells(&self) -> Vec<[String; 13]> {
         self.rows
             .iter()
             .map(|r| {
@@ -100,6 +103,11 @@ impl Report {
                     format!("{:.3}", r.gateway_cpu_ms_per_request()),
                     format!("{:.2}", r.cores(r.gateway_cpu_seconds)),
                     format!("{:.3}", r.mocks_cpu_ms_per_request()),
+                    r.cpu_busy
+                        .iter()
+                        .map(|b| format!("{b:.2}"))
+                        .collect::<Vec<_>>()
+                        .join("/"),
                 ]
             })
             .collect()
@@ -212,6 +220,7 @@ impl Report {
                 "mocks_cpu_seconds": r.mocks_cpu_seconds,
                 "mocks_cpu_ms_per_request": r.mocks_cpu_ms_per_request(),
                 "mocks_cores": r.cores(r.mocks_cpu_seconds),
+                "cpu_busy": r.cpu_busy,
             })).collect::<Vec<_>>(),
         })
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gateway::config::{Config, LogConfig, LogFormat};
+use gateway::config::Config;
 use std::sync::Arc;
 
 use gateway::reload::{self, Origin};
@@ -81,35 +81,22 @@ impl SchemaArgs {
     }
 }
 
-/// Log settings from the config file the command uses, if any (a config that fails to
-/// load is reported properly later; logging then uses the defaults).
-fn log_config(cli: &Cli) -> LogConfig {
+/// Telemetry settings from the config file the command uses, if any (a config that
+/// fails to load is reported properly later; logging then uses the defaults).
+fn telemetry_config(cli: &Cli) -> gateway::config::Telemetry {
     let path = match &cli.command {
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
         Command::Compose { config } => Some(config),
     };
     path.and_then(|p| Config::load(p).ok())
-        .map(|c| c.telemetry.log)
+        .map(|c| c.telemetry)
         .unwrap_or_default()
-}
-
-fn init_logging(log: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(log.level.as_deref().unwrap_or("info"))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(&log_config(&cli));
+    let telemetry = telemetry_config(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,7 +107,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let served = runtime.block_on(async {
+        let _tracing = gateway::telemetry::tracing::init(&telemetry.log, Some(&telemetry.otlp))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        run(cli).await
+    });
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -135,23 +127,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
                 .await
                 .context("starting the example subgraphs")?;
+            let services = subgraph_mocks::MockServices::start("127.0.0.1")
+                .await
+                .context("starting the example REST and gRPC services")?;
             let config = Config::load(&config)?;
-            let mut spec = GatewaySpec::from_config(&with_mock_urls(config, &mocks)).await?;
+            let mut spec =
+                GatewaySpec::from_config(&with_mock_urls(config, &mocks, &services)).await?;
             spec.listen = listen;
             let gateway = server::start(&spec).await?;
             println!("gateway ready");
             println!("  GraphQL + GraphiQL:  {}", gateway.url());
             println!("  health:              http://{}/health", gateway.addr);
             for name in subgraph_mocks::SUBGRAPHS {
-                println!("  subgraph {name:<10} {}", mocks.url(name));
+                println!("  subgraph {name:<13} {}", mocks.url(name));
             }
+            println!("  REST orders            {}", services.url("orders"));
+            println!("  gRPC notifications     {}", services.url("notifications"));
             println!(
-                "  mock control:        {}/control/stats",
-                mocks.base_url("accounts")
+                "  mock control:          {}/control/stats, {}/control/stats",
+                mocks.base_url("accounts"),
+                services.url("orders")
             );
+            println!("  try:                   schemas/examples/dashboard.graphql (see README)");
             wait_for_shutdown().await;
             gateway.shutdown().await;
             mocks.shutdown().await;
+            services.shutdown().await;
         }
         Command::Run { schema, listen } => {
             let mut spec = schema.spec().await?;
@@ -194,10 +195,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Point the example config's subgraphs at the in-process mocks.
-fn with_mock_urls(mut config: Config, mocks: &subgraph_mocks::MockSubgraphs) -> Config {
+fn with_mock_urls(
+    mut config: Config,
+    mocks: &subgraph_mocks::MockSubgraphs,
+    services: &subgraph_mocks::MockServices,
+) -> Config {
     for subgraph in &mut config.subgraphs {
         if subgraph_mocks::SUBGRAPHS.contains(&subgraph.name.as_str()) {
             subgraph.url = mocks.url(&subgraph.name);
+        } else if subgraph_mocks::SERVICES.contains(&subgraph.name.as_str()) {
+            subgraph.url = services.url(&subgraph.name);
         }
     }
     config

@@ -140,11 +140,15 @@ impl Engine {
         query.hash(&mut hasher);
         operation_name.hash(&mut hasher);
         let key = hasher.finish();
+        let span = tracing::info_span!("prepare", plan_cache_hit = tracing::field::Empty);
+        let _entered = span.enter();
         if let Some(hit) = self.cache.get(&key) {
             self.metrics.cache("plan", true);
+            span.record("plan_cache_hit", true);
             return Ok(hit);
         }
         self.metrics.cache("plan", false);
+        span.record("plan_cache_hit", false);
         let prepared = Arc::new(prepare(&self.schema, query, operation_name)?);
         self.cache.insert(key, prepared.clone());
         Ok(prepared)

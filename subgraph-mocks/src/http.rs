@@ -174,6 +174,13 @@ async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
     Counters::add(&c.root_requests, ops.root);
     Counters::add(&c.representations, ops.representations);
 
+    if !sg.gate.pass().await {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            content_type,
+            json!({ "errors": [{ "message": format!("gate timed out ({}): the requests did not arrive together", sg.name) }] }).to_string(),
+        );
+    }
     let fault = sg.fault.get();
     if fault.down {
         return drop_connection(c, conn).await;

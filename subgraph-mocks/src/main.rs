@@ -1,9 +1,11 @@
 //! `subgraph-mocks`: serves the four federation benchmark subgraphs standalone on one address
-//! (default `0.0.0.0:4200`, the URLs of the benchmark supergraph), until Ctrl-C or SIGTERM.
+//! (default `0.0.0.0:4200`, the URLs of the benchmark supergraph), the REST `orders` service
+//! (default `0.0.0.0:4201`) and the gRPC `notifications` service (default `0.0.0.0:4202`) of
+//! `schemas/gateway.yaml`, until Ctrl-C or SIGTERM.
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use subgraph_mocks::{Fault, MockSubgraphs, SUBGRAPHS, subgraphs};
+use subgraph_mocks::{Fault, MockServices, MockSubgraphs, SERVICES, SUBGRAPHS, subgraphs};
 use tracing::info;
 
 /// Serves the federation benchmark's subgraphs (accounts, inventory, products, reviews) at
@@ -18,8 +20,16 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4200")]
     listen: String,
 
+    /// Address of the REST `orders` service.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4201")]
+    rest_listen: String,
+
+    /// Address of the gRPC `notifications` service.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4202")]
+    grpc_listen: String,
+
     /// Inject a fault at startup, e.g. `--fault products=latency_ms:20,http_500_rate:0.1`.
-    /// SUBGRAPH is a subgraph name or `all`; SPEC is comma-separated `key:value` pairs with keys
+    /// SUBGRAPH is a subgraph name, `orders`, `notifications` or `all` (the four subgraphs); SPEC is comma-separated `key:value` pairs with keys
     /// latency_ms (added before answering), http_500_rate and graphql_error_rate (0..=1,
     /// deterministic: with rate r the n-th request fails iff floor(n*r) > floor((n-1)*r)), and
     /// down (bare `down` = down:true; requests on that path get their connection closed).
@@ -39,10 +49,14 @@ fn parse_fault(arg: &str) -> anyhow::Result<(Vec<&'static str>, Fault)> {
     let names: Vec<&'static str> = if name == "all" {
         SUBGRAPHS.to_vec()
     } else {
-        match SUBGRAPHS.iter().find(|s| **s == name) {
+        match SUBGRAPHS
+            .iter()
+            .chain(SERVICES.iter())
+            .find(|s| **s == name)
+        {
             Some(s) => vec![*s],
             None => bail!(
-                "--fault `{arg}`: unknown subgraph `{name}` (expected one of {SUBGRAPHS:?} or `all`)"
+                "--fault `{arg}`: unknown subgraph `{name}` (expected one of {SUBGRAPHS:?}, {SERVICES:?} or `all`)"
             ),
         }
     };
@@ -99,17 +113,26 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mocks = MockSubgraphs::start(&cli.listen).await?;
+    let services = MockServices::start_on(&cli.rest_listen, &cli.grpc_listen).await?;
     for (names, fault) in faults {
         for name in names {
-            mocks.set_fault(name, fault);
+            if SERVICES.contains(&name) {
+                services.set_fault(name, fault);
+            } else {
+                mocks.set_fault(name, fault);
+            }
         }
     }
     for name in SUBGRAPHS {
         info!(subgraph = name, url = %mocks.url(name), "serving");
     }
+    for name in SERVICES {
+        info!(service = name, url = %services.url(name), "serving");
+    }
     shutdown_signal().await;
     info!("shutting down");
     mocks.shutdown().await;
+    services.shutdown().await;
     Ok(())
 }
 

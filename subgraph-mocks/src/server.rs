@@ -22,6 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::fault::{Counters, Fault, FaultState, Stats};
+use crate::gate::{Gate, GateSlot};
 use crate::http::{ConnHandle, ResponseCache, router};
 use crate::subgraphs::{self, AnySchema, SUBGRAPHS};
 
@@ -41,6 +42,7 @@ pub(crate) struct SubgraphState {
     /// Separate mode: whether the subgraph's listener is currently bound.
     pub listening: watch::Sender<bool>,
     pub cache: ResponseCache,
+    pub gate: GateSlot,
 }
 
 /// State shared by the handlers, the accept loops and [`MockSubgraphs`].
@@ -60,6 +62,7 @@ impl Shared {
                 down: watch::Sender::new(false),
                 listening: watch::Sender::new(false),
                 cache: ResponseCache::default(),
+                gate: GateSlot::default(),
             }),
             separate,
         })
@@ -278,6 +281,12 @@ impl MockSubgraphs {
         let i = Self::index(subgraph);
         self.shared.set_fault(i, fault);
         self.shared.wait_applied(i).await;
+    }
+
+    /// Makes the subgraph's requests wait at `gate` until it opens (`None` removes it); a
+    /// request whose wait times out is answered with HTTP 500. See [`Gate`].
+    pub fn set_gate(&self, subgraph: &str, gate: Option<Arc<Gate>>) {
+        self.shared.subgraphs[Self::index(subgraph)].gate.set(gate);
     }
 
     /// Clears every fault (see [`MockSubgraphs::apply_fault`]).

@@ -17,7 +17,9 @@ use crate::pipeline::{Engine, Prepared, RequestContext};
 use crate::planner::plan::{EntityPart, SubItem, SubSelection};
 use crate::planner::{FetchKind, FetchNode, PathElem, PlanNode};
 use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources};
-use crate::telemetry::{Metrics, REQUEST_ID};
+use tracing::Instrument;
+
+use crate::telemetry::{self, Metrics, REQUEST_ID};
 use store::Slots;
 
 /// The result of an execution: `data` (absent only for request errors) and errors.
@@ -169,7 +171,24 @@ impl<'a> Execution<'a> {
         let prepared: Vec<PendingFetch<'_>> = fetches.iter().map(|f| self.prepare(f)).collect();
         let calls = prepared.iter().map(|p| {
             let source = self.sources.get(p.node.graph).cloned();
-            let request = p.request.clone();
+            let span = tracing::info_span!(
+                "fetch",
+                otel.kind = "client",
+                source = %p.node.service,
+                operation = %p.node.operation_name,
+                outcome = tracing::field::Empty,
+                cache_hit = tracing::field::Empty,
+                breaker = tracing::field::Empty,
+                attempts = tracing::field::Empty,
+            );
+            let request = p.request.clone().map(|mut r| {
+                telemetry::tracing::upstream_trace_headers(
+                    &span,
+                    &self.context.client_headers,
+                    &mut r.headers,
+                );
+                r
+            });
             async move {
                 let started = Instant::now();
                 let result = match (source, request) {
@@ -179,8 +198,16 @@ impl<'a> Execution<'a> {
                     }
                     (_, None) => None,
                 };
+                if let Some(r) = &result {
+                    let outcome = match r {
+                        Ok(_) => "ok".to_string(),
+                        Err(e) => e.code(),
+                    };
+                    tracing::Span::current().record("outcome", outcome.as_str());
+                }
                 (result, started.elapsed())
             }
+            .instrument(span)
         });
         let results = join_all(calls).await;
         for (p, (result, elapsed)) in prepared.into_iter().zip(results) {

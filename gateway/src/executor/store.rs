@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::planner::PathElem;
 use crate::planner::plan::EntityPart;
-use crate::schema::fieldset::{FieldSet, FieldSetItem};
+use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
 
 /// Visit every object at `path`, in a stable order.
 fn visit<'a>(value: &'a Json, path: &[PathElem], f: &mut impl FnMut(&'a Map<String, Json>)) {
@@ -116,8 +116,14 @@ fn project_fields(
 ) -> bool {
     for item in &fields.0 {
         match item {
-            FieldSetItem::Field { name, children } => {
-                let Some(value) = object.get(name.as_str()) else {
+            FieldSetItem::Field {
+                name,
+                arguments,
+                children,
+            } => {
+                // A field with arguments was fetched under a derived alias.
+                let key = response_key(name, arguments);
+                let Some(value) = object.get(key.as_str()) else {
                     return false;
                 };
                 if children.is_empty() {

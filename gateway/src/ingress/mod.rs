@@ -15,6 +15,8 @@ use serde_json::{Map, Value as Json, json};
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use crate::pipeline::{Engine, Request, RequestContext, RequestError};
 use crate::telemetry::{self, Metrics, REQUEST_ID};
 
@@ -67,11 +69,25 @@ async fn observe(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let _in_flight = state.metrics.in_flight();
-    let mut response = next.run(request).await;
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = %path,
+        request_id = id.to_str().unwrap_or(""),
+        graphql.operation.name = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    telemetry::tracing::continue_trace(&span, request.headers());
+    let mut response = next.run(request).instrument(span.clone()).await;
     response.headers_mut().insert(REQUEST_ID, id.clone());
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let info = response.extensions_mut().remove::<RequestInfo>();
+    span.record("http.response.status_code", status);
+    if let Some(op) = info.as_ref().and_then(|i| i.operation.as_deref()) {
+        span.record("graphql.operation.name", op);
+    }
     if let Some(info) = &info {
         state.metrics.request(
             info.client,

@@ -17,7 +17,7 @@ use super::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use super::plan::{
     EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan, SubSelection, merge_field_sets,
 };
-use crate::schema::fieldset::{FieldSet, FieldSetItem};
+use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
 use crate::schema::{GraphId, Supergraph};
 
 /// How deep key/requires resolution may chain jumps before giving up.
@@ -729,7 +729,7 @@ impl<'a> Builder<'a> {
     /// Whether the graph of `ctx` can return every field of `set` on `type_name`.
     fn providable(&self, ctx: &Ctx<'_>, type_name: &str, set: &FieldSet) -> bool {
         set.0.iter().all(|item| match item {
-            FieldSetItem::Field { name, children } => {
+            FieldSetItem::Field { name, children, .. } => {
                 if !self.resolvable_here(ctx, type_name, name) {
                     return false;
                 }
@@ -763,22 +763,30 @@ impl<'a> Builder<'a> {
             .0
             .into_iter()
             .map(|item| match item {
-                FieldSetItem::Field { name, children } if !children.is_empty() => {
+                FieldSetItem::Field {
+                    name,
+                    arguments,
+                    children,
+                } if !children.is_empty() => {
                     let Some(child_type) = self.field_type(type_name, &name) else {
-                        return FieldSetItem::Field { name, children };
+                        return FieldSetItem::Field {
+                            name,
+                            arguments,
+                            children,
+                        };
                     };
                     let mut children = self.with_typenames(&child_type, children);
                     let has_typename = children.field_names().any(|n| n == "__typename");
                     if self.sg.is_abstract(&child_type) && !has_typename {
-                        children.0.insert(
-                            0,
-                            FieldSetItem::Field {
-                                name: "__typename".into(),
-                                children: FieldSet::default(),
-                            },
-                        );
+                        children
+                            .0
+                            .insert(0, FieldSetItem::field("__typename", FieldSet::default()));
                     }
-                    FieldSetItem::Field { name, children }
+                    FieldSetItem::Field {
+                        name,
+                        arguments,
+                        children,
+                    }
                 }
                 FieldSetItem::Fragment {
                     type_condition,
@@ -820,18 +828,26 @@ impl<'a> Builder<'a> {
                         selection: SelectionSet::default(),
                     });
                 }
-                FieldSetItem::Field { name, children } => {
+                FieldSetItem::Field {
+                    name,
+                    arguments,
+                    children,
+                } => {
                     let def = self.sg.schema.type_field(type_name, name).map_err(|_| {
                         PlanError::Unplannable(format!(
                             "{type_name}.{name}: unknown field in a field set"
                         ))
                     })?;
                     let child_type = def.ty.inner_named_type().clone();
+                    // A field with arguments is fetched under its own alias, so it
+                    // cannot clash with the client selecting it with other arguments.
+                    let key = response_key(name, arguments);
+                    let key = Name::new(&key).map_err(|_| PlanError::Unplannable(key.clone()))?;
                     let name = Name::new(name).map_err(|_| PlanError::Unplannable(name.clone()))?;
                     out.push_field(Field {
-                        key: name.clone(),
+                        key,
                         name,
-                        arguments: Vec::new(),
+                        arguments: arguments.clone(),
                         conditions: Conditions::default(),
                         ty: def.ty.clone(),
                         selection: if children.is_empty() {

@@ -81,6 +81,14 @@ pub struct EntityPart {
     pub keys: Vec<(Name, FieldSet)>,
 }
 
+impl EntityPart {
+    /// Whether `@skip`/`@include` exclude everything this part selects for these
+    /// (coerced) variable values: then the part need not be sent at all.
+    pub fn is_excluded(&self, variables: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.selection.is_excluded(variables)
+    }
+}
+
 /// A selection set sent to a subgraph.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubSelection(pub Vec<SubItem>);
@@ -104,6 +112,19 @@ pub enum SubItem {
 impl SubSelection {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether `@skip`/`@include` exclude every selection (an empty set is not excluded).
+    pub fn is_excluded(&self, variables: &serde_json::Map<String, serde_json::Value>) -> bool {
+        !self.0.is_empty()
+            && self.0.iter().all(|item| match item {
+                SubItem::Field { conditions, .. } => !conditions.included(variables),
+                SubItem::Fragment {
+                    conditions,
+                    selection,
+                    ..
+                } => !conditions.included(variables) || selection.is_excluded(variables),
+            })
     }
 
     /// Add a field, merging with an existing one of the same response key.
@@ -416,12 +437,17 @@ fn write_node(node: &PlanNode, out: &mut String, indent: usize) {
 pub fn merge_field_sets(a: &mut FieldSet, b: &FieldSet) {
     for item in &b.0 {
         match item {
-            FieldSetItem::Field { name, children } => {
+            FieldSetItem::Field {
+                name,
+                arguments,
+                children,
+            } => {
                 let existing = a.0.iter_mut().find_map(|i| match i {
                     FieldSetItem::Field {
                         name: n,
+                        arguments: args,
                         children: c,
-                    } if n == name => Some(c),
+                    } if n == name && args == arguments => Some(c),
                     _ => None,
                 });
                 match existing {

@@ -161,6 +161,14 @@ impl Source for Breaker {
             }
             Err(_) => Admit::Normal,
         };
+        tracing::Span::current().record(
+            "breaker",
+            match decision {
+                Admit::Normal => "closed",
+                Admit::Probe => "half-open",
+                Admit::Reject => "open",
+            },
+        );
         let probe = match decision {
             Admit::Reject => return Box::pin(async { Err(FetchError::CircuitOpen) }),
             Admit::Probe => true,

@@ -146,6 +146,7 @@ impl Source for Cache {
         if let Some(entry) = self.entries.get(&k) {
             if Instant::now() < entry.1 {
                 self.metrics.cache(&format!("upstream:{}", self.name), true);
+                tracing::Span::current().record("cache_hit", true);
                 let response = entry.0.clone();
                 return Box::pin(async move { Ok(response) });
             }

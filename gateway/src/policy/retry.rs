@@ -44,6 +44,7 @@ impl Source for Retry {
             let mut attempt = 1;
             loop {
                 let result = inner.fetch(request.clone()).await;
+                tracing::Span::current().record("attempts", attempt);
                 match &result {
                     Err(e)
                         if e.is_retryable()

@@ -1137,7 +1137,9 @@ impl<'a> Loader<'a> {
                         .insert((self.rename(&ty).to_owned(), field));
                 }
                 if self.names.fed2 {
-                    let missing: Vec<String> = top_level_fields(&set.selection_set)
+                    // Only leaves must be external: a local field on the way to
+                    // external ones (`author { name }`) is fine, as in Apollo.
+                    let missing: Vec<String> = top_level_leaf_fields(&set.selection_set)
                         .into_iter()
                         .filter(|f| !self.field_is_external(name, f))
                         .collect();
@@ -1192,7 +1194,9 @@ impl<'a> Loader<'a> {
         match self.parse_field_set(target, fields) {
             Ok(set) => {
                 if self.names.fed2 && self.schema.get_object(target.as_str()).is_some() {
-                    let missing: Vec<String> = top_level_fields(&set.selection_set)
+                    // Only leaves must be external: a local field on the way to
+                    // external ones (`author { name }`) is fine, as in Apollo.
+                    let missing: Vec<String> = top_level_leaf_fields(&set.selection_set)
                         .into_iter()
                         .filter(|f| !self.field_is_external(target, f))
                         .collect();
@@ -1251,12 +1255,14 @@ fn collect_selected(set: &executable::SelectionSet, out: &mut Vec<(String, Strin
     }
 }
 
-/// The fields a field set selects directly on its parent type.
-fn top_level_fields(set: &executable::SelectionSet) -> Vec<String> {
+/// The leaf fields (no subselection) a field set selects directly on its parent type.
+fn top_level_leaf_fields(set: &executable::SelectionSet) -> Vec<String> {
     set.selections
         .iter()
         .filter_map(|selection| match selection {
-            executable::Selection::Field(field) if !field.name.starts_with("__") => {
+            executable::Selection::Field(field)
+                if !field.name.starts_with("__") && field.selection_set.selections.is_empty() =>
+            {
                 Some(field.name.to_string())
             }
             _ => None,

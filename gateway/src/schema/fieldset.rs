@@ -2,16 +2,21 @@
 //! (`"id"`, `"id sku"`, `"id organization { id }"`, `"... on Book { isbn }"`).
 //!
 //! They are parsed once when the supergraph is loaded, so planning never re-parses
-//! strings. Arguments and aliases are not allowed in field sets by the federation spec,
-//! so the grammar here is names, braces and inline fragments.
+//! strings. The grammar here is names, braces, inline fragments and field arguments
+//! (`price(currency: "USD")`, which `@requires` allows); aliases are not allowed.
 
 use std::fmt;
+
+use apollo_compiler::Node;
+use apollo_compiler::ast::Argument;
 
 /// One element of a field set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldSetItem {
     Field {
         name: String,
+        /// Arguments (`@requires(fields: "price(currency: \"USD\")")`); usually none.
+        arguments: Vec<Node<Argument>>,
         children: FieldSet,
     },
     /// `... on Type { ... }`
@@ -19,6 +24,35 @@ pub enum FieldSetItem {
         type_condition: String,
         children: FieldSet,
     },
+}
+
+impl FieldSetItem {
+    /// A plain field without arguments.
+    pub fn field(name: impl Into<String>, children: FieldSet) -> Self {
+        FieldSetItem::Field {
+            name: name.into(),
+            arguments: Vec::new(),
+            children,
+        }
+    }
+}
+
+/// The response key under which a field-set field is fetched: its name, or for a
+/// field with arguments a derived alias, so it cannot clash with the same field
+/// selected by the client with other arguments.
+pub fn response_key(name: &str, arguments: &[Node<Argument>]) -> String {
+    if arguments.is_empty() {
+        return name.to_string();
+    }
+    // FNV-1a over the printed arguments: stable across runs and processes.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for a in arguments {
+        for b in format!("{}:{};", a.name, a.value).bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{name}__fs{:08x}", hash as u32)
 }
 
 /// A parsed field set.
@@ -92,8 +126,19 @@ impl fmt::Display for FieldSet {
                 f.write_str(" ")?;
             }
             match item {
-                FieldSetItem::Field { name, children } => {
+                FieldSetItem::Field {
+                    name,
+                    arguments,
+                    children,
+                } => {
                     f.write_str(name)?;
+                    if !arguments.is_empty() {
+                        let args: Vec<String> = arguments
+                            .iter()
+                            .map(|a| format!("{}: {}", a.name, a.value))
+                            .collect();
+                        write!(f, "({})", args.join(", "))?;
+                    }
                     if !children.is_empty() {
                         write!(f, " {{ {children} }}")?;
                     }
@@ -111,6 +156,8 @@ impl fmt::Display for FieldSet {
 #[derive(Debug, PartialEq)]
 enum Token {
     Name(String),
+    /// The text between a field's parentheses.
+    Arguments(String),
     Open,
     Close,
     Spread,
@@ -123,6 +170,38 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
         match c {
             c if c.is_whitespace() || c == ',' => {}
             '{' => tokens.push(Token::Open),
+            '(' => {
+                // Up to the matching `)`, skipping string literals.
+                let mut depth = 1;
+                let mut in_string = false;
+                let mut escaped = false;
+                let mut end = None;
+                for (i, n) in chars.by_ref() {
+                    if in_string {
+                        match n {
+                            _ if escaped => escaped = false,
+                            '\\' => escaped = true,
+                            '"' => in_string = false,
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    match n {
+                        '"' => in_string = true,
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(i);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let end = end.ok_or("missing `)`")?;
+                tokens.push(Token::Arguments(source[start + 1..end].to_string()));
+            }
             '}' => tokens.push(Token::Close),
             '.' => {
                 let dots = source.get(start..start + 3);
@@ -161,6 +240,7 @@ fn parse_set(tokens: &[Token], pos: &mut usize, nested: bool) -> Result<FieldSet
             }
             Token::Close => return Ok(FieldSet(items)),
             Token::Open => return Err("unexpected `{`".into()),
+            Token::Arguments(_) => return Err("unexpected `(`".into()),
             Token::Spread => {
                 *pos += 1;
                 match (tokens.get(*pos), tokens.get(*pos + 1), tokens.get(*pos + 2)) {
@@ -179,6 +259,13 @@ fn parse_set(tokens: &[Token], pos: &mut usize, nested: bool) -> Result<FieldSet
             }
             Token::Name(name) => {
                 *pos += 1;
+                let arguments = match tokens.get(*pos) {
+                    Some(Token::Arguments(text)) => {
+                        *pos += 1;
+                        parse_arguments(text)?
+                    }
+                    _ => Vec::new(),
+                };
                 let children = if tokens.get(*pos) == Some(&Token::Open) {
                     *pos += 1;
                     let children = parse_set(tokens, pos, true)?;
@@ -191,6 +278,7 @@ fn parse_set(tokens: &[Token], pos: &mut usize, nested: bool) -> Result<FieldSet
                 };
                 items.push(FieldSetItem::Field {
                     name: name.clone(),
+                    arguments,
                     children,
                 });
             }
@@ -205,6 +293,24 @@ fn parse_set(tokens: &[Token], pos: &mut usize, nested: bool) -> Result<FieldSet
     Ok(FieldSet(items))
 }
 
+/// Parse `currency: "USD", n: 2` as the arguments of a field.
+fn parse_arguments(text: &str) -> Result<Vec<Node<Argument>>, String> {
+    use apollo_compiler::ast::{Definition, Document, Selection};
+    let doc = Document::parse(format!("{{f({text})}}"), "fieldset.graphql")
+        .map_err(|_| format!("invalid arguments `({text})`"))?;
+    let field = doc.definitions.iter().find_map(|d| match d {
+        Definition::OperationDefinition(op) => op.selection_set.first().and_then(|s| match s {
+            Selection::Field(f) => Some(f.clone()),
+            _ => None,
+        }),
+        _ => None,
+    });
+    match field {
+        Some(f) if !f.arguments.is_empty() => Ok(f.arguments.clone()),
+        _ => Err(format!("invalid arguments `({text})`")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +322,8 @@ mod tests {
             "id sku",
             "id organization { id }",
             "upc ... on Book { isbn author { id } }",
+            "price(currency: \"USD\") weight",
+            "category { average(currency: \"U)S\", n: [1, 2]) }",
         ] {
             let set = FieldSet::parse(src).expect("valid");
             assert_eq!(set.to_string(), src);
@@ -228,7 +336,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for src in ["", "{", "a {", "a { }", "a }", "... Book", "a(x: 1)"] {
+        for src in [
+            "", "{", "a {", "a { }", "a }", "... Book", "a(x: 1", "a()", "(x: 1)",
+        ] {
             assert!(FieldSet::parse(src).is_err(), "{src} should fail");
         }
     }

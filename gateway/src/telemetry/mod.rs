@@ -1,6 +1,7 @@
 //! Telemetry: Prometheus metrics, request ids, structured logs.
 
 pub mod metrics;
+pub mod tracing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

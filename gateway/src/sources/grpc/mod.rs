@@ -87,10 +87,10 @@ impl GrpcSource {
             timeout,
         });
         let mut checks = Vec::new();
-        let mut schema = LocalSchema::build(subgraph, sdl, "grpc", |site, directive| {
-            binding(&backend, &pool, site, directive, &mut checks)
-        })?;
-        let mut errors = Vec::new();
+        let (mut schema, mut errors) =
+            LocalSchema::build(subgraph, sdl, "grpc", |site, directive| {
+                binding(&backend, &pool, site, directive, &mut checks)
+            });
         let mut visited = HashSet::new();
         for check in checks {
             check_shape(

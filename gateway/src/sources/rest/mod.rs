@@ -64,9 +64,12 @@ impl RestSource {
             client,
             timeout,
         });
-        let schema = LocalSchema::build(subgraph, sdl, "rest", |site, directive| {
+        let (schema, errors) = LocalSchema::build(subgraph, sdl, "rest", |site, directive| {
             binding(&backend, site, directive)
-        })?;
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(RestSource {
             exec: LocalExecutor::new(schema),
         })
