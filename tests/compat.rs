@@ -1315,3 +1315,288 @@ async fn node_interface_resolved_across_subgraphs() {
     .await;
     env.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// @requires with arguments
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn requires_with_arguments() {
+    let pricing = Fixture::new(
+        &fed2(
+            r#"
+            type Query { gems: [Gem!]! }
+            type Gem @key(fields: "id") {
+              id: ID!
+              carats: Int!
+              price(unit: String!): Int!
+              family: Family!
+            }
+            type Family @shareable { avg(unit: String!): Int! }
+            "#,
+        ),
+        json!({
+            "Query": {"gems": [{"__typename": "Gem", "id": "g1"}, {"__typename": "Gem", "id": "g2"}]},
+            "Gem": [
+                {"id": "g1", "carats": 2, "price": {"$args": [[{"unit": "EUR"}, 100], [{"unit": "GBP"}, 90]]},
+                 "family": {"avg": {"$args": [[{"unit": "EUR"}, 50], [{"unit": "GBP"}, 45]]}}},
+                {"id": "g2", "carats": 3, "price": {"$args": [[{"unit": "EUR"}, 20], [{"unit": "GBP"}, 18]]},
+                 "family": {"avg": {"$args": [[{"unit": "EUR"}, 10], [{"unit": "GBP"}, 9]]}}}
+            ]
+        }),
+    );
+    let insurance = Fixture::new(
+        &fed2(
+            r#"
+            type Gem @key(fields: "id") {
+              id: ID!
+              carats: Int! @external
+              price(unit: String!): Int! @external
+              family: Family! @external
+              premium: Int! @requires(fields: "price(unit: \"EUR\") carats")
+              aboveAverage: Boolean! @requires(fields: "price(unit: \"EUR\") family { avg(unit: \"EUR\") }")
+            }
+            type Family @shareable { avg(unit: String!): Int! @external }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Gem", "premium", |p, _| {
+        Ok(json!(p["price"].as_i64().ok_or("no price")? * p["carats"].as_i64().ok_or("no carats")?))
+    })
+    .resolver("Gem", "aboveAverage", |p, _| {
+        Ok(json!(p["price"].as_i64().ok_or("no price")? > p["family"]["avg"].as_i64().ok_or("no avg")?))
+    });
+    let env = Env::start(vec![("pricing", pricing), ("insurance", insurance)]).await;
+    env.check(
+        "{ gems { id premium aboveAverage } }",
+        json!({}),
+        data(json!({"gems": [
+            {"id": "g1", "premium": 200, "aboveAverage": true},
+            {"id": "g2", "premium": 60, "aboveAverage": true}
+        ]})),
+    )
+    .await;
+    // The client asks for the same field with other arguments: no clash.
+    env.check(
+        r#"{ gems { price(unit: "GBP") premium family { avg(unit: "GBP") } } }"#,
+        json!({}),
+        data(json!({"gems": [
+            {"price": 90, "premium": 200, "family": {"avg": 45}},
+            {"price": 18, "premium": 60, "family": {"avg": 9}}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Same response key, different types in one subgraph selection
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fields_with_different_shapes_under_one_key() {
+    let basic = Fixture::new(
+        &fed2(
+            r#"
+            type Query { members: [Member!]! }
+            type Member { code: ID @shareable }
+            "#,
+        ),
+        json!({"Query": {"members": [{"code": "m1"}]}}),
+    );
+    let club = Fixture::new(
+        &fed2(
+            r#"
+            type Query { people: [Person!]! }
+            union Person = Member | Guest
+            type Member @key(fields: "code") { code: ID! nick: String friends: [Person!]! }
+            type Guest { code: ID nick: String @shareable friends: [Person!]! }
+            "#,
+        ),
+        json!({
+            "Query": {"people": [
+                {"__typename": "Member", "code": "m1"},
+                {"__typename": "Guest", "code": "g1", "nick": "guest-one",
+                 "friends": [{"__typename": "Member", "code": "m1"}]}
+            ]},
+            "Member": [{"code": "m1", "nick": "member-one",
+                        "friends": [{"__typename": "Guest", "code": "g1", "nick": "guest-one", "friends": []}]}]
+        }),
+    );
+    let env = Env::start(vec![("basic", basic), ("club", club)]).await;
+    env.check(
+        "{ members { code nick } people { ... on Member { code nick } ... on Guest { code nick } } }",
+        json!({}),
+        data(json!({
+            "members": [{"code": "m1", "nick": "member-one"}],
+            "people": [{"code": "m1", "nick": "member-one"}, {"code": "g1", "nick": "guest-one"}]
+        })),
+    )
+    .await;
+    env.check(
+        "{ people { ... on Member { code friends { ... on Member { code } ... on Guest { code } } } \
+                    ... on Guest { code friends { ... on Member { code } ... on Guest { code } } } } }",
+        json!({}),
+        data(json!({"people": [
+            {"code": "m1", "friends": [{"code": "g1"}]},
+            {"code": "g1", "friends": [{"code": "m1"}]}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-written supergraphs: progressive override labels, join v0.1
+// ---------------------------------------------------------------------------------------
+
+const LABELLED_SUPERGRAPH: &str = r#"
+schema
+  @link(url: "https://specs.apollo.dev/link/v1.0")
+  @link(url: "https://specs.apollo.dev/join/v0.5", for: EXECUTION)
+{
+  query: Query
+}
+
+directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean, overrideLabel: String, contextArguments: [join__ContextArgument!]) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
+directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
+directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
+directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+
+input join__ContextArgument { name: String! type: String! context: String! selection: join__FieldValue! }
+scalar join__FieldSet
+scalar join__FieldValue
+scalar link__Import
+enum link__Purpose { SECURITY EXECUTION }
+
+enum join__Graph {
+  FIRST @join__graph(name: "first", url: "http://127.0.0.1:9/first")
+  SECOND @join__graph(name: "second", url: "http://127.0.0.1:9/second")
+}
+
+type Query @join__type(graph: FIRST) @join__type(graph: SECOND) {
+  kites: [Kite!]! @join__field(graph: FIRST)
+}
+
+type Kite @join__type(graph: FIRST, key: "id") @join__type(graph: SECOND, key: "id") {
+  id: ID!
+  colour: String! @join__field(graph: FIRST, overrideLabel: "percent(100)") @join__field(graph: SECOND, override: "first", overrideLabel: "percent(100)")
+  tail: Int! @join__field(graph: FIRST, overrideLabel: "percent(0)") @join__field(graph: SECOND, override: "first", overrideLabel: "percent(0)")
+  string: Int! @join__field(graph: FIRST, overrideLabel: "some-flag") @join__field(graph: SECOND, override: "first", overrideLabel: "some-flag")
+}
+"#;
+
+#[tokio::test]
+async fn progressive_override_labels() {
+    let first = Fixture::new(
+        "type Query { kites: [Kite!]! } type Kite @key(fields: \"id\") { id: ID! colour: String! tail: Int! string: Int! }",
+        json!({
+            "Query": {"kites": [{"id": "k1", "colour": "first-red", "tail": 1, "string": 10}]}
+        }),
+    );
+    let second = Fixture::new(
+        "type Kite @key(fields: \"id\") { id: ID! colour: String! tail: Int! string: Int! }",
+        json!({"Kite": [{"id": "k1", "colour": "second-red", "tail": 2, "string": 20}]}),
+    );
+    let env = Env::with_supergraph(
+        LABELLED_SUPERGRAPH,
+        vec![("first", first), ("second", second)],
+    )
+    .await;
+    // percent(100): overridden; percent(0) and unknown labels: not overridden.
+    env.check_calls(
+        "{ kites { colour tail string } }",
+        data(json!({"kites": [{"colour": "second-red", "tail": 1, "string": 10}]})),
+        &[("first", 1), ("second", 1)],
+    )
+    .await;
+    env.check_calls(
+        "{ kites { tail string } }",
+        data(json!({"kites": [{"tail": 1, "string": 10}]})),
+        &[("first", 1), ("second", 0)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
+const JOIN_V01_SUPERGRAPH: &str = r#"
+schema
+  @core(feature: "https://specs.apollo.dev/core/v0.1")
+  @core(feature: "https://specs.apollo.dev/join/v0.1")
+{
+  query: Query
+}
+
+directive @core(feature: String!) repeatable on SCHEMA
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet) on FIELD_DEFINITION
+directive @join__type(graph: join__Graph!, key: join__FieldSet) repeatable on OBJECT | INTERFACE
+directive @join__owner(graph: join__Graph!) on OBJECT | INTERFACE
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+
+scalar join__FieldSet
+
+enum join__Graph {
+  BOATS @join__graph(name: "boats" url: "http://127.0.0.1:9/boats")
+  DOCKS @join__graph(name: "docks" url: "http://127.0.0.1:9/docks")
+}
+
+type Boat
+  @join__owner(graph: BOATS)
+  @join__type(graph: BOATS, key: "hull")
+  @join__type(graph: DOCKS, key: "hull")
+{
+  hull: String! @join__field(graph: BOATS)
+  name: String
+  length: Int
+  berth: String @join__field(graph: DOCKS)
+  fee: Int @join__field(graph: DOCKS, requires: "length")
+}
+
+interface Vessel { hull: String! }
+
+type Query {
+  boats: [Boat] @join__field(graph: BOATS)
+  moored: [Boat] @join__field(graph: DOCKS)
+}
+"#;
+
+#[tokio::test]
+async fn join_v01_supergraph_with_owners() {
+    let boats = Fixture::new(
+        "type Query { boats: [Boat] } type Boat @key(fields: \"hull\") { hull: String! name: String length: Int }",
+        json!({
+            "Query": {"boats": [{"hull": "H1"}, {"hull": "H2"}]},
+            "Boat": [{"hull": "H1", "name": "Ark", "length": 30}, {"hull": "H2", "name": "Bounty", "length": 12}]
+        }),
+    );
+    let docks = Fixture::new(
+        "extend type Query { moored: [Boat] } extend type Boat @key(fields: \"hull\") { hull: String! @external length: Int @external berth: String fee: Int @requires(fields: \"length\") }",
+        json!({
+            "Query": {"moored": [{"hull": "H2"}]},
+            "Boat": [{"hull": "H1", "berth": "B-1"}, {"hull": "H2", "berth": "B-2"}]
+        }),
+    )
+    .resolver("Boat", "fee", |p, _| Ok(json!(p["length"].as_i64().ok_or("no length")? * 2)));
+    let env = Env::with_supergraph(
+        JOIN_V01_SUPERGRAPH,
+        vec![("boats", boats), ("docks", docks)],
+    )
+    .await;
+    env.check(
+        "{ boats { name berth fee } moored { hull name length } }",
+        json!({}),
+        data(json!({
+            "boats": [
+                {"name": "Ark", "berth": "B-1", "fee": 60},
+                {"name": "Bounty", "berth": "B-2", "fee": 24}
+            ],
+            "moored": [{"hull": "H2", "name": "Bounty", "length": 12}]
+        })),
+    )
+    .await;
+    env.shutdown().await;
+}

@@ -244,3 +244,70 @@ async fn responses_use_the_negotiated_media_type() {
     assert_eq!(r.body, json!({"data": {"me": {"id": "1"}}}));
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn cors_and_compression() {
+    let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
+        .await
+        .expect("mocks");
+    let env = TestEnv::with_mocks(mocks, |spec| {
+        spec.edge.cors.allow_origins = vec!["https://app.example".into()];
+    })
+    .await;
+    let url = env.gateway.url();
+
+    // Preflight from an allowed origin.
+    let r = env
+        .client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(r.status().is_success());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    // Another origin gets no CORS grant.
+    let r = env
+        .client
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(json!({"query": "{ me { id } }"}).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    // A large response is compressed for clients that accept it.
+    let body = json!({"query": e2e_tests::benchmark_query()}).to_string();
+    for encoding in ["gzip", "br"] {
+        let r = env
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept-encoding", encoding)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.headers()["content-encoding"], encoding);
+        let compressed = r.bytes().await.expect("body").len();
+        assert!(compressed < 40_000, "{encoding}: {compressed} bytes");
+    }
+    // ... and not for those that do not.
+    let r = env
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert!(r.headers().get("content-encoding").is_none());
+    env.shutdown().await;
+}

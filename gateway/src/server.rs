@@ -71,6 +71,7 @@ pub struct GatewaySpec {
     /// Subgraphs that are not GraphQL servers (REST, gRPC), by name: they execute
     /// subgraph operations locally from the mapping directives of their SDL.
     pub sources: HashMap<String, SourceSpec>,
+    pub edge: crate::config::EdgeConfig,
 }
 
 /// What a REST or gRPC source is built from.
@@ -95,6 +96,7 @@ impl GatewaySpec {
             listen: "127.0.0.1:4000".into(),
             max_body_bytes: defaults.max_body_bytes,
             expose_query_plan: false,
+            edge: Default::default(),
             sources: HashMap::new(),
         })
     }
@@ -134,6 +136,7 @@ impl GatewaySpec {
             listen: config.listen.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             expose_query_plan: config.telemetry.expose_query_plan,
+            edge: config.edge.clone(),
             sources,
         })
     }
@@ -304,7 +307,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         metrics,
         allow_plan_header: spec.expose_query_plan,
     });
-    let app = ingress::router(state.clone(), spec.max_body_bytes);
+    let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)

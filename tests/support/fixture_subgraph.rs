@@ -391,6 +391,12 @@ fn execute(shared: &Shared, request: &Value) -> Value {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    // Like a real server, refuse fields that cannot merge (same response key,
+    // different shapes), so the gateway's subgraph queries are checked.
+    let mut level = MergeLevel::default();
+    if let Err(message) = exec.check_merge(&root_type, &operation.selection_set, &mut level) {
+        return json!({"errors": [{"message": message}]});
+    }
     let result = exec.object(&root, &root_type, &operation.selection_set);
     let mut response = Map::new();
     if !exec.errors.is_empty() {
@@ -427,7 +433,93 @@ fn const_json(value: &AstValue) -> Value {
     }
 }
 
+/// Response keys seen in one selection set (fragments flattened): parent type, field
+/// shape and the keys below.
+#[derive(Default)]
+struct MergeLevel {
+    entries: Vec<(String, String, String, MergeLevel)>,
+}
+
 impl<'a> Exec<'a> {
+    fn shape(&self, ty: &Type) -> String {
+        let name = ty.inner_named_type().as_str();
+        let text = ty.to_string();
+        if self.shared.model.fields.contains_key(name) || self.shared.model.is_abstract(name) {
+            text.replace(name, "{}")
+        } else {
+            text
+        }
+    }
+
+    fn check_merge(
+        &self,
+        parent: &str,
+        set: &[Selection],
+        level: &mut MergeLevel,
+    ) -> Result<(), String> {
+        for selection in set {
+            match selection {
+                Selection::Field(f) => {
+                    let key = f.alias.as_ref().unwrap_or(&f.name).to_string();
+                    let ty = match f.name.as_str() {
+                        "__typename" => Some(Type::NonNullNamed(apollo_compiler::name!("String"))),
+                        "_entities" | "_service" => None,
+                        name => self
+                            .shared
+                            .model
+                            .field(parent, name)
+                            .map(|(t, _)| t.clone()),
+                    };
+                    let shape = ty.as_ref().map(|t| self.shape(t)).unwrap_or_default();
+                    let index = match level.entries.iter().position(|e| e.0 == key) {
+                        Some(i) => {
+                            if level.entries[i].2 != shape && level.entries[i].1 != parent {
+                                return Err(format!(
+                                    "Fields \"{key}\" conflict because they return conflicting types \"{}\" and \"{shape}\"",
+                                    level.entries[i].2
+                                ));
+                            }
+                            i
+                        }
+                        None => {
+                            level.entries.push((
+                                key,
+                                parent.to_string(),
+                                shape,
+                                MergeLevel::default(),
+                            ));
+                            level.entries.len() - 1
+                        }
+                    };
+                    if !f.selection_set.is_empty() {
+                        let child_parent = match (&ty, f.name.as_str()) {
+                            (Some(t), _) => t.inner_named_type().to_string(),
+                            (None, _) => "_Entity".to_string(),
+                        };
+                        let mut child = std::mem::take(&mut level.entries[index].3);
+                        let result = self.check_merge(&child_parent, &f.selection_set, &mut child);
+                        level.entries[index].3 = child;
+                        result?;
+                    }
+                }
+                Selection::InlineFragment(frag) => {
+                    let on = frag
+                        .type_condition
+                        .as_ref()
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| parent.to_string());
+                    self.check_merge(&on, &frag.selection_set, level)?;
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(def) = self.fragments.get(spread.fragment_name.as_str()) {
+                        self.check_merge(&def.type_condition, &def.selection_set, level)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn value(&self, value: &AstValue) -> Value {
         match value {
             AstValue::Variable(v) => self
@@ -820,7 +912,7 @@ fn project(object: &Map<String, Value>, set: &FieldSet) -> Option<Value> {
     let mut out = Map::new();
     for item in &set.0 {
         match item {
-            FieldSetItem::Field { name, children } => {
+            FieldSetItem::Field { name, children, .. } => {
                 let value = object.get(name.as_str())?;
                 if value.is_null() {
                     return None;

@@ -166,6 +166,7 @@ pub async fn gateway_with_upstream(
         listen: "127.0.0.1:0".into(),
         max_body_bytes: 64 * 1024,
         expose_query_plan: true,
+        edge: Default::default(),
         sources: Default::default(),
     };
     server::start(&spec).await.expect("start gateway")

@@ -37,6 +37,54 @@ pub struct Config {
     pub upstream: crate::policy::UpstreamConfig,
     #[serde(default)]
     pub telemetry: Telemetry,
+    /// HTTP edge settings of the GraphQL endpoints: CORS and response compression.
+    #[serde(default)]
+    pub edge: EdgeConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Compress responses (gzip, br) for clients that accept it.
+    #[serde(default = "yes")]
+    pub compression: bool,
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            compression: true,
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// CORS for browser clients. Off (no CORS headers) unless origins are listed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`), or `"*"` for any origin.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Request headers browsers may send (besides the CORS-safelisted ones).
+    #[serde(default = "default_cors_headers")]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    #[serde(default, with = "duration_opt")]
+    pub max_age: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_cors_headers() -> Vec<String> {
+    ["content-type", "authorization", "x-api-key", "x-request-id"]
+        .map(String::from)
+        .to_vec()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -277,6 +325,10 @@ impl Config {
         let names: Vec<&str> = self.subgraphs.iter().map(|s| s.name.as_str()).collect();
         if !names.is_empty() {
             self.upstream.validate(&names)?;
+        }
+        if self.edge.cors.allow_credentials && self.edge.cors.allow_origins.iter().any(|o| o == "*")
+        {
+            return Err("edge.cors: `allow_credentials` cannot be used with the `*` origin; list the origins".into());
         }
         if self.limits.max_body_bytes == 0 {
             return Err("limits.max_body_bytes must be positive".into());

@@ -277,11 +277,49 @@ pub fn deep_merge(dst: &mut Json, src: Json) {
     }
 }
 
+/// A key the planner aliased to avoid a field conflict (`id__gwa3`), back to its
+/// response key (`id`).
+fn unalias(key: String) -> String {
+    if let Some(i) = key.rfind(crate::planner::ALIAS_MARK) {
+        let digits = &key[i + crate::planner::ALIAS_MARK.len()..];
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return key[..i].to_string();
+        }
+    }
+    key
+}
+
+/// Un-alias every planner alias in a value that is inserted as a whole.
+fn strip_aliases(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            if map.keys().any(|k| k.contains(crate::planner::ALIAS_MARK)) {
+                let old = std::mem::take(map);
+                for (k, v) in old {
+                    let k = unalias(k);
+                    match map.get_mut(&k) {
+                        Some(existing) => deep_merge(existing, v),
+                        None => {
+                            map.insert(k, v);
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(strip_aliases);
+        }
+        Json::Array(items) => items.iter_mut().for_each(strip_aliases),
+        _ => {}
+    }
+}
+
 fn merge_map(dst: &mut Map<String, Json>, src: Map<String, Json>) {
     for (k, v) in src {
+        let k = unalias(k);
         match dst.get_mut(&k) {
             Some(existing) => deep_merge(existing, v),
             None => {
+                let mut v = v;
+                strip_aliases(&mut v);
                 dst.insert(k, v);
             }
         }

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use crate::config::{CorsConfig, EdgeConfig};
 use crate::pipeline::{Engine, Request, RequestContext, RequestError};
 use crate::telemetry::{self, Metrics, REQUEST_ID};
 
@@ -32,10 +33,20 @@ pub struct AppState {
 /// Header with which a client asks for the plan and fetch timings in `extensions`.
 pub const PLAN_HEADER: &str = "x-gateway-plan";
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    let graphql = Router::new()
+pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) -> Router {
+    let mut graphql = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .layer(DefaultBodyLimit::max(max_body_bytes));
+    if let Some(cors) = cors_layer(&edge.cors) {
+        graphql = graphql.layer(cors);
+    }
+    if edge.compression {
+        graphql = graphql.layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .br(true),
+        );
+    }
     Router::new()
         .merge(graphql)
         .route("/health", get(health))
@@ -129,6 +140,39 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// The CORS layer, or none when no origin is allowed.
+fn cors_layer(config: &CorsConfig) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if config.allow_origins.is_empty() {
+        return None;
+    }
+    let origin = if config.allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            config
+                .allow_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    let headers: Vec<header::HeaderName> = config
+        .allow_headers
+        .iter()
+        .filter_map(|h| header::HeaderName::from_bytes(h.as_bytes()).ok())
+        .collect();
+    let mut layer = CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_headers(headers)
+        .expose_headers([header::HeaderName::from_static(REQUEST_ID)])
+        .allow_credentials(config.allow_credentials);
+    if let Some(max_age) = config.max_age {
+        layer = layer.max_age(max_age);
+    }
+    Some(layer)
 }
 
 async fn health() -> impl IntoResponse {

@@ -29,6 +29,22 @@ const MAX_LOOKAHEAD_VISITS: usize = 100_000;
 /// Upper bound on fetch groups in one plan.
 const MAX_GROUPS: usize = 2_000;
 
+/// The suffix of the aliases [`Builder::alias_conflicts`] gives (`id__gwa1`).
+pub const ALIAS_MARK: &str = "__gwa";
+
+/// Response keys seen in one selection set of a subgraph query (fragments flattened).
+#[derive(Default)]
+struct Level {
+    entries: Vec<LevelEntry>,
+}
+
+struct LevelEntry {
+    key: Name,
+    parent: Name,
+    shape: String,
+    child: Level,
+}
+
 struct Group {
     graph: GraphId,
     /// Empty for root groups.
@@ -1167,6 +1183,115 @@ impl<'a> Builder<'a> {
         wrap(steps, PlanNode::Sequence)
     }
 
+    /// Give an alias to fields that share a response key with a field of another type
+    /// in the same selection set but have a different shape in this graph (`id: ID!` on
+    /// one member of a union, `id: ID` on another): the subgraph would reject the
+    /// operation (fields in a set must merge). The executor drops the alias suffix
+    /// (`__gwa<n>`) when it merges the answer.
+    fn alias_conflicts(&self, graph: GraphId, parent: &Name, selection: &mut SubSelection) {
+        let mut level = Level::default();
+        let mut counter = 0;
+        self.alias_level(graph, parent, selection, &mut level, &mut counter);
+    }
+
+    fn alias_level(
+        &self,
+        graph: GraphId,
+        parent: &Name,
+        selection: &mut SubSelection,
+        level: &mut Level,
+        counter: &mut usize,
+    ) {
+        use super::plan::SubItem;
+        for item in selection.0.iter_mut() {
+            match item {
+                SubItem::Field {
+                    key,
+                    name,
+                    selection,
+                    ..
+                } => {
+                    let ty = self.type_in_graph(parent, name, graph);
+                    let shape = ty.as_ref().map(|t| self.shape(t)).unwrap_or_default();
+                    let existing = level.entries.iter().position(|e| e.key == *key);
+                    let index = match existing {
+                        Some(i)
+                            if level.entries[i].shape != shape
+                                && level.entries[i].parent != *parent =>
+                        {
+                            *counter += 1;
+                            let Ok(alias) = Name::new(&format!("{key}{ALIAS_MARK}{counter}"))
+                            else {
+                                continue;
+                            };
+                            *key = alias.clone();
+                            level.entries.push(LevelEntry {
+                                key: alias,
+                                parent: parent.clone(),
+                                shape,
+                                child: Level::default(),
+                            });
+                            level.entries.len() - 1
+                        }
+                        Some(i) => i,
+                        None => {
+                            level.entries.push(LevelEntry {
+                                key: key.clone(),
+                                parent: parent.clone(),
+                                shape,
+                                child: Level::default(),
+                            });
+                            level.entries.len() - 1
+                        }
+                    };
+                    if let (Some(child), Some(ty)) = (selection, ty) {
+                        let child_parent = ty.inner_named_type().clone();
+                        let mut child_level = std::mem::take(&mut level.entries[index].child);
+                        self.alias_level(graph, &child_parent, child, &mut child_level, counter);
+                        level.entries[index].child = child_level;
+                    }
+                }
+                SubItem::Fragment {
+                    type_condition,
+                    selection,
+                    ..
+                } => {
+                    let on = type_condition.clone().unwrap_or_else(|| parent.clone());
+                    self.alias_level(graph, &on, selection, level, counter);
+                }
+            }
+        }
+    }
+
+    /// The type of `parent.field` in `graph` (`@join__field(type:)` when given).
+    fn type_in_graph(&self, parent: &str, field: &str, graph: GraphId) -> Option<Type> {
+        if field == "__typename" {
+            return Some(Type::NonNullNamed(Name::new_static_unchecked("String")));
+        }
+        self.sg
+            .field_in_graph(parent, field, graph)
+            .and_then(|f| f.ty.clone())
+            .or_else(|| {
+                self.sg
+                    .schema
+                    .type_field(parent, field)
+                    .ok()
+                    .map(|d| d.ty.clone())
+            })
+    }
+
+    /// The response shape of a type: its list/non-null wrappers, and its name when it is
+    /// a leaf (composite types are compared through their selections).
+    fn shape(&self, ty: &Type) -> String {
+        let name = ty.inner_named_type();
+        let text = ty.to_string();
+        if self.sg.schema.get_scalar(name).is_some() || self.sg.schema.get_enum(name).is_some() {
+            text
+        } else {
+            text.replace(name.as_str(), "{}")
+        }
+    }
+
     fn operation_name(&self, graph: GraphId, op_name: &str, counter: &mut usize) -> String {
         let n = *counter;
         *counter += 1;
@@ -1198,18 +1323,18 @@ impl<'a> Builder<'a> {
             OperationType::Mutation => "mutation",
             OperationType::Subscription => "subscription",
         };
+        let mut selection = group.selection.clone();
+        self.alias_conflicts(group.graph, &op.root_type, &mut selection);
         let mut text = format!("{keyword} {operation_name}");
         write_variable_definitions(op, &used, &[], &mut text);
-        group.selection.write_compact(&mut text);
+        selection.write_compact(&mut text);
         FetchNode {
             graph: group.graph,
             service: self.sg.graphs[group.graph].name.clone(),
             operation_name,
             operation: text,
             variables: used,
-            kind: FetchKind::Root {
-                selection: group.selection.clone(),
-            },
+            kind: FetchKind::Root { selection },
         }
     }
 
@@ -1256,7 +1381,15 @@ impl<'a> Builder<'a> {
                 } else {
                     format!("r{i}")
                 },
-                selection: group.selection.clone(),
+                selection: {
+                    let mut selection = group.selection.clone();
+                    self.alias_conflicts(
+                        graph,
+                        &Name::new_static_unchecked("_Entity"),
+                        &mut selection,
+                    );
+                    selection
+                },
                 typename_rewrites: group.rewrites.clone(),
             })
             .collect();

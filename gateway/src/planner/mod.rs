@@ -6,7 +6,7 @@ mod build;
 pub mod operation;
 pub mod plan;
 
-pub use build::build_plan;
+pub use build::{ALIAS_MARK, build_plan};
 pub use operation::Operation;
 pub use plan::{FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
 

@@ -47,7 +47,7 @@ pub fn response_key(name: &str, arguments: &[Node<Argument>]) -> String {
     // FNV-1a over the printed arguments: stable across runs and processes.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for a in arguments {
-        for b in format!("{}:{};", a.name, a.value).bytes() {
+        for b in format!("{}:{};", a.name, a.value.serialize().no_indent()).bytes() {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
@@ -95,7 +95,9 @@ impl FieldSet {
     pub fn field(&self, type_name: &str, field: &str) -> Option<&FieldSet> {
         for item in &self.0 {
             match item {
-                FieldSetItem::Field { name, children } if name == field => return Some(children),
+                FieldSetItem::Field { name, children, .. } if name == field => {
+                    return Some(children);
+                }
                 FieldSetItem::Fragment {
                     type_condition,
                     children,
@@ -135,7 +137,7 @@ impl fmt::Display for FieldSet {
                     if !arguments.is_empty() {
                         let args: Vec<String> = arguments
                             .iter()
-                            .map(|a| format!("{}: {}", a.name, a.value))
+                            .map(|a| format!("{}: {}", a.name, a.value.serialize().no_indent()))
                             .collect();
                         write!(f, "({})", args.join(", "))?;
                     }

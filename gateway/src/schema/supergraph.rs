@@ -50,6 +50,9 @@ pub struct FieldInGraph {
     pub resolvable: bool,
     pub requires: Option<FieldSet>,
     pub provides: Option<FieldSet>,
+    /// The field's type in this graph when it differs from the supergraph's
+    /// (`@join__field(type:)`, for example a nullability difference).
+    pub ty: Option<apollo_compiler::ast::Type>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +133,14 @@ impl Supergraph {
                     entry.is_interface_object = true;
                 }
             }
+            // join v0.1: fields without `@join__field` belong to the owner graph only.
+            let owner = match ty.directives().get("join__owner") {
+                Some(d) => Some(graph_of(
+                    d.specified_argument_by_name("graph").map(|v| &**v),
+                    name,
+                )?),
+                None => None,
+            };
             // Types without any join__type (old supergraphs, or built-in-like scalars)
             // exist in every graph.
             if meta.graphs.is_empty() {
@@ -159,7 +170,11 @@ impl Supergraph {
                     .get_all("join__field")
                     .any(|d| d.specified_argument_by_name("graph").is_none());
                 if joins.is_empty() && !graphless {
-                    for &g in meta.graphs.keys() {
+                    let graphs: Vec<GraphId> = match owner {
+                        Some(o) => vec![o],
+                        None => meta.graphs.keys().copied().collect(),
+                    };
+                    for g in graphs {
                         field.graphs.insert(
                             g,
                             FieldInGraph {
@@ -176,7 +191,14 @@ impl Supergraph {
                         )?;
                         let args = &directive.arguments;
                         let external = bool_arg(args, "external") == Some(true);
-                        let overridden = bool_arg(args, "usedOverridden") == Some(true);
+                        let mut overridden = bool_arg(args, "usedOverridden") == Some(true);
+                        // Progressive override (join v0.4+): both graphs carry the
+                        // label; the overriding one resolves the field while the label
+                        // is active, the other one while it is not.
+                        if let Some(label) = string_arg(args, "overrideLabel") {
+                            let overriding = string_arg(args, "override").is_some();
+                            overridden |= overriding != label_active(label);
+                        }
                         let parse = |arg: &str| -> Result<Option<FieldSet>, SchemaError> {
                             string_arg(args, arg)
                                 .map(|s| {
@@ -192,6 +214,9 @@ impl Supergraph {
                                 resolvable: !external && !overridden,
                                 requires: parse("requires")?,
                                 provides: parse("provides")?,
+                                ty: string_arg(args, "type").and_then(|t| {
+                                    apollo_compiler::ast::Type::parse(t, "join__field.graphql").ok()
+                                }),
                             },
                         );
                     }
@@ -399,6 +424,17 @@ fn read_graphs(schema: &Schema) -> Result<Vec<Graph>, SchemaError> {
         });
     }
     Ok(graphs)
+}
+
+/// Whether a progressive override label is active. Plans are cached and must be
+/// deterministic, so `percent(N)` is active from 50 up (`percent(0)` never,
+/// `percent(100)` always); other labels (feature flags) are inactive.
+fn label_active(label: &str) -> bool {
+    label
+        .strip_prefix("percent(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .is_some_and(|n| n >= 50.0)
 }
 
 fn string_arg<'a>(
