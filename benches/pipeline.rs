@@ -111,6 +111,7 @@ fn execute(c: &mut Criterion) {
         request_id: http::HeaderValue::from_static("pipeline-bench"),
         expose_plan: false,
         client_headers: Arc::new(http::HeaderMap::new()),
+        view: None,
     };
     runtime
         .block_on(check_response(&engine, &request, &context))

@@ -1600,3 +1600,81 @@ async fn join_v01_supergraph_with_owners() {
     .await;
     env.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Errors and nulls from subgraphs
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn subgraph_errors_and_null_entities() {
+    let orders = Fixture::new(
+        &fed2(
+            r#"
+            type Query { orders: [Order!]! broken: String }
+            type Order @key(fields: "id") { id: ID! }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "orders": [{"id": "o1"}, {"id": "o2"}, {"id": "o3"}],
+                "broken": {"$error": "broken on purpose"}
+            }
+        }),
+    );
+    let details = Fixture::new(
+        &fed2(
+            r#"
+            type Order @key(fields: "id") { id: ID! note: String total: Int! }
+            "#,
+        ),
+        json!({
+            "Order": [
+                {"id": "o1", "note": "first", "total": 5},
+                {"id": "o3", "note": {"$error": "note hidden"}, "total": 7}
+            ]
+        }),
+    );
+    let env = Env::start(vec![("orders", orders), ("details", details)]).await;
+    // o2 is unknown to `details` (a null entity): its nullable field is null.
+    env.check(
+        "{ orders { id note } }",
+        json!({}),
+        json!({
+            "errors": [{
+                "message": "note hidden",
+                "path": ["orders", 2, "note"],
+                "extensions": {"code": "DOWNSTREAM_SERVICE_ERROR", "service": "details"}
+            }],
+            "data": {"orders": [
+                {"id": "o1", "note": "first"},
+                {"id": "o2", "note": null},
+                {"id": "o3", "note": null}
+            ]}
+        }),
+    )
+    .await;
+    // A non-null field of a null entity makes the element null, and `[Order!]!` makes
+    // `data` null.
+    let body = env.run("{ orders { id total } }", json!({})).await;
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["orders", 1, "total"]),
+        "{body}"
+    );
+    // A root field error keeps the other root fields.
+    env.check(
+        "{ broken orders { id } }",
+        json!({}),
+        json!({
+            "errors": [{
+                "message": "broken on purpose",
+                "path": ["broken"],
+                "extensions": {"code": "DOWNSTREAM_SERVICE_ERROR", "service": "orders"}
+            }],
+            "data": {"broken": null, "orders": [{"id": "o1"}, {"id": "o2"}, {"id": "o3"}]}
+        }),
+    )
+    .await;
+    env.shutdown().await;
+}

@@ -174,3 +174,53 @@ async fn subgraph_schemas_can_be_fetched_from_running_subgraphs() {
     );
     mocks.shutdown().await;
 }
+
+/// A config of the benchmark supergraph with one BFF file.
+async fn bff_error(bff_yaml: &str, operations: &[(&str, &str)]) -> String {
+    let dir = scratch(&format!("bff-{}", bff_yaml.len()));
+    let supergraph =
+        e2e_tests::workspace_root().join("gateway/tests/fixtures/benchmark-supergraph.graphql");
+    std::fs::create_dir_all(dir.join("ops")).expect("ops dir");
+    for (name, text) in operations {
+        std::fs::write(dir.join("ops").join(format!("{name}.graphql")), text).expect("op");
+    }
+    std::fs::write(dir.join("b.yaml"), bff_yaml).expect("bff");
+    std::fs::write(
+        dir.join("gateway.yaml"),
+        format!("supergraph: {}\nbffs: [b.yaml]\n", supergraph.display()),
+    )
+    .expect("config");
+    let config = Config::load(&dir.join("gateway.yaml")).expect("valid config");
+    let result = match GatewaySpec::from_config(&config).await {
+        Ok(spec) => spec.engine().map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    result
+        .err()
+        .unwrap_or_else(|| panic!("{bff_yaml} should be rejected"))
+}
+
+#[tokio::test]
+async fn bff_config_errors_stop_start_up_clearly() {
+    let message = bff_error("name: b\nview: { hide: [Shop] }\n", &[]).await;
+    assert!(
+        message.contains("BFF `b`") && message.contains("unknown type `Shop`"),
+        "{message}"
+    );
+    let message = bff_error("name: b\nview: { root_fields: [Query.nope] }\n", &[]).await;
+    assert!(
+        message.contains("unknown root field `Query.nope`"),
+        "{message}"
+    );
+    let message = bff_error(
+        "name: b\nview: { hide: [User.birthday] }\npersisted: { dir: ops }\n",
+        &[("bday", "query bday { me { birthday } }")],
+    )
+    .await;
+    assert!(
+        message.contains("persisted operation `bday`") && message.contains("birthday"),
+        "{message}"
+    );
+    let message = bff_error("name: b c\n", &[]).await;
+    assert!(message.contains("URL-safe"), "{message}");
+}

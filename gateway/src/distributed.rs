@@ -116,7 +116,10 @@ impl RedisStore {
     /// process. Makes no connection yet (that happens on first use, in the background
     /// of a bounded call). Needs a Tokio runtime.
     pub fn shared(config: &RedisConfig) -> Result<Self, String> {
-        let id = format!("{}\u{0}{}\u{0}{:?}", config.url, config.prefix, config.timeout);
+        let id = format!(
+            "{}\u{0}{}\u{0}{:?}",
+            config.url, config.prefix, config.timeout
+        );
         let mut stores = registry().lock().map_err(|_| "redis registry poisoned")?;
         stores.retain(|_, weak| weak.strong_count() > 0);
         if let Some(inner) = stores.get(&id).and_then(Weak::upgrade) {
@@ -145,10 +148,6 @@ impl RedisStore {
                 last_logged: Mutex::new(None),
             }),
         })
-    }
-
-    pub fn config(&self) -> &RedisConfig {
-        &self.inner.config
     }
 
     /// A key under the configured prefix.

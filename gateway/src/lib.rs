@@ -6,7 +6,9 @@
 //! upstream subgraphs). [`schema`] holds the supergraph model and API schema and
 //! [`config`] the configuration they are built from.
 
+pub mod bff;
 pub mod config;
+pub mod distributed;
 pub mod executor;
 pub mod ingress;
 pub mod pipeline;

@@ -138,6 +138,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("gateway ready");
             println!("  GraphQL + GraphiQL:  {}", gateway.url());
             println!("  health:              http://{}/health", gateway.addr);
+            let mut bffs: Vec<String> = gateway.state.engine.load().bffs.keys().cloned().collect();
+            bffs.sort();
+            for name in bffs {
+                println!(
+                    "  BFF {name:<17} http://{}/bff/{name}/graphql",
+                    gateway.addr
+                );
+            }
             for name in subgraph_mocks::SUBGRAPHS {
                 println!("  subgraph {name:<13} {}", mocks.url(name));
             }

@@ -4,18 +4,23 @@
 //!
 //! Plain async functions, no tower: this is the per-request hot path.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use apollo_compiler::ExecutableDocument;
 use apollo_compiler::ast::OperationType;
 use apollo_compiler::parser::Parser;
 use apollo_compiler::response::GraphQLError;
 use apollo_compiler::validation::Valid;
+use apollo_compiler::{ExecutableDocument, Schema};
 use moka::sync::Cache;
 use serde_json::{Map, Value as Json};
 
+use crate::bff::{self, Bff};
 use crate::executor::{self, Response};
+use crate::ingress::auth::Principal;
+use crate::ingress::auth::authz::{self, AuthzRules};
 use crate::planner::{self, Operation, QueryPlan};
 use crate::schema::SchemaSnapshot;
 use crate::sources::Sources;
@@ -38,9 +43,9 @@ pub struct Request {
 /// Why a request produced no execution at all (GraphQL "request errors").
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid GraphQL document"))]
+    #[error("{}", messages(.0, "invalid GraphQL document"))]
     Parse(Vec<GraphQLError>),
-    #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid operation"))]
+    #[error("{}", messages(.0, "invalid operation"))]
     Validation(Vec<GraphQLError>),
     #[error("{0}")]
     UnknownOperation(String),
@@ -52,6 +57,32 @@ pub enum RequestError {
     MutationOverGet,
     #[error("subscriptions are not supported over this transport")]
     Subscription,
+    #[error("the request has no `query`")]
+    MissingQuery,
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
+    #[error("this endpoint only accepts persisted operations")]
+    PersistedQueryRequired,
+    #[error("the query does not match `extensions.persistedQuery.sha256Hash`")]
+    PersistedQueryHashMismatch,
+    #[error("persisted queries are not enabled on this endpoint")]
+    PersistedQueryNotSupported,
+    #[error("introspection is disabled on this endpoint")]
+    IntrospectionDisabled,
+    #[error("{message}")]
+    LimitExceeded { message: String, code: &'static str },
+}
+
+/// Every diagnostic's message, for logs and start-up errors.
+fn messages(errors: &[GraphQLError], empty: &str) -> String {
+    if errors.is_empty() {
+        return empty.to_string();
+    }
+    errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl RequestError {
@@ -77,6 +108,13 @@ impl RequestError {
             RequestError::Variables(e) => vec![with_code(e, "BAD_USER_INPUT")],
             other => {
                 let code = match other {
+                    RequestError::LimitExceeded { code, .. } => code,
+                    RequestError::MissingQuery => "BAD_REQUEST",
+                    RequestError::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+                    RequestError::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
+                    RequestError::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
+                    RequestError::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+                    RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
                     RequestError::UnknownOperation(_) => "GRAPHQL_UNKNOWN_OPERATION_NAME",
                     RequestError::Plan(_) => "QUERY_PLANNING_FAILED",
                     RequestError::MutationOverGet => "METHOD_NOT_ALLOWED",
@@ -98,6 +136,9 @@ pub struct Prepared {
     pub plan: QueryPlan,
     /// The operation selects `__schema` or `__type` at the root.
     pub introspection: bool,
+    /// Response-key paths of the fields removed for authorization (the plan does not
+    /// fetch them; `operation` still has them, so they are projected as null).
+    pub unauthorized: Vec<Vec<String>>,
 }
 
 /// One schema version with its plan cache; swapped as a whole on reload. Metrics are
@@ -106,7 +147,11 @@ pub struct Engine {
     pub schema: Arc<SchemaSnapshot>,
     pub sources: Sources,
     pub metrics: Arc<Metrics>,
+    /// The BFF views of this schema version, by client name.
+    pub bffs: HashMap<String, Arc<Bff>>,
     cache: Cache<u64, Arc<Prepared>>,
+    /// `@authenticated` / `@requiresScopes` of this schema version, if it has any.
+    authz: Option<AuthzRules>,
 }
 
 /// Per-request facts from the edge that execution needs.
@@ -118,16 +163,60 @@ pub struct RequestContext {
     pub expose_plan: bool,
     /// The client's request headers; the policy stack decides what reaches a source.
     pub client_headers: Arc<http::HeaderMap>,
+    /// The BFF the request came through (`None`: the unified endpoint).
+    pub view: Option<Arc<Bff>>,
 }
 
 impl Engine {
     pub fn new(schema: Arc<SchemaSnapshot>, sources: Sources) -> Self {
         Engine {
+            authz: AuthzRules::from_supergraph(&schema.supergraph),
             schema,
             sources,
             metrics: Arc::new(Metrics::new()),
+            bffs: HashMap::new(),
             cache: Cache::new(2_048),
         }
+    }
+
+    /// [`Engine::prepare`], then, when the schema has authorization directives, the
+    /// operation without what `principal` may not see, planned and cached by the
+    /// operation and the set of removed fields.
+    pub fn prepare_as(
+        &self,
+        view: Option<&Bff>,
+        query: &str,
+        operation_name: Option<&str>,
+        principal: &Principal,
+    ) -> Result<Arc<Prepared>, RequestError> {
+        let full = self.prepare_in(view, query, operation_name)?;
+        let Some(rules) = &self.authz else {
+            return Ok(full);
+        };
+        let Some(filtered) = rules.filter(&full.operation, principal) else {
+            return Ok(full);
+        };
+        let mut hasher = rustc_hash::FxHasher::default();
+        view.map(Bff::name).hash(&mut hasher);
+        query.hash(&mut hasher);
+        operation_name.hash(&mut hasher);
+        filtered.removed.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(hit) = self.cache.get(&key) {
+            self.metrics.cache("plan", true);
+            return Ok(hit);
+        }
+        self.metrics.cache("plan", false);
+        let plan = planner::build_plan(&self.schema.supergraph, &filtered.operation)?;
+        let prepared = Arc::new(Prepared {
+            document: full.document.clone(),
+            operation: full.operation.clone(),
+            plan,
+            introspection: full.introspection,
+            unauthorized: filtered.removed,
+        });
+        self.cache.insert(key, prepared.clone());
+        Ok(prepared)
     }
 
     /// Parse, validate, normalize and plan — or take the cached result.
@@ -136,7 +225,19 @@ impl Engine {
         query: &str,
         operation_name: Option<&str>,
     ) -> Result<Arc<Prepared>, RequestError> {
+        self.prepare_in(None, query, operation_name)
+    }
+
+    /// [`Engine::prepare`] on a BFF's view (validated against its schema; cached per
+    /// BFF).
+    pub fn prepare_in(
+        &self,
+        view: Option<&Bff>,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<Arc<Prepared>, RequestError> {
         let mut hasher = rustc_hash::FxHasher::default();
+        view.map(Bff::name).hash(&mut hasher);
         query.hash(&mut hasher);
         operation_name.hash(&mut hasher);
         let key = hasher.finish();
@@ -149,18 +250,42 @@ impl Engine {
         }
         self.metrics.cache("plan", false);
         span.record("plan_cache_hit", false);
-        let prepared = Arc::new(prepare(&self.schema, query, operation_name)?);
+        let api = view.map_or(&self.schema.api, |v| &v.api);
+        let prepared = Arc::new(prepare_with(&self.schema, api, query, operation_name)?);
         self.cache.insert(key, prepared.clone());
         Ok(prepared)
     }
 
+    /// Execute as an anonymous client.
     pub async fn execute(
         &self,
         request: &Request,
         over_get: bool,
         context: &RequestContext,
     ) -> Result<Response, RequestError> {
-        let prepared = self.prepare(&request.query, request.operation_name.as_deref())?;
+        self.execute_as(request, over_get, context, &Principal::anonymous())
+            .await
+    }
+
+    /// Execute for `principal`: fields it may not see are never fetched and come back
+    /// as null with `UNAUTHORIZED` errors.
+    pub async fn execute_as(
+        &self,
+        request: &Request,
+        over_get: bool,
+        context: &RequestContext,
+        principal: &Principal,
+    ) -> Result<Response, RequestError> {
+        let view = context.view.as_deref();
+        let query = match view {
+            Some(bff) => bff::resolve_document(bff, request)?,
+            None => unified_document(request)?,
+        };
+        let prepared =
+            self.prepare_as(view, &query, request.operation_name.as_deref(), principal)?;
+        if let Some(bff) = view {
+            bff::check_limits(bff, &prepared)?;
+        }
         match prepared.operation.kind {
             OperationType::Mutation if over_get => return Err(RequestError::MutationOverGet),
             OperationType::Subscription => return Err(RequestError::Subscription),
@@ -177,18 +302,16 @@ impl Engine {
                 .iter()
                 .map(|(k, v)| (k.as_str().into(), v.clone().into()))
                 .collect();
-        let variables =
-            apollo_compiler::request::coerce_variable_values(&self.schema.api, operation, &raw)
-                .map_err(|e| {
-                    RequestError::Variables(Box::new(
-                        e.to_graphql_error(&prepared.document.sources),
-                    ))
-                })?;
+        let api = view.map_or(&self.schema.api, |v| &v.api);
+        let variables = apollo_compiler::request::coerce_variable_values(api, operation, &raw)
+            .map_err(|e| {
+                RequestError::Variables(Box::new(e.to_graphql_error(&prepared.document.sources)))
+            })?;
         let introspection = if prepared.introspection {
             Some(
                 apollo_compiler::introspection::partial_execute(
-                    &self.schema.api,
-                    &self.schema.implementers,
+                    api,
+                    view.map_or(&self.schema.implementers, |v| &v.implementers),
                     &prepared.document,
                     operation,
                     &variables,
@@ -209,6 +332,13 @@ impl Engine {
             .collect();
         let mut response =
             executor::execute(self, &prepared, variables, introspection, context).await;
+        if !prepared.unauthorized.is_empty() {
+            authz::report(
+                &prepared.unauthorized,
+                response.data.as_ref(),
+                &mut response.errors,
+            );
+        }
         if context.expose_plan {
             response
                 .extensions
@@ -218,9 +348,30 @@ impl Engine {
     }
 }
 
+/// The document of a request to the unified endpoint (no persisted operations there).
+fn unified_document(request: &Request) -> Result<Cow<'_, str>, RequestError> {
+    if request.extensions.contains_key("persistedQuery") {
+        return Err(RequestError::PersistedQueryNotSupported);
+    }
+    if request.query.is_empty() {
+        return Err(RequestError::MissingQuery);
+    }
+    Ok(Cow::Borrowed(&request.query))
+}
+
 /// Parse, validate against the API schema, normalize and plan.
 pub fn prepare(
     schema: &SchemaSnapshot,
+    query: &str,
+    operation_name: Option<&str>,
+) -> Result<Prepared, RequestError> {
+    prepare_with(schema, &schema.api, query, operation_name)
+}
+
+/// [`prepare`] against a view of the API schema (a BFF's).
+pub fn prepare_with(
+    schema: &SchemaSnapshot,
+    api: &Valid<Schema>,
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<Prepared, RequestError> {
@@ -233,7 +384,7 @@ pub fn prepare(
         .parse_ast(query, "operation.graphql")
         .map_err(|e| RequestError::Parse(to_json(&e.errors)))?;
     let document = ast
-        .to_executable_validate(&schema.api)
+        .to_executable_validate(api)
         .map_err(|e| RequestError::Validation(to_json(&e.errors)))?;
     let op = document
         .operations
@@ -246,13 +397,14 @@ pub fn prepare(
         apollo_compiler::introspection::check_max_depth(&document, op)
             .map_err(|e| RequestError::Validation(vec![e.to_graphql_error(&document.sources)]))?;
     }
-    let operation = Operation::from_document(&schema.api, &document, op)?;
+    let operation = Operation::from_document(api, &document, op)?;
     let plan = planner::build_plan(&schema.supergraph, &operation)?;
     Ok(Prepared {
         document,
         operation,
         plan,
         introspection,
+        unauthorized: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
+use crate::bff::{self, BffConfig};
 use crate::config::{Config, ConfigError};
 use crate::ingress::{self, AppState};
 use crate::pipeline::Engine;
@@ -25,6 +26,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error("{0}")]
+    Bff(String),
     #[error("composition failed:\n{0}")]
     Composition(#[from] compose::CompositionErrors),
     #[error("cannot read {path}: {source}")]
@@ -55,6 +58,9 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    /// Client auth, rate limits or Redis could not be set up.
+    #[error("{0}")]
+    Access(String),
 }
 
 /// What the engine is built from, whichever way the schema was given.
@@ -72,6 +78,10 @@ pub struct GatewaySpec {
     /// subgraph operations locally from the mapping directives of their SDL.
     pub sources: HashMap<String, SourceSpec>,
     pub edge: crate::config::EdgeConfig,
+    /// Client auth, client rate limits and the Redis of distributed mode.
+    pub access: crate::ingress::auth::AccessConfig,
+    /// BFF definitions (views, limits, persisted operations), loaded.
+    pub bffs: Vec<BffConfig>,
 }
 
 /// What a REST or gRPC source is built from.
@@ -97,6 +107,8 @@ impl GatewaySpec {
             max_body_bytes: defaults.max_body_bytes,
             expose_query_plan: false,
             edge: Default::default(),
+            bffs: Vec::new(),
+            access: Default::default(),
             sources: HashMap::new(),
         })
     }
@@ -137,6 +149,16 @@ impl GatewaySpec {
             max_body_bytes: config.limits.max_body_bytes,
             expose_query_plan: config.telemetry.expose_query_plan,
             edge: config.edge.clone(),
+            bffs: config
+                .bffs
+                .iter()
+                .map(|p| BffConfig::load(p))
+                .collect::<Result<_, _>>()?,
+            access: crate::ingress::auth::AccessConfig {
+                auth: config.auth.clone(),
+                rate_limit: config.rate_limit.clone(),
+                redis: config.redis.clone(),
+            },
             sources,
         })
     }
@@ -149,6 +171,13 @@ impl GatewaySpec {
     pub fn engine_with(&self, metrics: Arc<Metrics>) -> Result<Engine, StartupError> {
         let schema = SchemaSnapshot::from_supergraph_sdl(&self.supergraph_sdl)?;
         let client = GraphqlSource::default_client();
+        // Distributed mode: the response cache is shared through Redis.
+        let shared_cache = match &self.access.redis {
+            Some(redis) if redis.response_cache => {
+                Some(crate::distributed::RedisStore::shared(redis).map_err(StartupError::Access)?)
+            }
+            _ => None,
+        };
         let mut list: Vec<Arc<dyn Source>> = Vec::new();
         for graph in &schema.supergraph.graphs {
             let url = self.urls.get(&graph.name).unwrap_or(&graph.url);
@@ -162,9 +191,16 @@ impl GatewaySpec {
                 None => Arc::new(GraphqlSource::new(parsed, client.clone())),
                 Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?,
             };
-            list.push(policy::stack(&graph.name, source, &policy, metrics.clone()));
+            list.push(policy::stack(
+                &graph.name,
+                source,
+                &policy,
+                metrics.clone(),
+                shared_cache.as_ref(),
+            ));
         }
         let mut engine = Engine::new(schema, Sources(list));
+        engine.bffs = bff::build(&engine.schema, &self.bffs).map_err(StartupError::Bff)?;
         engine.metrics = metrics;
         Ok(engine)
     }
@@ -289,6 +325,8 @@ impl RunningGateway {
 pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     let metrics = Arc::new(Metrics::new());
     let engine = spec.engine_with(metrics.clone())?;
+    let access = ingress::auth::Access::compile(&spec.access).map_err(StartupError::Access)?;
+    access.warm_up().await;
     let listener =
         TcpListener::bind(&spec.listen)
             .await
@@ -306,15 +344,20 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         engine: ArcSwap::from_pointee(engine),
         metrics,
         allow_plan_header: spec.expose_query_plan,
+        access: Arc::new(access),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        // Connect info: the client IP is the rate-limit key of anonymous clients.
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }

@@ -21,6 +21,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Next to them, [`MockServices`] runs the example graph's non-GraphQL backends: the REST
+//! [`orders`] service (axum) and the gRPC [`notifications`] service (tonic,
+//! `schemas/protos/notifications.proto`), with the same counters and faults, per-endpoint
+//! call counts, and a [`Gate`] (also on [`MockSubgraphs`]) that holds requests until several
+//! backends have one in flight, which proves parallel fan-out without timing thresholds.
+//!
 //! The SDL each subgraph serves is checked in at `schemas/subgraphs/<name>.graphql` (see
 //! [`subgraphs::sdl`]), and [`reference::benchmark_response`] is the exact answer a gateway
 //! must give to the benchmark query over these subgraphs.

@@ -340,12 +340,11 @@ fn execute(shared: &Shared, request: &Value) -> Value {
     let mut fragments = HashMap::new();
     for def in &doc.definitions {
         match def {
-            Definition::OperationDefinition(op) => {
+            Definition::OperationDefinition(op)
                 if operation.is_none()
-                    || operation_name.is_some_and(|n| op.name.as_deref() == Some(n))
-                {
-                    operation = Some(op);
-                }
+                    || operation_name.is_some_and(|n| op.name.as_deref() == Some(n)) =>
+            {
+                operation = Some(op);
             }
             Definition::FragmentDefinition(f) => {
                 fragments.insert(f.name.to_string(), &**f);
@@ -492,9 +491,10 @@ impl<'a> Exec<'a> {
                         }
                     };
                     if !f.selection_set.is_empty() {
-                        let child_parent = match (&ty, f.name.as_str()) {
-                            (Some(t), _) => t.inner_named_type().to_string(),
-                            (None, _) => "_Entity".to_string(),
+                        // `_entities` selects fragments on entity types.
+                        let child_parent = match &ty {
+                            Some(t) => t.inner_named_type().to_string(),
+                            None => "_Entity".to_string(),
                         };
                         let mut child = std::mem::take(&mut level.entries[index].3);
                         let result = self.check_merge(&child_parent, &f.selection_set, &mut child);

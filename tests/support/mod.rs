@@ -1,6 +1,7 @@
 //! Test kit for end-to-end tests: real subgraph servers and a real gateway on ephemeral
 //! loopback ports, and a small client that speaks GraphQL-over-HTTP to the gateway.
 
+pub mod access;
 pub mod fixture_subgraph;
 pub mod scripted;
 
@@ -167,6 +168,8 @@ pub async fn gateway_with_upstream(
         max_body_bytes: 64 * 1024,
         expose_query_plan: true,
         edge: Default::default(),
+        bffs: Vec::new(),
+        access: Default::default(),
         sources: Default::default(),
     };
     server::start(&spec).await.expect("start gateway")

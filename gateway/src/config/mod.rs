@@ -40,6 +40,19 @@ pub struct Config {
     /// HTTP edge settings of the GraphQL endpoints: CORS and response compression.
     #[serde(default)]
     pub edge: EdgeConfig,
+    /// BFF definition files (`bffs/mobile.yaml`), relative to this file.
+    #[serde(default)]
+    pub bffs: Vec<PathBuf>,
+    /// Client authentication: JWTs, API keys, token introspection (`docs/auth.md`).
+    #[serde(default)]
+    pub auth: crate::ingress::auth::AuthConfig,
+    /// Client rate limits by tier.
+    #[serde(default)]
+    pub rate_limit: crate::ingress::ratelimit::RateLimitConfig,
+    /// Distributed mode: rate limits, API keys and the response cache shared through
+    /// Redis by every instance.
+    #[serde(default)]
+    pub redis: Option<crate::distributed::RedisConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +253,9 @@ impl Config {
         if let Some(s) = &mut config.supergraph {
             *s = base.join(&*s);
         }
+        for b in &mut config.bffs {
+            *b = base.join(&*b);
+        }
         for subgraph in &mut config.subgraphs {
             if let Some(file) = &mut subgraph.schema.file {
                 *file = base.join(&*file);
@@ -248,6 +264,7 @@ impl Config {
                 *proto = base.join(&*proto);
             }
         }
+        config.auth.resolve_paths(base);
         Ok(config)
     }
 
@@ -333,6 +350,11 @@ impl Config {
         if self.limits.max_body_bytes == 0 {
             return Err("limits.max_body_bytes must be positive".into());
         }
+        if let Some(redis) = &self.redis {
+            redis.validate()?;
+        }
+        self.auth.validate(self.redis.is_some())?;
+        self.rate_limit.validate(&self.auth.named_tiers())?;
         Ok(())
     }
 }

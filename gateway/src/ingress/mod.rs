@@ -2,6 +2,10 @@
 //! GraphiQL for browsers, `/health`. This is the one place where request errors
 //! become HTTP statuses.
 
+pub mod auth;
+mod bff;
+pub mod ratelimit;
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -17,6 +21,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use crate::bff::Bff;
 use crate::config::{CorsConfig, EdgeConfig};
 use crate::pipeline::{Engine, Request, RequestContext, RequestError};
 use crate::telemetry::{self, Metrics, REQUEST_ID};
@@ -28,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether clients may ask for the query plan (`x-gateway-plan: true`).
     pub allow_plan_header: bool,
+    /// Client authentication and rate limits, compiled once at start-up.
+    pub access: Arc<auth::Access>,
 }
 
 /// Header with which a client asks for the plan and fetch timings in `extensions`.
@@ -36,7 +43,13 @@ pub const PLAN_HEADER: &str = "x-gateway-plan";
 pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) -> Router {
     let mut graphql = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .layer(DefaultBodyLimit::max(max_body_bytes));
+        .route("/bff/{client}/graphql", get(bff::get).post(bff::post))
+        .route("/bff/{client}/{operation}", get(bff::persisted))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ));
     if let Some(cors) = cors_layer(&edge.cors) {
         graphql = graphql.layer(cors);
     }
@@ -58,7 +71,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) ->
 /// What a GraphQL handler tells the access log and metrics about a request.
 #[derive(Clone, Debug)]
 struct RequestInfo {
-    client: &'static str,
+    client: String,
     operation: Option<String>,
     outcome: &'static str,
     upstream_requests: usize,
@@ -101,7 +114,7 @@ async fn observe(
     }
     if let Some(info) = &info {
         state.metrics.request(
-            info.client,
+            &info.client,
             info.operation.as_deref(),
             info.outcome,
             elapsed,
@@ -120,7 +133,7 @@ async fn observe(
             request_id = id.to_str().unwrap_or(""),
             method = %method,
             path = %path,
-            client = info.as_ref().map_or("", |i| i.client),
+            client = info.as_ref().map_or("", |i| i.client.as_str()),
             operation = info.as_ref().and_then(|i| i.operation.as_deref()).unwrap_or(""),
             outcome = info.as_ref().map_or("", |i| i.outcome),
             status,
@@ -248,9 +261,22 @@ fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
 
 async fn graphql_post(
     State(state): State<Arc<AppState>>,
-    Extension(request_id): Extension<RequestId>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<auth::Principal>>>,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    graphql_post_in(state, request_id, principal, headers, body, None).await
+}
+
+/// GraphQL over POST on the unified endpoint (`view: None`) or a BFF.
+async fn graphql_post_in(
+    state: Arc<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    principal: Option<Extension<Arc<auth::Principal>>>,
+    headers: HeaderMap,
+    body: Bytes,
+    view: Option<Arc<Bff>>,
 ) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
@@ -298,14 +324,38 @@ async fn graphql_post(
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, headers, request_id.0, request, media, false).await
+    let principal = principal.map(|p| p.0);
+    run(
+        &state,
+        headers,
+        request_id.0,
+        principal,
+        request,
+        media,
+        false,
+        view,
+    )
+    .await
 }
 
 async fn graphql_get(
     State(state): State<Arc<AppState>>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<auth::Principal>>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    graphql_get_in(state, request_id, principal, headers, query, None).await
+}
+
+/// GraphQL over GET on the unified endpoint (`view: None`) or a BFF.
+async fn graphql_get_in(
+    state: Arc<AppState>,
     Extension(request_id): Extension<RequestId>,
+    principal: Option<Extension<Arc<auth::Principal>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    view: Option<Arc<Bff>>,
 ) -> Response {
     let params: Vec<(String, String)> = query
         .as_deref()
@@ -365,7 +415,18 @@ async fn graphql_get(
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    run(&state, headers, request_id.0, request, media, true).await
+    let principal = principal.map(|p| p.0);
+    run(
+        &state,
+        headers,
+        request_id.0,
+        principal,
+        request,
+        media,
+        true,
+        view,
+    )
+    .await
 }
 
 fn not_acceptable() -> Response {
@@ -384,8 +445,15 @@ fn decode_request(
     variables: Option<Json>,
     extensions: Option<Json>,
 ) -> Result<Request, String> {
+    let extensions = match extensions {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`extensions` must be a JSON object".into()),
+    };
     let query = match query {
         Some(Json::String(q)) => q.clone(),
+        // A persisted query is sent by hash alone.
+        None | Some(Json::Null) if extensions.contains_key("persistedQuery") => String::new(),
         None | Some(Json::Null) => return Err("the request has no `query`".into()),
         Some(_) => return Err("`query` must be a string".into()),
     };
@@ -399,11 +467,6 @@ fn decode_request(
         Some(Json::Object(map)) => map,
         Some(_) => return Err("`variables` must be a JSON object".into()),
     };
-    let extensions = match extensions {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(map)) => map,
-        Some(_) => return Err("`extensions` must be a JSON object".into()),
-    };
     Ok(Request {
         query,
         operation_name,
@@ -412,15 +475,22 @@ fn decode_request(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
     headers: HeaderMap,
     request_id: HeaderValue,
+    principal: Option<Arc<auth::Principal>>,
     request: Request,
     media: MediaType,
     over_get: bool,
+    view: Option<Arc<Bff>>,
 ) -> Response {
+    let client = view
+        .as_ref()
+        .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
     let engine = state.engine.load_full();
+    let principal = principal.unwrap_or_else(|| Arc::new(auth::Principal::anonymous()));
     let context = RequestContext {
         request_id,
         expose_plan: state.allow_plan_header
@@ -428,37 +498,40 @@ async fn run(
                 .get(PLAN_HEADER)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
         client_headers: Arc::new(headers),
+        view,
     };
     let mut operation = request.operation_name.clone();
-    let (mut response, outcome, upstream_requests) =
-        match engine.execute(&request, over_get, &context).await {
-            Ok(response) => {
-                let outcome = if response.errors.is_empty() {
-                    "ok"
-                } else {
-                    "partial"
-                };
-                let upstream = response.upstream_requests;
-                operation = response.operation_name.clone().or(operation);
-                (
-                    respond(StatusCode::OK, media, response.to_bytes()),
-                    outcome,
-                    upstream,
-                )
+    let (mut response, outcome, upstream_requests) = match engine
+        .execute_as(&request, over_get, &context, &principal)
+        .await
+    {
+        Ok(response) => {
+            let outcome = if response.errors.is_empty() {
+                "ok"
+            } else {
+                "partial"
+            };
+            let upstream = response.upstream_requests;
+            operation = response.operation_name.clone().or(operation);
+            (
+                respond(StatusCode::OK, media, response.to_bytes()),
+                outcome,
+                upstream,
+            )
+        }
+        Err(error) => {
+            let status = status_of(&error, media);
+            let mut response = error_response(status, media, error.graphql_errors());
+            if matches!(error, RequestError::MutationOverGet) {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
             }
-            Err(error) => {
-                let status = status_of(&error, media);
-                let mut response = error_response(status, media, error.graphql_errors());
-                if matches!(error, RequestError::MutationOverGet) {
-                    response
-                        .headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
-                }
-                (response, "request_error", 0)
-            }
-        };
+            (response, "request_error", 0)
+        }
+    };
     response.extensions_mut().insert(RequestInfo {
-        client: "unified",
+        client,
         operation,
         outcome,
         upstream_requests,
@@ -472,6 +545,8 @@ fn status_of(error: &RequestError, media: MediaType) -> StatusCode {
     match error {
         RequestError::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
         RequestError::Plan(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The APQ protocol: the client retries with the full query on this error.
+        RequestError::PersistedQueryNotFound => StatusCode::OK,
         _ if media == MediaType::Json => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -169,10 +169,11 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// `redis`: the shared store and what to do when it does not answer.
     pub fn compile(
         config: &RateLimitConfig,
         default_tier: &str,
-        redis: Option<&RedisStore>,
+        redis: Option<(&RedisStore, RedisFallback)>,
     ) -> Self {
         RateLimiter {
             algorithm: config.algorithm,
@@ -183,8 +184,8 @@ impl RateLimiter {
                 .collect(),
             default_tier: default_tier.to_string(),
             local: LocalLimits::default(),
-            fallback: redis.map_or(RedisFallback::Local, |r| r.config().on_error),
-            redis: redis.cloned(),
+            fallback: redis.map_or(RedisFallback::Local, |(_, f)| f),
+            redis: redis.map(|(r, _)| r.clone()),
         }
     }
 
@@ -296,7 +297,12 @@ fn client_key(principal: &Principal, ip: Option<IpAddr>) -> String {
     }
 }
 
-fn decide(tier: String, allowed: bool, checks: &[(String, Limit)], outcomes: &[Outcome]) -> Decision {
+fn decide(
+    tier: String,
+    allowed: bool,
+    checks: &[(String, Limit)],
+    outcomes: &[Outcome],
+) -> Decision {
     // Refused: the limit that makes the client wait longest. Allowed: the one closest
     // to exhaustion.
     let pick = if allowed {
@@ -423,7 +429,9 @@ fn sliding(state: Option<Window>, now: u64, limit: &Limit) -> (bool, Window, Out
         .filter(|t| *t <= reset_us);
     let retry_us = in_this_window.unwrap_or_else(|| {
         let later = if current > 0 {
-            (w as f64 * (1.0 - (n - 1.0) / current as f64)).max(0.0).ceil() as u64
+            (w as f64 * (1.0 - (n - 1.0) / current as f64))
+                .max(0.0)
+                .ceil() as u64
         } else {
             0
         };
@@ -670,6 +678,9 @@ mod tests {
         assert!(!ok);
         let (ok, outcomes) = local.check(Algorithm::TokenBucket, &checks[..1]);
         assert!(ok);
-        assert_eq!(outcomes[0].remaining, 8, "the refused request took no token");
+        assert_eq!(
+            outcomes[0].remaining, 8,
+            "the refused request took no token"
+        );
     }
 }

@@ -43,6 +43,7 @@ pub fn stack(
     source: Arc<dyn Source>,
     policy: &SourcePolicy,
     metrics: Arc<Metrics>,
+    shared_cache: Option<&crate::distributed::RedisStore>,
 ) -> Arc<dyn Source> {
     let mut s: Arc<dyn Source> = Arc::new(Timeout {
         inner: source,
@@ -64,7 +65,13 @@ pub fn stack(
         s = Arc::new(retry::Retry::new(s, &policy.retry));
     }
     if policy.cache.enabled {
-        s = Arc::new(cache::Cache::new(name, s, &policy.cache, metrics));
+        s = Arc::new(cache::Cache::new(
+            name,
+            s,
+            &policy.cache,
+            metrics,
+            shared_cache,
+        ));
     } else {
         s = Arc::new(cache::Dedupe::new(s));
     }

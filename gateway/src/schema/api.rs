@@ -13,6 +13,7 @@ use super::supergraph::is_federation_type;
 /// Directives of the type system that only mean something to the gateway.
 fn is_machinery_directive(name: &str) -> bool {
     name == "link"
+        || name == "core"
         || name == "inaccessible"
         || name == "tag"
         || name.starts_with("join__")

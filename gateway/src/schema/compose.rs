@@ -13,8 +13,8 @@
 //!
 //! Not (yet) done: the satisfiability check (whether every field is reachable from the
 //! roots through keys), `@composeDirective` and custom/executable directive propagation,
-//! `@context`/`@fromContext`, progressive override labels, `@authenticated`/`@requiresScopes`/
-//! `@policy`/`@cost` propagation (they are accepted and dropped), join v0.4+ features, and
+//! `@context`/`@fromContext`, progressive override labels, `@policy`/`@cost` propagation
+//! (they are accepted and dropped), join v0.4+ features, and
 //! hints (non-fatal warnings). `@external` fields that are only used by `@provides` do not
 //! need the owning field to be `@shareable` here (Apollo is stricter).
 
@@ -242,18 +242,49 @@ impl TypeKind {
     }
 }
 
-/// Directives that survive composition on any element: `@inaccessible`, `@tag` and the
-/// built-in `@deprecated` / `@specifiedBy` (other subgraph directives are dropped).
+/// Directives that survive composition on any element: `@inaccessible`, `@tag`, the
+/// authorization directives `@authenticated` / `@requiresScopes`, and the built-in
+/// `@deprecated` / `@specifiedBy` (other subgraph directives are dropped).
 #[derive(Debug, Clone, Default)]
 struct Applied {
     inaccessible: bool,
     tags: Vec<String>,
+    authenticated: bool,
+    /// `@requiresScopes`: alternatives (OR) of scope sets (AND).
+    scopes: Option<Vec<Vec<String>>>,
     kept: Vec<Node<ast::Directive>>,
+}
+
+/// Two subgraphs' scope requirements on one element must both hold: every pair of
+/// alternatives becomes one alternative needing both sets.
+fn and_scopes(a: &[Vec<String>], b: &[Vec<String>]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for x in a {
+        for y in b {
+            let mut set = x.clone();
+            for s in y {
+                if !set.contains(s) {
+                    set.push(s.clone());
+                }
+            }
+            set.sort();
+            if !out.contains(&set) {
+                out.push(set);
+            }
+        }
+    }
+    out
 }
 
 impl Applied {
     fn merge(&mut self, other: &Applied) {
         self.inaccessible |= other.inaccessible;
+        self.authenticated |= other.authenticated;
+        self.scopes = match (self.scopes.take(), &other.scopes) {
+            (Some(mine), Some(theirs)) if mine != *theirs => Some(and_scopes(&mine, theirs)),
+            (Some(mine), _) => Some(mine),
+            (None, theirs) => theirs.clone(),
+        };
         for tag in &other.tags {
             if !self.tags.contains(tag) {
                 self.tags.push(tag.clone());
@@ -280,6 +311,19 @@ impl Applied {
                 .iter()
                 .map(|tag| format!("@tag(name: {})", quote(tag))),
         );
+        if self.authenticated {
+            out.push("@authenticated".into());
+        }
+        if let Some(scopes) = &self.scopes {
+            let sets: Vec<String> = scopes
+                .iter()
+                .map(|set| {
+                    let items: Vec<String> = set.iter().map(|s| quote(s)).collect();
+                    format!("[{}]", items.join(", "))
+                })
+                .collect();
+            out.push(format!("@requiresScopes(scopes: [{}])", sets.join(", ")));
+        }
         out
     }
 }
@@ -735,6 +779,8 @@ struct Local {
     interface_object: String,
     inaccessible: String,
     tag: String,
+    authenticated: String,
+    requires_scopes: String,
 }
 
 struct Loader<'a> {
@@ -770,6 +816,8 @@ impl<'a> Loader<'a> {
             interface_object: names.local("interfaceObject"),
             inaccessible: names.local("inaccessible"),
             tag: names.local("tag"),
+            authenticated: names.local("authenticated"),
+            requires_scopes: names.local("requiresScopes"),
         };
         let defined = doc
             .definitions
@@ -836,6 +884,12 @@ impl<'a> Loader<'a> {
     fn applied(&self, dirs: &Dirs) -> Applied {
         Applied {
             inaccessible: dirs.has(&self.local.inaccessible),
+            authenticated: dirs.has(&self.local.authenticated),
+            scopes: dirs
+                .all(&self.local.requires_scopes)
+                .filter_map(|d| d.specified_argument_by_name("scopes"))
+                .map(|v| scope_sets(v))
+                .reduce(|a, b| and_scopes(&a, &b)),
             tags: dirs
                 .all(&self.local.tag)
                 .filter_map(|d| d.specified_argument_by_name("name"))
@@ -2204,6 +2258,30 @@ const INACCESSIBLE_DIRECTIVE: &str = "directive @inaccessible on FIELD_DEFINITIO
 
 const TAG_DIRECTIVE: &str = "directive @tag(\n    name: String!\n) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION | SCHEMA\n";
 
+const AUTHENTICATED_DIRECTIVE: &str =
+    "directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n";
+
+const REQUIRES_SCOPES_DIRECTIVE: &str = "directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n";
+
+/// `[[String!]!]!` as nested vectors (a single list or string is coerced, as GraphQL
+/// input coercion would).
+fn scope_sets(value: &ast::Value) -> Vec<Vec<String>> {
+    let strings = |v: &ast::Value| -> Vec<String> {
+        match v {
+            ast::Value::List(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            ast::Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    match value {
+        ast::Value::List(items) => items.iter().map(|i| strings(i)).collect(),
+        other => vec![strings(other)],
+    }
+}
+
 const LINK_PURPOSE: &str = r#"enum link__Purpose {
     """
     `SECURITY` features provide metadata necessary to securely resolve fields.
@@ -2230,6 +2308,8 @@ fn print_supergraph(subgraphs: &[Subgraph], types: &IndexMap<String, MType>) -> 
     };
     let uses_inaccessible = applied().any(|a| a.inaccessible);
     let uses_tag = applied().any(|a| !a.tags.is_empty());
+    let uses_authenticated = applied().any(|a| a.authenticated);
+    let uses_scopes = applied().any(|a| a.scopes.is_some());
 
     let mut out = String::new();
     let mut links = vec![
@@ -2242,6 +2322,17 @@ fn print_supergraph(subgraphs: &[Subgraph], types: &IndexMap<String, MType>) -> 
     if uses_inaccessible {
         links.push(
             "@link(url: \"https://specs.apollo.dev/inaccessible/v0.2\", for: SECURITY)".to_owned(),
+        );
+    }
+    if uses_authenticated {
+        links.push(
+            "@link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY)".to_owned(),
+        );
+    }
+    if uses_scopes {
+        links.push(
+            "@link(url: \"https://specs.apollo.dev/requiresScopes/v0.1\", for: SECURITY)"
+                .to_owned(),
         );
     }
     push_with_directives(&mut out, "", "schema", &links, " {");
@@ -2265,6 +2356,14 @@ fn print_supergraph(subgraphs: &[Subgraph], types: &IndexMap<String, MType>) -> 
         out.push('\n');
         out.push_str(TAG_DIRECTIVE);
     }
+    if uses_authenticated {
+        out.push('\n');
+        out.push_str(AUTHENTICATED_DIRECTIVE);
+    }
+    if uses_scopes {
+        out.push('\n');
+        out.push_str(REQUIRES_SCOPES_DIRECTIVE);
+    }
 
     let mut graph_enum = String::from("enum join__Graph {\n");
     for subgraph in subgraphs {
@@ -2283,6 +2382,12 @@ fn print_supergraph(subgraphs: &[Subgraph], types: &IndexMap<String, MType>) -> 
         ("link__Import".into(), "scalar link__Import\n".into()),
         ("link__Purpose".into(), LINK_PURPOSE.into()),
     ];
+    if uses_scopes {
+        blocks.push((
+            "requiresScopes__Scope".into(),
+            "scalar requiresScopes__Scope\n".into(),
+        ));
+    }
     for (name, ty) in types {
         blocks.push((name.clone(), print_type(subgraphs, name, ty)));
     }
@@ -3351,6 +3456,54 @@ type User
         );
         assert!(entry(&n, "User").contains("@tag(name: \"team-a\")"));
         assert!(entry(&n, "Role.ADMIN").contains("@inaccessible"));
+    }
+
+    #[test]
+    fn authorization_directives_are_carried_into_the_supergraph() {
+        let a = fed2(
+            "\"@key\", \"@shareable\", \"@authenticated\", \"@requiresScopes\"",
+            r#"
+            type Query {
+                me: User @authenticated
+                audit: String @requiresScopes(scopes: [["audit:read"], ["admin"]])
+            }
+            type User @key(fields: "id") { id: ID! email: String @shareable @requiresScopes(scopes: [["email"]]) }
+            "#,
+        );
+        let b = fed2(
+            "\"@key\", \"@shareable\", \"@requiresScopes\"",
+            r#"
+            type User @key(fields: "id") { id: ID! email: String @shareable @requiresScopes(scopes: [["pii"]]) }
+            "#,
+        );
+        let sdl = compose_ok(&[subgraph("a", &a), subgraph("b", &b)]);
+        for link in ["authenticated/v0.1", "requiresScopes/v0.1"] {
+            assert!(
+                sdl.contains(&format!(
+                    "@link(url: \"https://specs.apollo.dev/{link}\", for: SECURITY)"
+                )),
+                "{sdl}"
+            );
+        }
+        let n = normalize(&sdl);
+        assert!(entry(&n, "Query.me").contains("@authenticated"));
+        assert!(
+            entry(&n, "Query.audit")
+                .contains("@requiresScopes(scopes: [[\"audit:read\"], [\"admin\"]])")
+        );
+        // Both subgraphs' requirements hold: (email AND pii).
+        assert!(
+            entry(&n, "User.email").contains("@requiresScopes(scopes: [[\"email\", \"pii\"]])"),
+            "{:?}",
+            entry(&n, "User.email")
+        );
+        // ... and the API schema hides them.
+        let snapshot = crate::schema::SchemaSnapshot::from_supergraph_sdl(&sdl).expect("valid");
+        let api = snapshot.api.serialize().to_string();
+        assert!(
+            !api.contains("authenticated") && !api.contains("requiresScopes"),
+            "{api}"
+        );
     }
 
     #[test]

@@ -388,6 +388,8 @@ impl Supergraph {
 pub fn is_federation_type(name: &str) -> bool {
     name.starts_with("join__")
         || name.starts_with("link__")
+        || name.starts_with("requiresScopes__")
+        || name.starts_with("policy__")
         || matches!(
             name,
             "_Any" | "_Entity" | "_Service" | "_FieldSet" | "FieldSet"

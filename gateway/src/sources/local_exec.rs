@@ -565,7 +565,7 @@ impl<'a> Run<'a> {
                 Selection::Field(field) => {
                     if self.condition_holds(&field.directives) {
                         out.entry(field.response_name().clone())
-                            .or_insert_with(Vec::new)
+                            .or_default()
                             .push(field);
                     }
                 }

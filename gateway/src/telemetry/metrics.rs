@@ -52,11 +52,24 @@ pub struct Metrics {
     upstream_duration: HistogramFamily<UpstreamLabels>,
     cache: Family<CacheLabels, Counter<u64, AtomicU64>>,
     breaker: Family<SourceLabel, Gauge<i64, AtomicI64>>,
+    rate_limited: Family<TierLabel, Counter>,
+    auth_failures: Family<ReasonLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
     pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabel {
+    pub tier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `missing`, `invalid` or `unavailable`.
+    pub reason: String,
 }
 
 impl Default for Metrics {
@@ -112,7 +125,21 @@ impl Metrics {
             "Circuit breaker state per source: 0 closed, 1 open, 2 half-open",
             breaker.clone(),
         );
+        let rate_limited = Family::<TierLabel, Counter>::default();
+        registry.register(
+            "rate_limited_requests",
+            "Client requests refused by the client rate limit, by tier",
+            rate_limited.clone(),
+        );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Client requests refused at authentication, by reason",
+            auth_failures.clone(),
+        );
         Metrics {
+            rate_limited,
+            auth_failures,
             breaker,
             registry,
             requests,
@@ -180,6 +207,22 @@ impl Metrics {
                 source: source.to_string(),
             })
             .set(value);
+    }
+
+    pub fn rate_limited(&self, tier: &str) {
+        self.rate_limited
+            .get_or_create(&TierLabel {
+                tier: tier.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

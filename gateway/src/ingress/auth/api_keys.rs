@@ -33,8 +33,12 @@ pub struct ApiKeyStore {
 
 impl ApiKeyStore {
     pub fn compile(config: &ApiKeysConfig, redis: Option<&RedisStore>) -> Result<Self, String> {
-        let header = HeaderName::from_bytes(config.header.as_bytes())
-            .map_err(|_| format!("auth.api_keys.header {:?} is not a header name", config.header))?;
+        let header = HeaderName::from_bytes(config.header.as_bytes()).map_err(|_| {
+            format!(
+                "auth.api_keys.header {:?} is not a header name",
+                config.header
+            )
+        })?;
         let mut configured = Vec::new();
         for key in &config.keys {
             let digest = match (&key.key, &key.sha256) {

@@ -209,8 +209,9 @@ impl AuthConfig {
             }
         }
         if let Some(api) = &self.api_keys {
-            http::HeaderName::from_bytes(api.header.as_bytes())
-                .map_err(|_| format!("auth.api_keys.header {:?} is not a header name", api.header))?;
+            http::HeaderName::from_bytes(api.header.as_bytes()).map_err(|_| {
+                format!("auth.api_keys.header {:?} is not a header name", api.header)
+            })?;
             if api.redis && !has_redis {
                 return Err("auth.api_keys.redis needs a `redis:` section".into());
             }
@@ -251,9 +252,8 @@ impl AuthConfig {
             }
         }
         if let Some(intro) = &self.introspection {
-            reqwest::Url::parse(&intro.url).map_err(|e| {
-                format!("auth.introspection: invalid url {:?}: {e}", intro.url)
-            })?;
+            reqwest::Url::parse(&intro.url)
+                .map_err(|e| format!("auth.introspection: invalid url {:?}: {e}", intro.url))?;
         }
         Ok(())
     }

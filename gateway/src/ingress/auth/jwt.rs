@@ -154,15 +154,18 @@ fn read_header(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
         .decode(header.trim_end_matches('='))
         .map_err(|_| malformed())?;
     let header: Json = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
-    let alg = header.get("alg").and_then(Json::as_str).ok_or_else(malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(Json::as_str)
+        .ok_or_else(malformed)?;
     if alg.eq_ignore_ascii_case("none") {
         return Err(AuthError::invalid(
             "unsigned tokens (`alg: none`) are not accepted",
         ));
     }
-    let alg: Algorithm = alg
-        .parse()
-        .map_err(|_| AuthError::invalid(format!("the token's algorithm {alg:?} is not supported")))?;
+    let alg: Algorithm = alg.parse().map_err(|_| {
+        AuthError::invalid(format!("the token's algorithm {alg:?} is not supported"))
+    })?;
     let kid = header.get("kid").and_then(Json::as_str).map(str::to_string);
     Ok((alg, kid))
 }
@@ -188,7 +191,9 @@ fn static_key(config: &JwtKeyConfig) -> Result<VerifyKey, String> {
             algorithm,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
-            return Err(format!("a `secret` is for HS256/HS384/HS512, not {algorithm:?}"));
+            return Err(format!(
+                "a `secret` is for HS256/HS384/HS512, not {algorithm:?}"
+            ));
         }
         let key = DecodingKey::from_secret(secret.as_bytes()).map_err(|e| e.to_string())?;
         return Ok(VerifyKey {
@@ -199,7 +204,8 @@ fn static_key(config: &JwtKeyConfig) -> Result<VerifyKey, String> {
     }
     if let Some(path) = &config.pem_file {
         let algorithm = config.algorithm.ok_or("`algorithm` is required")?;
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let key = match algorithm {
             Algorithm::RS256
             | Algorithm::RS384
@@ -242,9 +248,11 @@ fn static_key(config: &JwtKeyConfig) -> Result<VerifyKey, String> {
 /// A JWK's verification key; its algorithm from `alg`, else from the key type.
 fn from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
     let algorithm = match jwk.common.key_algorithm {
-        Some(alg) => alg
-            .to_algorithm()
-            .map_err(|_| format!("unsupported JWK algorithm {alg:?}"))?,
+        // `KeyAlgorithm` and `Algorithm` share their JOSE names.
+        Some(alg) => serde_json::to_value(alg)
+            .ok()
+            .and_then(|name| serde_json::from_value::<Algorithm>(name).ok())
+            .ok_or_else(|| format!("unsupported JWK algorithm {alg:?}"))?,
         None => match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
             AlgorithmParameters::EllipticCurve(p) => match p.curve {

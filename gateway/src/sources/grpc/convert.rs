@@ -84,3 +84,53 @@ fn float(f: f64) -> Json {
         None => Json::String("-Infinity".into()),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use prost_reflect::DeserializeOptions;
+    use serde_json::json;
+
+    fn pool() -> prost_reflect::DescriptorPool {
+        let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../schemas/protos/notifications.proto");
+        crate::sources::grpc::compile_protos(&[proto]).unwrap()
+    }
+
+    #[test]
+    fn messages_map_to_lossless_json() {
+        let desc = pool()
+            .get_message_by_name("notifications.v1.Notification")
+            .unwrap();
+        let message = DynamicMessage::deserialize_with_options(
+            desc,
+            json!({
+                "id": "n1",
+                "channel": "SMS",
+                "created_at": "2024-04-25T00:06:40.5Z",
+                "sequence": "9007199254740993",
+                "sizeBytes": "18446744073709551615",
+                "links": [{"label": "a", "targets": ["x", "y"]}],
+                "payload": "AQD/",
+            }),
+            &DeserializeOptions::new(),
+        )
+        .unwrap();
+        let json = message_to_json(&message);
+        assert_eq!(json["sequence"], "9007199254740993");
+        assert_eq!(json["sizeBytes"], "18446744073709551615");
+        assert_eq!(json["channel"], "SMS");
+        assert_eq!(json["createdAt"], "2024-04-25T00:06:40.500Z");
+        assert_eq!(json["payload"], "AQD/");
+        assert_eq!(
+            json["links"],
+            json!([{"label": "a", "targets": ["x", "y"]}])
+        );
+        // Scalars without presence keep their default; unset optional fields are missing.
+        assert_eq!(json["read"], false);
+        assert_eq!(json["title"], "");
+        assert!(json.get("actionUrl").is_none());
+        assert!(json.get("orderId").is_none());
+    }
+}

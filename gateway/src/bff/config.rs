@@ -1,0 +1,156 @@
+//! A BFF definition file (`bffs/<client>.yaml`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BffConfig {
+    /// The client name: served at `/bff/<name>/graphql`.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub view: ViewConfig,
+    #[serde(default)]
+    pub auth: BffAuth,
+    #[serde(default)]
+    pub limits: QueryLimits,
+    #[serde(default)]
+    pub persisted: PersistedConfig,
+}
+
+/// Which part of the composed graph the client sees. Applied to the API schema:
+/// 1. `root_fields` (when set) keeps only those root fields (`Query.me`);
+/// 2. `include_tags` (when set) keeps only root fields tagged with one of them;
+/// 3. `exclude_tags` removes every type, field, argument and enum value tagged
+///    with one of them; `hide` removes the named types and `Type.field`s;
+/// 4. fields whose type is removed go too, and types no longer reachable from the
+///    roots disappear, so introspection shows exactly the view.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    #[serde(default)]
+    pub root_fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub include_tags: Vec<String>,
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
+    #[serde(default)]
+    pub hide: Vec<String>,
+}
+
+/// How clients of this BFF authenticate (enforced by the client-auth runtime).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BffAuth {
+    #[serde(default)]
+    pub mode: AuthMode,
+    /// Serve requests without credentials (as the anonymous tier).
+    #[serde(default = "yes")]
+    pub allow_anonymous: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Whatever the gateway's client auth accepts.
+    #[default]
+    Any,
+    Jwt,
+    ApiKey,
+    None,
+}
+
+/// Limits checked before any upstream fetch. Cost model: every field costs 1; a list
+/// field multiplies the cost of its selection by its size, read from a `first`,
+/// `last`, `limit` or `size` argument when it is a literal, else `default_list_size`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryLimits {
+    #[serde(default)]
+    pub max_depth: Option<u32>,
+    #[serde(default)]
+    pub max_aliases: Option<u32>,
+    #[serde(default)]
+    pub max_root_fields: Option<u32>,
+    #[serde(default)]
+    pub max_cost: Option<u64>,
+    #[serde(default = "ten")]
+    pub default_list_size: u64,
+    /// Whether `__schema`/`__type` may be queried (and GraphiQL served).
+    #[serde(default = "yes")]
+    pub introspection: bool,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_depth: None,
+            max_aliases: None,
+            max_root_fields: None,
+            max_cost: None,
+            default_list_size: ten(),
+            introspection: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersistedConfig {
+    /// A folder of `.graphql` files, one named operation each (the file stem is the
+    /// operation's endpoint name), relative to the BFF file.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Accept only persisted operations (trusted documents).
+    #[serde(default)]
+    pub only: bool,
+    /// Accept automatic persisted queries (`extensions.persistedQuery.sha256Hash`
+    /// registered on first use).
+    #[serde(default)]
+    pub apq: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn ten() -> u64 {
+    10
+}
+
+impl BffConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: BffConfig =
+            serde_norway::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if config.name.is_empty()
+            || !config
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(format!(
+                "`name` must be a non-empty URL-safe name (letters, digits, - and _), got {:?}",
+                config.name
+            )));
+        }
+        if config.persisted.only && config.persisted.dir.is_none() {
+            return Err(invalid("`persisted.only` needs `persisted.dir`".into()));
+        }
+        if let Some(dir) = &mut config.persisted.dir {
+            *dir = path.parent().unwrap_or(Path::new(".")).join(&*dir);
+        }
+        Ok(config)
+    }
+}

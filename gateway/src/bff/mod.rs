@@ -1,0 +1,140 @@
+//! Per-client BFF endpoints: named views of the composed graph (`/bff/<client>/…`),
+//! each with its own schema view, limits, auth mode and persisted operations. Every BFF
+//! shares the one planner, executor and plan cache (keyed per BFF) of its engine.
+
+pub mod config;
+pub mod limits;
+pub mod persisted;
+pub mod view;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apollo_compiler::collections::HashMap as ApolloMap;
+use apollo_compiler::schema::Implementers;
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Schema};
+
+pub use config::BffConfig;
+use persisted::Persisted;
+
+use std::borrow::Cow;
+
+use crate::pipeline::{Prepared, Request, RequestError};
+use crate::schema::SchemaSnapshot;
+
+pub struct Bff {
+    pub config: BffConfig,
+    /// The view's API schema: validation and introspection on this BFF use it.
+    pub api: Valid<Schema>,
+    pub implementers: ApolloMap<Name, Implementers>,
+    pub persisted: Persisted,
+}
+
+impl std::fmt::Debug for Bff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bff")
+            .field("name", &self.config.name)
+            .finish()
+    }
+}
+
+impl Bff {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// Build every BFF against one schema version. Persisted operations are validated
+/// against their view here, so a broken one stops start-up (or a reload).
+pub fn build(
+    schema: &SchemaSnapshot,
+    configs: &[BffConfig],
+) -> Result<HashMap<String, Arc<Bff>>, String> {
+    let mut out = HashMap::new();
+    for config in configs {
+        let name = config.name.clone();
+        let fail = |message: String| format!("BFF `{name}`: {message}");
+        if out.contains_key(&name) {
+            return Err(fail("defined twice".into()));
+        }
+        let api = view::view_schema(&schema.api, &schema.supergraph.schema, &config.view)
+            .map_err(fail)?;
+        let implementers = api.implementers_map();
+        let persisted =
+            Persisted::load(config.persisted.dir.as_deref(), config.persisted.apq).map_err(fail)?;
+        let bff = Bff {
+            config: config.clone(),
+            api,
+            implementers,
+            persisted,
+        };
+        for op in bff.persisted.operations() {
+            crate::pipeline::prepare_with(schema, &bff.api, &op.document, None).map_err(|e| {
+                fail(format!(
+                    "persisted operation `{}` is invalid for this view: {e}",
+                    op.name
+                ))
+            })?;
+        }
+        out.insert(name, Arc::new(bff));
+    }
+    Ok(out)
+}
+
+/// The document a BFF request runs: a trusted document or APQ by hash, or the query
+/// text (registered as an APQ when it carries a hash), subject to persisted-only mode.
+pub fn resolve_document<'r>(bff: &Bff, request: &'r Request) -> Result<Cow<'r, str>, RequestError> {
+    let hash = request
+        .extensions
+        .get("persistedQuery")
+        .and_then(|p| p.get("sha256Hash"))
+        .and_then(|h| h.as_str());
+    let persisted = &bff.persisted;
+    let settings = &bff.config.persisted;
+    match (request.query.is_empty(), hash) {
+        (true, None) => Err(RequestError::MissingQuery),
+        (true, Some(hash)) => {
+            if !settings.apq && settings.dir.is_none() {
+                return Err(RequestError::PersistedQueryNotSupported);
+            }
+            persisted
+                .by_hash(hash)
+                .map(Cow::Owned)
+                .ok_or(RequestError::PersistedQueryNotFound)
+        }
+        (false, Some(hash)) => {
+            if persisted::sha256_hex(&request.query) != hash.to_ascii_lowercase() {
+                return Err(RequestError::PersistedQueryHashMismatch);
+            }
+            if persisted.is_trusted(&request.query) {
+                return Ok(Cow::Borrowed(&request.query));
+            }
+            if settings.only {
+                return Err(RequestError::PersistedQueryRequired);
+            }
+            if !persisted.accepts_apq() {
+                return Err(RequestError::PersistedQueryNotSupported);
+            }
+            persisted.register(hash, &request.query);
+            Ok(Cow::Borrowed(&request.query))
+        }
+        (false, None) => {
+            if settings.only && !persisted.is_trusted(&request.query) {
+                return Err(RequestError::PersistedQueryRequired);
+            }
+            Ok(Cow::Borrowed(&request.query))
+        }
+    }
+}
+
+/// The BFF's limits and introspection switch, checked before any fetch.
+pub fn check_limits(bff: &Bff, prepared: &Prepared) -> Result<(), RequestError> {
+    let limits = &bff.config.limits;
+    if prepared.introspection && !limits.introspection {
+        return Err(RequestError::IntrospectionDisabled);
+    }
+    let stats = limits::measure(&prepared.operation, limits.default_list_size);
+    limits::check(&stats, limits)
+        .map_err(|(message, code)| RequestError::LimitExceeded { message, code })
+}

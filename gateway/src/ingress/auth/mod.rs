@@ -1,0 +1,491 @@
+//! Client access at the HTTP edge: who is calling ([`Authenticator`]: API keys, bearer
+//! JWTs, OAuth2 token introspection) and how much they may call ([`RateLimiter`]), in
+//! one middleware ([`guard`]) in front of the GraphQL endpoints. Field-level
+//! authorization from schema directives is enforced later, before planning
+//! ([`authz`]), with the [`Principal`] this stage produces.
+//!
+//! The runtime is compiled once at start-up from the `auth:`, `rate_limit:` and
+//! `redis:` config sections ([`Access::compile`]); a config reload swaps the schema,
+//! not these.
+
+mod api_keys;
+pub mod authz;
+pub mod config;
+mod introspection;
+mod jwt;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+
+pub use config::{AuthConfig, QuotaConfig};
+
+use super::ratelimit::{Decision, RateLimitConfig, RateLimiter, ceil_secs};
+use super::{AppState, MediaType, RequestInfo, negotiate, simple_error, wants_html};
+use crate::distributed::{RedisConfig, RedisStore};
+use api_keys::ApiKeyStore;
+use introspection::Introspector;
+use jwt::JwtVerifier;
+
+/// The config sections the edge runtime is built from.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub redis: Option<RedisConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Anonymous,
+    Jwt,
+    ApiKey,
+    Introspection,
+}
+
+/// Who a request acts for.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    /// The token's `sub`, or the API key's name.
+    pub subject: Option<String>,
+    /// Rate-limit tier.
+    pub tier: String,
+    pub scopes: BTreeSet<String>,
+    /// Verified claims (JWT payload, introspection answer); empty otherwise.
+    pub claims: Map<String, Json>,
+    /// An API key's own quota.
+    pub quota: Option<QuotaConfig>,
+}
+
+impl Principal {
+    pub fn anonymous() -> Self {
+        Principal {
+            kind: PrincipalKind::Anonymous,
+            subject: None,
+            tier: "anonymous".into(),
+            scopes: BTreeSet::new(),
+            claims: Map::new(),
+            quota: None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.kind != PrincipalKind::Anonymous
+    }
+}
+
+/// Why a request is refused at authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication is required")]
+    Missing,
+    #[error("{0}")]
+    Invalid(String),
+    /// The credential could not be checked (introspection or key store down).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        AuthError::Invalid(message.into())
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Invalid(_) => "invalid",
+            AuthError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// Credentials in, principal out.
+pub struct Authenticator {
+    allow_anonymous: bool,
+    default_tier: String,
+    jwt: Option<JwtVerifier>,
+    api_keys: Option<ApiKeyStore>,
+    introspection: Option<Introspector>,
+}
+
+impl Authenticator {
+    pub fn compile(config: &AuthConfig, redis: Option<&RedisStore>) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| format!("cannot build the auth HTTP client: {e}"))?;
+        Ok(Authenticator {
+            allow_anonymous: config.allow_anonymous,
+            default_tier: config.default_tier.clone(),
+            jwt: config
+                .jwt
+                .as_ref()
+                .map(|c| JwtVerifier::compile(c, &client))
+                .transpose()?,
+            api_keys: config
+                .api_keys
+                .as_ref()
+                .map(|c| ApiKeyStore::compile(c, redis))
+                .transpose()?,
+            introspection: config
+                .introspection
+                .as_ref()
+                .map(|c| Introspector::compile(c, &client)),
+        })
+    }
+
+    fn is_noop(&self) -> bool {
+        self.allow_anonymous
+            && self.jwt.is_none()
+            && self.api_keys.is_none()
+            && self.introspection.is_none()
+    }
+
+    /// The request's principal. An API key header wins over a bearer token; a bearer
+    /// token is verified as a JWT when it looks like one (and JWTs are configured),
+    /// else introspected. With neither configured the `Authorization` header is left
+    /// alone (it may be meant for an upstream).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        if let Some(store) = &self.api_keys
+            && let Some(value) = headers.get(&store.header)
+        {
+            let entry = store.lookup(value.as_bytes()).await?;
+            return Ok(Principal {
+                kind: PrincipalKind::ApiKey,
+                subject: Some(entry.name.clone()),
+                tier: entry
+                    .tier
+                    .clone()
+                    .unwrap_or_else(|| self.default_tier.clone()),
+                scopes: BTreeSet::new(),
+                claims: Map::new(),
+                quota: entry.quota,
+            });
+        }
+        let bearer = (self.jwt.is_some() || self.introspection.is_some())
+            .then(|| bearer_token(headers))
+            .flatten();
+        if let Some(token) = bearer {
+            let looks_like_jwt = token.split('.').count() == 3;
+            return match (&self.jwt, &self.introspection) {
+                (Some(jwt), intro) if looks_like_jwt || intro.is_none() => {
+                    let claims = jwt.verify(token).await?;
+                    Ok(self.principal(
+                        PrincipalKind::Jwt,
+                        claims,
+                        &jwt.tier_claim,
+                        &jwt.scopes_claim,
+                    ))
+                }
+                (_, Some(intro)) => {
+                    let claims = intro.introspect(token).await?;
+                    Ok(self.principal(
+                        PrincipalKind::Introspection,
+                        claims,
+                        &intro.tier_claim,
+                        "scope",
+                    ))
+                }
+                _ => Err(AuthError::Missing),
+            };
+        }
+        if self.allow_anonymous {
+            Ok(Principal::anonymous())
+        } else {
+            Err(AuthError::Missing)
+        }
+    }
+
+    fn principal(
+        &self,
+        kind: PrincipalKind,
+        claims: Map<String, Json>,
+        tier_claim: &str,
+        scopes_claim: &str,
+    ) -> Principal {
+        let subject = claims
+            .get("sub")
+            .or_else(|| claims.get("username"))
+            .or_else(|| claims.get("client_id"))
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        let tier = claims
+            .get(tier_claim)
+            .and_then(Json::as_str)
+            .map_or_else(|| self.default_tier.clone(), str::to_string);
+        let mut scopes = BTreeSet::new();
+        for claim in [scopes_claim, "scp"] {
+            match claims.get(claim) {
+                Some(Json::String(s)) => scopes.extend(s.split_whitespace().map(str::to_string)),
+                Some(Json::Array(items)) => {
+                    scopes.extend(items.iter().filter_map(Json::as_str).map(str::to_string))
+                }
+                _ => {}
+            }
+        }
+        Principal {
+            kind,
+            subject,
+            tier,
+            scopes,
+            claims,
+            quota: None,
+        }
+    }
+
+    /// `WWW-Authenticate` challenges for a refusal (RFC 6750 for bearer tokens).
+    fn challenges(&self, error: &AuthError) -> Vec<HeaderValue> {
+        let mut out = Vec::new();
+        if self.jwt.is_some() || self.introspection.is_some() || self.api_keys.is_none() {
+            let value = match error {
+                AuthError::Invalid(description) => format!(
+                    "Bearer realm=\"gateway\", error=\"invalid_token\", error_description=\"{}\"",
+                    quoted(description)
+                ),
+                _ => "Bearer realm=\"gateway\"".to_string(),
+            };
+            out.extend(HeaderValue::from_str(&value).ok());
+        }
+        if let Some(store) = &self.api_keys {
+            out.extend(
+                HeaderValue::from_str(&format!(
+                    "ApiKey realm=\"gateway\", header=\"{}\"",
+                    store.header
+                ))
+                .ok(),
+            );
+        }
+        out
+    }
+}
+
+/// Text safe inside a quoted-string of a header.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The edge runtime: authentication and client rate limits.
+pub struct Access {
+    pub auth: Authenticator,
+    pub limiter: Option<RateLimiter>,
+    redis: Option<RedisStore>,
+}
+
+impl Access {
+    pub fn compile(config: &AccessConfig) -> Result<Self, String> {
+        let redis = config.redis.as_ref().map(RedisStore::shared).transpose()?;
+        let auth = Authenticator::compile(&config.auth, redis.as_ref())?;
+        let shared = redis
+            .as_ref()
+            .zip(config.redis.as_ref().map(|c| c.on_error));
+        let limiter = config
+            .rate_limit
+            .enabled
+            .then(|| RateLimiter::compile(&config.rate_limit, &config.auth.default_tier, shared));
+        Ok(Access {
+            auth,
+            limiter,
+            redis,
+        })
+    }
+
+    /// Nothing to do at the edge: every request is anonymous and unlimited.
+    pub fn is_noop(&self) -> bool {
+        self.auth.is_noop() && self.limiter.is_none()
+    }
+
+    /// Make the Redis connection before the first request needs it; an unreachable
+    /// Redis is logged, not fatal (the fallback applies until it is back).
+    pub async fn warm_up(&self) {
+        if let Some(redis) = &self.redis {
+            match redis.ping().await {
+                Ok(()) => tracing::info!(redis = ?redis, "redis connected"),
+                Err(error) => {
+                    tracing::warn!(redis = ?redis, %error, "redis unreachable at start-up")
+                }
+            }
+        }
+    }
+}
+
+/// Middleware on the GraphQL endpoints: authenticate, rate-limit, hand the principal
+/// to the handler, and put rate-limit headers on every response.
+pub(crate) async fn guard(
+    State(state): State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let access = state.access.clone();
+    if access.is_noop() {
+        return next.run(request).await;
+    }
+    // The GraphiQL page is static; the queries it sends come back through here.
+    let is_graphiql = request.method() == http::Method::GET
+        && wants_html(request.headers())
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
+    if is_graphiql {
+        return next.run(request).await;
+    }
+    let media = negotiate(request.headers()).unwrap_or(MediaType::Json);
+    let principal = match access.auth.authenticate(request.headers()).await {
+        Ok(p) => p,
+        Err(error) => {
+            state.metrics.auth_failure(error.reason());
+            let (status, code) = match error {
+                AuthError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "AUTHENTICATION_UNAVAILABLE",
+                ),
+                _ => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            };
+            let mut response = simple_error(status, media, &error.to_string(), code);
+            if status == StatusCode::UNAUTHORIZED {
+                for challenge in access.auth.challenges(&error) {
+                    response
+                        .headers_mut()
+                        .append(header::WWW_AUTHENTICATE, challenge);
+                }
+            }
+            return rejected(response);
+        }
+    };
+    let decision = match &access.limiter {
+        None => None,
+        Some(limiter) => {
+            let ip = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            match limiter.check(&principal, ip).await {
+                Ok(decision) => Some(decision),
+                Err(error) => {
+                    return rejected(simple_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        media,
+                        &error.to_string(),
+                        "RATE_LIMIT_UNAVAILABLE",
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
+        state.metrics.rate_limited(&decision.tier);
+        let retry = ceil_secs(decision.retry_after).max(1);
+        let mut response = simple_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            media,
+            &format!("rate limit exceeded; retry in {retry}s"),
+            "RATE_LIMITED",
+        );
+        rate_limit_headers(response.headers_mut(), decision);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return rejected(response);
+    }
+    request.extensions_mut().insert(Arc::new(principal));
+    let mut response = next.run(request).await;
+    if let Some(decision) = &decision {
+        rate_limit_headers(response.headers_mut(), decision);
+    }
+    response
+}
+
+fn rejected(mut response: Response) -> Response {
+    response.extensions_mut().insert(RequestInfo {
+        client: "unified".to_string(),
+        operation: None,
+        outcome: "rejected",
+        upstream_requests: 0,
+    });
+    response.into_response()
+}
+
+/// `RateLimit-*` (IETF draft) and the older `X-RateLimit-*`; resets in seconds from now.
+fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
+    let reset = ceil_secs(d.reset);
+    for (name, value) in [
+        ("ratelimit-limit", d.limit),
+        ("ratelimit-remaining", d.remaining),
+        ("ratelimit-reset", reset),
+        ("x-ratelimit-limit", d.limit),
+        ("x-ratelimit-remaining", d.remaining),
+        ("x-ratelimit-reset", reset),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    if let Ok(policy) = HeaderValue::from_str(&format!("{};w={}", d.limit, ceil_secs(d.window))) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[tokio::test]
+    async fn no_credentials_mean_anonymous_or_401() {
+        let open = Authenticator::compile(&AuthConfig::default(), None).expect("compiles");
+        let p = open
+            .authenticate(&HeaderMap::new())
+            .await
+            .expect("anonymous");
+        assert_eq!(p.kind, PrincipalKind::Anonymous);
+        assert_eq!(p.tier, "anonymous");
+        let closed = Authenticator::compile(
+            &AuthConfig {
+                allow_anonymous: false,
+                ..AuthConfig::default()
+            },
+            None,
+        )
+        .expect("compiles");
+        assert!(matches!(
+            closed.authenticate(&HeaderMap::new()).await,
+            Err(AuthError::Missing)
+        ));
+    }
+
+    #[test]
+    fn challenge_descriptions_are_header_safe() {
+        assert_eq!(quoted("a \"b\"\n"), "a 'b'?");
+    }
+}

@@ -1,0 +1,270 @@
+//! BFF endpoints: `/bff/{client}/graphql` (GraphQL-over-HTTP on the client's view)
+//! and `/bff/{client}/{operation}` (a persisted operation as a plain GET endpoint,
+//! variables from query parameters, typed by the operation's variable definitions).
+
+use std::sync::Arc;
+
+use apollo_compiler::ast::Type;
+use apollo_compiler::schema::ExtendedType;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+
+use super::auth::{Principal, PrincipalKind};
+use super::{
+    AppState, GRAPHIQL, MediaType, RequestId, graphql_get_in, graphql_post_in, negotiate,
+    not_acceptable, simple_error, wants_html,
+};
+use crate::bff::Bff;
+use crate::bff::config::AuthMode;
+use crate::pipeline::Request;
+
+/// The BFF named in the path, or a 404 response.
+fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Response> {
+    state
+        .engine
+        .load()
+        .bffs
+        .get(client)
+        .cloned()
+        .ok_or_else(|| {
+            simple_error(
+                StatusCode::NOT_FOUND,
+                MediaType::Json,
+                &format!("no BFF named `{client}`"),
+                "NOT_FOUND",
+            )
+        })
+}
+
+/// The BFF's auth mode against who the request is.
+fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Response> {
+    let auth = &bff.config.auth;
+    let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
+    let ok = match (kind, auth.mode) {
+        (PrincipalKind::Anonymous, _) => auth.allow_anonymous,
+        (_, AuthMode::Any | AuthMode::None) => true,
+        (PrincipalKind::Jwt | PrincipalKind::Introspection, AuthMode::Jwt) => true,
+        (PrincipalKind::ApiKey, AuthMode::ApiKey) => true,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let wanted = match auth.mode {
+        AuthMode::Jwt => "a bearer token",
+        AuthMode::ApiKey => "an API key",
+        _ => "credentials",
+    };
+    let mut response = simple_error(
+        StatusCode::UNAUTHORIZED,
+        MediaType::Json,
+        &format!("the `{}` endpoint requires {wanted}", bff.name()),
+        "UNAUTHENTICATED",
+    );
+    let challenge = if auth.mode == AuthMode::ApiKey {
+        "ApiKey"
+    } else {
+        "Bearer"
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    Err(response)
+}
+
+fn principal_of(principal: &Option<Extension<Arc<Principal>>>) -> Option<&Principal> {
+    principal.as_ref().map(|p| p.0.as_ref())
+}
+
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    Path(client): Path<String>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bff =
+        match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
+            Ok(b) => b,
+            Err(response) => return response,
+        };
+    graphql_post_in(state, request_id, principal, headers, body, Some(bff)).await
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(client): Path<String>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let bff = match find(&state, &client) {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    // GraphiQL only where introspection is allowed.
+    if query.0.is_none() && wants_html(&headers) {
+        if bff.config.limits.introspection {
+            return Html(GRAPHIQL).into_response();
+        }
+        return simple_error(
+            StatusCode::NOT_FOUND,
+            MediaType::Json,
+            "introspection (and so GraphiQL) is disabled on this endpoint",
+            "INTROSPECTION_DISABLED",
+        );
+    }
+    if let Err(response) = admit(&bff, principal_of(&principal)) {
+        return response;
+    }
+    graphql_get_in(state, request_id, principal, headers, query, Some(bff)).await
+}
+
+/// `GET /bff/{client}/{operation}?var=value`: run a persisted operation.
+pub async fn persisted(
+    State(state): State<Arc<AppState>>,
+    Path((client, name)): Path<(String, String)>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let bff =
+        match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
+            Ok(b) => b,
+            Err(response) => return response,
+        };
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let Some(op) = bff.persisted.by_name(&name) else {
+        return simple_error(
+            StatusCode::NOT_FOUND,
+            media,
+            &format!("the `{client}` BFF has no persisted operation `{name}`"),
+            "NOT_FOUND",
+        );
+    };
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let engine = state.engine.load_full();
+    let variables = match engine.prepare_in(Some(&bff), &op.document, None) {
+        Ok(prepared) => match prepared.document.operations.get(None) {
+            Ok(operation) => variables_from_params(&bff, &operation.variables, &params),
+            Err(e) => Err(e.message().to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    let variables = match variables {
+        Ok(v) => v,
+        Err(message) => {
+            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    let request = Request {
+        query: op.document.clone(),
+        operation_name: None,
+        variables,
+        extensions: Map::new(),
+    };
+    let principal = principal.map(|p| p.0);
+    super::run(
+        &state,
+        headers,
+        request_id.0.0,
+        principal,
+        request,
+        media,
+        true,
+        Some(bff),
+    )
+    .await
+}
+
+/// Query parameters as typed variables: each parameter must be a variable of the
+/// operation, and parse as its type (`Int`, `Float`, `Boolean`, enums, `String`/`ID`
+/// and custom scalars; lists and input objects as JSON).
+fn variables_from_params(
+    bff: &Bff,
+    definitions: &[apollo_compiler::Node<apollo_compiler::ast::VariableDefinition>],
+    params: &[(String, String)],
+) -> Result<Map<String, Json>, String> {
+    let mut out = Map::new();
+    for (key, value) in params {
+        let Some(def) = definitions.iter().find(|d| d.name == key.as_str()) else {
+            let known: Vec<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
+            return Err(format!(
+                "unknown parameter `{key}` (this operation takes: {})",
+                known.join(", ")
+            ));
+        };
+        let parsed = parse_param(bff, &def.ty, value)
+            .map_err(|expected| format!("parameter `{key}` must be {expected}, got {value:?}"))?;
+        out.insert(key.clone(), parsed);
+    }
+    for def in definitions {
+        if def.ty.is_non_null()
+            && def.default_value.is_none()
+            && !out.contains_key(def.name.as_str())
+        {
+            return Err(format!(
+                "missing required parameter `{}` ({})",
+                def.name, def.ty
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_param(bff: &Bff, ty: &Type, value: &str) -> Result<Json, String> {
+    if ty.is_list() {
+        return serde_json::from_str::<Json>(value)
+            .ok()
+            .filter(Json::is_array)
+            .ok_or_else(|| format!("a JSON list ({ty})"));
+    }
+    let named = ty.inner_named_type();
+    match named.as_str() {
+        "Int" => value
+            .parse::<i32>()
+            .map(Json::from)
+            .map_err(|_| "an Int".to_string()),
+        "Float" => value
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Json::Number)
+            .ok_or_else(|| "a Float".to_string()),
+        "Boolean" => match value {
+            "true" => Ok(Json::Bool(true)),
+            "false" => Ok(Json::Bool(false)),
+            _ => Err("true or false".into()),
+        },
+        "String" | "ID" => Ok(Json::String(value.to_string())),
+        _ => match bff.api.types.get(named) {
+            Some(ExtendedType::Enum(e)) => {
+                if e.values.contains_key(value) {
+                    Ok(Json::String(value.to_string()))
+                } else {
+                    let values: Vec<&str> = e.values.keys().map(|v| v.as_str()).collect();
+                    Err(format!("one of {}", values.join(", ")))
+                }
+            }
+            Some(ExtendedType::InputObject(_)) => serde_json::from_str::<Json>(value)
+                .ok()
+                .filter(Json::is_object)
+                .ok_or_else(|| format!("a JSON object ({named})")),
+            _ => Ok(serde_json::from_str::<Json>(value)
+                .unwrap_or_else(|_| Json::String(value.to_string()))),
+        },
+    }
+}

@@ -1,0 +1,336 @@
+//! Per-client BFF endpoints of the example config (`bffs/`): views, limits, persisted
+//! operations (trusted documents, APQ, GET endpoints) and auth modes.
+
+use e2e_tests::{Reply, TestEnv, send};
+use serde_json::{Value, json};
+
+const PARTNER_KEY: &str = "demo-free-key";
+const PARTNER_PRO_KEY: &str = "demo-pro-key";
+
+async fn post(env: &TestEnv, path: &str, body: Value, api_key: Option<&str>) -> Reply {
+    let mut request = env
+        .client
+        .post(format!("http://{}{path}", env.gateway.addr))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(key) = api_key {
+        request = request.header("x-api-key", key);
+    }
+    send(request).await
+}
+
+async fn get(env: &TestEnv, path_and_query: &str, api_key: Option<&str>) -> Reply {
+    let mut request = env
+        .client
+        .get(format!("http://{}{path_and_query}", env.gateway.addr));
+    if let Some(key) = api_key {
+        request = request.header("x-api-key", key);
+    }
+    send(request).await
+}
+
+fn code(reply: &Reply) -> String {
+    reply.body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn upstream_requests(env: &TestEnv) -> u64 {
+    subgraph_mocks::SUBGRAPHS
+        .iter()
+        .map(|s| env.mocks.stats(s).requests)
+        .sum()
+}
+
+fn sha256(text: &str) -> String {
+    gateway::bff::persisted::sha256_hex(text)
+}
+
+#[tokio::test]
+async fn each_view_shows_and_validates_only_its_part_of_the_graph() {
+    let env = TestEnv::start().await;
+    let introspect = json!({"query": "{ __schema { queryType { fields { name } } } u: __type(name: \"User\") { fields { name } } }"});
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|f| f["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let partner = post(
+        &env,
+        "/bff/partner/graphql",
+        introspect.clone(),
+        Some(PARTNER_KEY),
+    )
+    .await;
+    assert!(partner.body.get("errors").is_none(), "{:?}", partner.body);
+    assert_eq!(
+        names(&partner.body["data"]["__schema"]["queryType"]["fields"]),
+        ["user", "topProducts"]
+    );
+    let user_fields = names(&partner.body["data"]["u"]["fields"]);
+    assert!(
+        !user_fields.contains(&"birthday".to_string()),
+        "{user_fields:?}"
+    );
+    assert!(
+        !user_fields.contains(&"username".to_string()),
+        "{user_fields:?}"
+    );
+
+    let web = post(&env, "/bff/web/graphql", introspect, None).await;
+    let user_fields = names(&web.body["data"]["u"]["fields"]);
+    assert!(
+        user_fields.contains(&"birthday".to_string()),
+        "{user_fields:?}"
+    );
+
+    // A hidden field fails validation on the partner BFF, works on the unified endpoint.
+    let hidden = json!({"query": "{ user(id: \"1\") { name birthday } }"});
+    let r = post(
+        &env,
+        "/bff/partner/graphql",
+        hidden.clone(),
+        Some(PARTNER_KEY),
+    )
+    .await;
+    assert_eq!(code(&r), "GRAPHQL_VALIDATION_FAILED", "{:?}", r.body);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("birthday")
+    );
+    let r = post(&env, "/graphql", hidden, None).await;
+    assert!(
+        r.body["data"]["user"]["birthday"].is_number(),
+        "{:?}",
+        r.body
+    );
+
+    // Mobile has introspection off.
+    let r = post(
+        &env,
+        "/bff/mobile/graphql",
+        json!({"query": "{ __typename }"}),
+        None,
+    )
+    .await;
+    assert_eq!(code(&r), "PERSISTED_QUERY_REQUIRED");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_reject_abusive_queries_before_any_fetch() {
+    let env = TestEnv::start().await;
+    env.mocks.reset_stats();
+    let cases = [
+        (
+            "{ a: topProducts { upc } b: topProducts { upc } c: topProducts { upc } }",
+            "MAX_ALIASES_EXCEEDED",
+        ),
+        (
+            "{ topProducts { reviews { author { reviews { product { reviews { id } } } } } } }",
+            "MAX_DEPTH_EXCEEDED",
+        ),
+        (
+            "{ topProducts(first: 100) { reviews { product { name } author { name } } } }",
+            "MAX_COST_EXCEEDED",
+        ),
+        (
+            "{ p: topProducts { upc } topProducts { name } user(id: \"1\") { name } }",
+            "MAX_ROOT_FIELDS_EXCEEDED",
+        ),
+    ];
+    for (query, expected) in cases {
+        let r = post(
+            &env,
+            "/bff/partner/graphql",
+            json!({"query": query}),
+            Some(PARTNER_PRO_KEY),
+        )
+        .await;
+        assert_eq!(code(&r), expected, "{query}: {:?}", r.body);
+        assert!(r.body.get("data").is_none());
+    }
+    assert_eq!(upstream_requests(&env), 0, "nothing reached a subgraph");
+    // A reasonable query passes.
+    let r = post(
+        &env,
+        "/bff/partner/graphql",
+        json!({"query": "{ topProducts { upc name } }"}),
+        Some(PARTNER_PRO_KEY),
+    )
+    .await;
+    assert!(r.body.get("errors").is_none(), "{:?}", r.body);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn mobile_serves_only_trusted_documents() {
+    let env = TestEnv::start().await;
+    let dashboard = std::fs::read_to_string(
+        e2e_tests::workspace_root().join("bffs/mobile/operations/dashboard.graphql"),
+    )
+    .expect("fixture");
+
+    // Ad-hoc: rejected, nothing fetched.
+    env.mocks.reset_stats();
+    let r = post(
+        &env,
+        "/bff/mobile/graphql",
+        json!({"query": "{ me { id } }"}),
+        None,
+    )
+    .await;
+    assert_eq!(code(&r), "PERSISTED_QUERY_REQUIRED", "{:?}", r.body);
+    assert_eq!(upstream_requests(&env), 0);
+
+    // By hash, and as the exact trusted text.
+    let by_hash = post(
+        &env,
+        "/bff/mobile/graphql",
+        json!({"variables": {"userId": "2"}, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(&dashboard)}}}),
+        None,
+    )
+    .await;
+    assert!(by_hash.body.get("errors").is_none(), "{:?}", by_hash.body);
+    assert_eq!(by_hash.body["data"]["user"]["id"], "2");
+    let by_text = post(
+        &env,
+        "/bff/mobile/graphql",
+        json!({"query": dashboard, "variables": {"userId": "2"}}),
+        None,
+    )
+    .await;
+    assert_eq!(by_text.body, by_hash.body);
+
+    // The same operation as a GET endpoint returns the same data.
+    let rest = get(&env, "/bff/mobile/dashboard?userId=2", None).await;
+    assert_eq!(rest.status, 200);
+    assert_eq!(rest.body, by_hash.body);
+
+    // An unknown hash.
+    let r = post(
+        &env,
+        "/bff/mobile/graphql",
+        json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256("{ me { id } }")}}}),
+        None,
+    )
+    .await;
+    assert_eq!(code(&r), "PERSISTED_QUERY_NOT_FOUND");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_register_then_hash() {
+    let env = TestEnv::start().await;
+    let query = "{ topProducts(first: 2) { upc name } }";
+    let hash = sha256(query);
+    let apq = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+
+    let r = post(&env, "/bff/web/graphql", json!({"extensions": apq}), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(code(&r), "PERSISTED_QUERY_NOT_FOUND");
+    let r = post(
+        &env,
+        "/bff/web/graphql",
+        json!({"query": query, "extensions": apq}),
+        None,
+    )
+    .await;
+    assert!(r.body.get("errors").is_none(), "{:?}", r.body);
+    let first = r.body.clone();
+    let r = post(&env, "/bff/web/graphql", json!({"extensions": apq}), None).await;
+    assert_eq!(r.body, first);
+
+    // A hash that does not match the query is refused.
+    let wrong = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256("{ me { id } }")}});
+    let r = post(
+        &env,
+        "/bff/web/graphql",
+        json!({"query": query, "extensions": wrong}),
+        None,
+    )
+    .await;
+    assert_eq!(code(&r), "PERSISTED_QUERY_HASH_MISMATCH");
+    // The unified endpoint does not take persisted queries.
+    let r = post(&env, "/graphql", json!({"extensions": apq}), None).await;
+    assert_eq!(code(&r), "PERSISTED_QUERY_NOT_SUPPORTED");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn persisted_get_endpoints_type_their_parameters() {
+    let env = TestEnv::start().await;
+    let r = get(&env, "/bff/partner/catalog?first=2", Some(PARTNER_KEY)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["data"]["topProducts"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let graphql = post(
+        &env,
+        "/bff/partner/graphql",
+        json!({"query": std::fs::read_to_string(e2e_tests::workspace_root().join("bffs/partner/operations/catalog.graphql")).expect("op"), "variables": {"first": 2}}),
+        Some(PARTNER_KEY),
+    )
+    .await;
+    assert_eq!(r.body, graphql.body);
+
+    for (query, expected) in [
+        ("first=two", "parameter `first` must be an Int"),
+        ("first=2&extra=1", "unknown parameter `extra`"),
+    ] {
+        let r = get(
+            &env,
+            &format!("/bff/partner/catalog?{query}"),
+            Some(PARTNER_KEY),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{query}");
+        let message = r.body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.contains(expected), "{query}: {message}");
+    }
+    let r = get(&env, "/bff/mobile/dashboard", None).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("missing required parameter `userId`")
+    );
+    let r = get(&env, "/bff/partner/nope", Some(PARTNER_KEY)).await;
+    assert_eq!(r.status, 404);
+    let r = get(&env, "/bff/nobody/graphql?query=%7B__typename%7D", None).await;
+    assert_eq!(r.status, 404);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn partner_needs_an_api_key_and_tiers_get_their_limits() {
+    let env = TestEnv::start().await;
+    let query = json!({"query": "{ topProducts { upc } }"});
+    let r = post(&env, "/bff/partner/graphql", query.clone(), None).await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    assert_eq!(code(&r), "UNAUTHENTICATED");
+
+    let free = post(
+        &env,
+        "/bff/partner/graphql",
+        query.clone(),
+        Some(PARTNER_KEY),
+    )
+    .await;
+    let pro = post(&env, "/bff/partner/graphql", query, Some(PARTNER_PRO_KEY)).await;
+    assert_eq!(free.status, 200);
+    assert_eq!(pro.status, 200);
+    assert_eq!(free.headers["ratelimit-limit"], "100");
+    assert_eq!(pro.headers["ratelimit-limit"], "10000");
+    env.shutdown().await;
+}
