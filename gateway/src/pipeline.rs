@@ -330,8 +330,43 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v)))
             .collect();
+        // A BFF's response cache, for operations its rules cover.
+        let cached = view.and_then(|bff| {
+            let ttl = bff::cache_ttl(bff, &prepared)?;
+            let mut hasher = rustc_hash::FxHasher::default();
+            query.hash(&mut hasher);
+            request.operation_name.hash(&mut hasher);
+            serde_json::to_string(&variables)
+                .unwrap_or_default()
+                .hash(&mut hasher);
+            principal.subject.hash(&mut hasher);
+            Some((bff, ttl, hasher.finish()))
+        });
+        if let Some((bff, _, key)) = &cached
+            && let Some(entry) = bff.responses.get(key)
+            && std::time::Instant::now() < entry.1
+        {
+            self.metrics.cache(&format!("bff:{}", bff.name()), true);
+            return Ok(Response {
+                data: Some(entry.0.clone()),
+                operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
+                ..Response::default()
+            });
+        }
         let mut response =
             executor::execute(self, &prepared, variables, introspection, context).await;
+        if let Some((bff, ttl, key)) = cached {
+            self.metrics.cache(&format!("bff:{}", bff.name()), false);
+            if response.errors.is_empty()
+                && prepared.unauthorized.is_empty()
+                && let Some(data) = &response.data
+            {
+                bff.responses.insert(
+                    key,
+                    Arc::new((data.clone(), std::time::Instant::now() + ttl)),
+                );
+            }
+        }
         if !prepared.unauthorized.is_empty() {
             authz::report(
                 &prepared.unauthorized,

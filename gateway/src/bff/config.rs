@@ -21,6 +21,40 @@ pub struct BffConfig {
     pub limits: QueryLimits,
     #[serde(default)]
     pub persisted: PersistedConfig,
+    #[serde(default)]
+    pub cache: BffCache,
+}
+
+/// Whole-response caching for this client. An operation is cached only when every
+/// root field it selects has a TTL (its own `Query.field` rule, or a rule for its
+/// return type); the shortest TTL of the root fields and of every ruled type in the
+/// selection applies. Never mutations, never responses with errors; entries are
+/// keyed by the operation, its variables and the caller (JWT subject or API key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BffCache {
+    /// `Query.topProducts: 30s`, `Product: 60s`.
+    #[serde(default)]
+    pub ttl: std::collections::BTreeMap<String, DurationString>,
+    #[serde(default = "entries")]
+    pub max_entries: u64,
+}
+
+/// A duration written as a string (`"30s"`).
+#[derive(Debug, Clone, Copy)]
+pub struct DurationString(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for DurationString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::config::parse_duration(&s)
+            .map(DurationString)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn entries() -> u64 {
+    10_000
 }
 
 /// Which part of the composed graph the client sees. Applied to the API schema:

@@ -25,6 +25,8 @@ use crate::schema::SchemaSnapshot;
 
 pub struct Bff {
     pub config: BffConfig,
+    /// Cached responses (`cache.ttl`), with their expiry.
+    pub responses: moka::sync::Cache<u64, Arc<(serde_json::Value, std::time::Instant)>>,
     /// The view's API schema: validation and introspection on this BFF use it.
     pub api: Valid<Schema>,
     pub implementers: ApolloMap<Name, Implementers>,
@@ -63,7 +65,19 @@ pub fn build(
         let implementers = api.implementers_map();
         let persisted =
             Persisted::load(config.persisted.dir.as_deref(), config.persisted.apq).map_err(fail)?;
+        for coordinate in config.cache.ttl.keys() {
+            let known = match coordinate.split_once('.') {
+                Some((ty, field)) => api.type_field(ty, field).is_ok(),
+                None => api.types.contains_key(coordinate.as_str()),
+            };
+            if !known {
+                return Err(fail(format!(
+                    "cache.ttl: `{coordinate}` is not in this view"
+                )));
+            }
+        }
         let bff = Bff {
+            responses: moka::sync::Cache::new(config.cache.max_entries),
             config: config.clone(),
             api,
             implementers,
@@ -137,4 +151,53 @@ pub fn check_limits(bff: &Bff, prepared: &Prepared) -> Result<(), RequestError> 
     let stats = limits::measure(&prepared.operation, limits.default_list_size);
     limits::check(&stats, limits)
         .map_err(|(message, code)| RequestError::LimitExceeded { message, code })
+}
+
+/// How long a response to this operation may be cached on this BFF, if at all.
+pub fn cache_ttl(bff: &Bff, prepared: &Prepared) -> Option<std::time::Duration> {
+    use crate::planner::operation::{Selection, SelectionSet};
+    let rules = &bff.config.cache.ttl;
+    if rules.is_empty() || prepared.operation.kind != apollo_compiler::ast::OperationType::Query {
+        return None;
+    }
+    let root = prepared.operation.root_type.as_str();
+    fn nested(
+        set: &SelectionSet,
+        rules: &std::collections::BTreeMap<String, config::DurationString>,
+        min: &mut Option<std::time::Duration>,
+    ) {
+        for item in &set.0 {
+            match item {
+                Selection::Field(f) => {
+                    if let Some(t) = rules.get(f.ty.inner_named_type().as_str()) {
+                        *min = Some(min.map_or(t.0, |m| m.min(t.0)));
+                    }
+                    nested(&f.selection, rules, min);
+                }
+                Selection::Fragment(fr) => nested(&fr.selection, rules, min),
+            }
+        }
+    }
+    let mut min: Option<std::time::Duration> = None;
+    let mut roots = Vec::new();
+    fn collect<'a>(set: &'a SelectionSet, out: &mut Vec<&'a crate::planner::operation::Field>) {
+        for item in &set.0 {
+            match item {
+                Selection::Field(f) => out.push(f),
+                Selection::Fragment(fr) => collect(&fr.selection, out),
+            }
+        }
+    }
+    collect(&prepared.operation.selection, &mut roots);
+    for field in roots {
+        if field.name.starts_with("__") {
+            continue;
+        }
+        let rule = rules
+            .get(&format!("{root}.{}", field.name))
+            .or_else(|| rules.get(field.ty.inner_named_type().as_str()))?;
+        min = Some(min.map_or(rule.0, |m| m.min(rule.0)));
+    }
+    nested(&prepared.operation.selection, rules, &mut min);
+    min.filter(|t| !t.is_zero())
 }

@@ -252,6 +252,12 @@ impl<'a> Execution<'a> {
         if let FetchKind::Entities(parts) = &node.kind {
             let mut any = false;
             for part in parts {
+                // Everything this part selects is skipped for these variables.
+                if part.is_excluded(self.variables) {
+                    variables.insert(part.variable.clone(), Json::Array(Vec::new()));
+                    slots.push(Vec::new());
+                    continue;
+                }
                 let (reps, part_slots) = store::representations(&self.data, part);
                 any |= !reps.is_empty();
                 variables.insert(part.variable.clone(), Json::Array(reps));
