@@ -464,6 +464,14 @@ async fn schema_directives_give_partial_data_with_unauthorized_errors() {
         "removed before planning: {sent:?}"
     );
 
+    // Nothing left to fetch: no upstream call at all.
+    let reply = ask(&gw.url(), &[], "{ viewer { id } }").await;
+    assert_eq!(
+        reply.body,
+        json!({"errors": unauthorized(&[json!(["viewer"])]), "data": {"viewer": null}})
+    );
+    assert_eq!(a.received().len(), 1);
+
     // Authenticated without scopes: a nullable field is null in place; a non-null one
     // nulls its parent (non-null propagation), with the error at the field.
     let reply = ask(

@@ -317,36 +317,56 @@ async fn api_keys_and_their_quotas_can_live_in_redis() {
     gw.shutdown().await;
 }
 
+/// A TCP server that accepts connections and never answers: a hung Redis.
+async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (format!("redis://{addr}"), task)
+}
+
 #[tokio::test]
 async fn an_unreachable_redis_falls_back_as_configured() {
-    // Port 1 on loopback refuses connections: Redis is "down" from the start.
-    let (a, calls) = upstream().await;
-    let down = "redis:\n  url: \"redis://127.0.0.1:1\"\n  timeout: 200ms\n";
-    let open = gateway_with_access(
-        &supergraph(),
-        &[("a", a.url.clone())],
-        &format!("{}{down}  on_error: local\n", config("token_bucket", "")),
-    )
-    .await;
-    // Fail open to local limits: exactly the tier's 3, then 429.
-    let mut statuses = Vec::new();
-    for _ in 0..4 {
-        statuses.push(ask(&open.url(), Some("alpha-key-0123456789")).await.status);
-    }
-    assert_eq!(statuses, [200, 200, 200, 429]);
-    open.shutdown().await;
+    // Port 1 on loopback refuses connections; the silent server never answers. Either
+    // way requests go on within the configured timeout.
+    let (silent, silent_task) = silent_server().await;
+    for redis in ["redis://127.0.0.1:1".to_string(), silent] {
+        let (a, calls) = upstream().await;
+        let down = format!("redis:\n  url: \"{redis}\"\n  timeout: 200ms\n");
+        let open = gateway_with_access(
+            &supergraph(),
+            &[("a", a.url.clone())],
+            &format!("{}{down}  on_error: local\n", config("token_bucket", "")),
+        )
+        .await;
+        // Fail open to local limits: exactly the tier's 3, then 429.
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(ask(&open.url(), Some("alpha-key-0123456789")).await.status);
+        }
+        assert_eq!(statuses, [200, 200, 200, 429], "{redis}");
+        open.shutdown().await;
 
-    let closed = gateway_with_access(
-        &supergraph(),
-        &[("a", a.url.clone())],
-        &format!("{}{down}  on_error: reject\n", config("token_bucket", "")),
-    )
-    .await;
-    let reply = ask(&closed.url(), Some("alpha-key-0123456789")).await;
-    assert_eq!(reply.status, 503, "{reply:?}");
-    assert_eq!(code(&reply), "RATE_LIMIT_UNAVAILABLE");
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
-    closed.shutdown().await;
+        let closed = gateway_with_access(
+            &supergraph(),
+            &[("a", a.url.clone())],
+            &format!("{}{down}  on_error: reject\n", config("token_bucket", "")),
+        )
+        .await;
+        let reply = ask(&closed.url(), Some("alpha-key-0123456789")).await;
+        assert_eq!(reply.status, 503, "{redis}: {reply:?}");
+        assert_eq!(code(&reply), "RATE_LIMIT_UNAVAILABLE");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "{redis}");
+        closed.shutdown().await;
+    }
+    silent_task.abort();
 }
 
 #[tokio::test]

@@ -402,11 +402,13 @@ async fn partial_failure_per_kind_nulls_only_the_failed_field() {
     );
     env.services.set_fault("orders", Fault::default());
 
+    // Every call of the fetch failing as unavailable fails the fetch as a whole (so
+    // retries and the circuit breaker see it): the error sits at the entity.
     env.services.set_fault("notifications", Fault::down());
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            path("notifications"),
+            json!(["user"]),
             "UPSTREAM_GRPC_UNAVAILABLE".into(),
             "notifications".into()
         )]
@@ -434,7 +436,7 @@ async fn partial_failure_per_kind_nulls_only_the_failed_field() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            path("notifications"),
+            json!(["user"]),
             "UPSTREAM_GRPC_DEADLINE_EXCEEDED".into(),
             "notifications".into()
         )]
@@ -481,7 +483,7 @@ async fn a_grpc_endpoint_that_refuses_connections_is_unavailable() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user", "notifications"]),
+            json!(["user"]),
             "UPSTREAM_GRPC_UNAVAILABLE".into(),
             "notifications".into()
         )]
@@ -645,4 +647,48 @@ async fn plans_show_rest_and_grpc_fetches() {
             "{service} missing from:\n{plan}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_down_grpc_source_is_retried_then_opens_its_breaker() {
+    let env = Env::start_with("breaker", |_| {}).await;
+    env.services.set_fault("notifications", Fault::down());
+    // Three attempts (all UNAVAILABLE), then the next fetch's retries reach the
+    // breaker's five failures in a row and it opens.
+    assert_eq!(
+        profile_with_failure(&env, "notifications").await,
+        [(
+            json!(["user"]),
+            "UPSTREAM_GRPC_UNAVAILABLE".into(),
+            "notifications".into()
+        )]
+    );
+    assert_eq!(
+        env.services.stats("notifications").requests,
+        3,
+        "retried twice"
+    );
+    assert_eq!(
+        profile_with_failure(&env, "notifications").await,
+        [(
+            json!(["user"]),
+            "CIRCUIT_OPEN".into(),
+            "notifications".into()
+        )]
+    );
+    let before = env.services.stats("notifications").requests;
+    assert_eq!(before, 5);
+    assert_eq!(
+        profile_with_failure(&env, "notifications").await,
+        [(
+            json!(["user"]),
+            "CIRCUIT_OPEN".into(),
+            "notifications".into()
+        )]
+    );
+    assert_eq!(
+        env.services.stats("notifications").requests,
+        before,
+        "an open breaker sends nothing"
+    );
 }

@@ -473,7 +473,12 @@ impl LocalLimits {
             // A poisoned lock means a panic elsewhere; do not block traffic on it.
             return (true, Vec::new());
         };
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0 && slots.len() > 10_000 {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1024)
+            && slots.len() > 10_000
+        {
             slots.retain(|_, (_, expires)| *expires > now);
         }
         let mut allowed = true;

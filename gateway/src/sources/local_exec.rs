@@ -459,8 +459,12 @@ impl LocalExecutor {
                 errors: Mutex::new(Vec::new()),
                 inflight: Mutex::new(HashMap::new()),
                 permits: Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS)),
+                health: Arc::new(CallHealth::default()),
             };
             let data = run.root().await;
+            if let Some(outage) = run.health.outage() {
+                return Err(outage);
+            }
             let errors = run.errors.into_inner().unwrap_or_default();
             Ok(SourceResponse {
                 data: Some(data),
@@ -484,6 +488,62 @@ struct Run<'a> {
     errors: Mutex<Vec<Json>>,
     inflight: Mutex<HashMap<String, SharedCall>>,
     permits: Arc<Semaphore>,
+    health: Arc<CallHealth>,
+}
+
+/// Whether the backend answered at all during one fetch. When every call of a fetch
+/// failed because the backend was unreachable or overloaded, the fetch fails as a
+/// whole, so the policy stack (retry, circuit breaker) sees it like any other
+/// source's failure; otherwise failures stay field errors.
+#[derive(Default)]
+struct CallHealth {
+    calls: std::sync::atomic::AtomicUsize,
+    unavailable: std::sync::atomic::AtomicUsize,
+    first: Mutex<Option<FieldError>>,
+}
+
+/// Backend failures that say "not there right now", worth a retry.
+const UNAVAILABLE_CODES: [&str; 6] = [
+    "UPSTREAM_UNAVAILABLE",
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_HTTP_502",
+    "UPSTREAM_HTTP_503",
+    "UPSTREAM_HTTP_504",
+    "UPSTREAM_GRPC_UNAVAILABLE",
+];
+
+impl CallHealth {
+    fn record(&self, result: &Result<Json, FieldError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        if let Err(e) = result
+            && (UNAVAILABLE_CODES.contains(&e.code.as_str())
+                || e.code == "UPSTREAM_GRPC_DEADLINE_EXCEEDED")
+        {
+            self.unavailable.fetch_add(1, Relaxed);
+            if let Ok(mut first) = self.first.lock()
+                && first.is_none()
+            {
+                *first = Some(e.clone());
+            }
+        }
+    }
+
+    /// The fetch-level failure, when every call was one.
+    fn outage(&self) -> Option<FetchError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let calls = self.calls.load(Relaxed);
+        if calls == 0 || self.unavailable.load(Relaxed) != calls {
+            return None;
+        }
+        let first = self.first.lock().ok()?.clone()?;
+        // Unreachable, overloaded or timed out: all worth another attempt.
+        Some(FetchError::Upstream {
+            retryable: true,
+            code: first.code,
+            message: first.message,
+        })
+    }
 }
 
 impl<'a> Run<'a> {
@@ -520,9 +580,12 @@ impl<'a> Run<'a> {
         }
         let permits = self.permits.clone();
         let future = prepared.future;
+        let health = self.health.clone();
         let shared = async move {
             let _permit = permits.acquire_owned().await;
-            future.await
+            let result = future.await;
+            health.record(&result);
+            result
         }
         .boxed()
         .shared();

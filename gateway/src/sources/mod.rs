@@ -135,6 +135,14 @@ pub enum FetchError {
     Overloaded(Duration),
     #[error("the source's rate limit is exhausted")]
     RateLimited,
+    /// A backend failure of a non-GraphQL source, with its own code
+    /// (`UPSTREAM_GRPC_UNAVAILABLE`, ...).
+    #[error("{message}")]
+    Upstream {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl FetchError {
@@ -147,16 +155,18 @@ impl FetchError {
             FetchError::CircuitOpen => "CIRCUIT_OPEN".into(),
             FetchError::Overloaded(_) => "UPSTREAM_OVERLOADED".into(),
             FetchError::RateLimited => "UPSTREAM_RATE_LIMITED".into(),
+            FetchError::Upstream { code, .. } => code.clone(),
         }
     }
 
     /// Worth another attempt: the request may not have reached the backend, or the
     /// backend said it is temporarily unable. Never other 4xx/5xx.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::Http(502..=504)
-        )
+        match self {
+            FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::Http(502..=504) => true,
+            FetchError::Upstream { retryable, .. } => *retryable,
+            _ => false,
+        }
     }
 
     /// Counts against the source's health (local refusals do not).
@@ -164,6 +174,7 @@ impl FetchError {
         match self {
             FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::BadResponse(_) => true,
             FetchError::Http(status) => *status >= 500,
+            FetchError::Upstream { .. } => true,
             FetchError::CircuitOpen | FetchError::Overloaded(_) | FetchError::RateLimited => false,
         }
     }

@@ -310,3 +310,99 @@ fn s30() -> Duration {
 fn m10() -> Duration {
     Duration::from_secs(600)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn parse(yaml: &str) -> Result<Config, String> {
+        Config::parse(&format!("supergraph: s.graphql\n{yaml}"), |_| None)
+    }
+
+    #[test]
+    fn access_sections_parse_with_defaults() {
+        let config = parse(
+            "auth:\n  jwt:\n    keys: [{ kid: a, algorithm: HS256, secret: 0123456789abcdef }]\nrate_limit: { enabled: true, algorithm: sliding_window }\nredis: { url: \"redis://127.0.0.1:6379\" }\n",
+        )
+        .expect("valid");
+        assert!(config.auth.allow_anonymous);
+        assert_eq!(config.auth.default_tier, "free");
+        let jwt = config.auth.jwt.expect("jwt");
+        assert_eq!(jwt.leeway.as_secs(), 30);
+        assert_eq!(
+            config.rate_limit.effective_tiers()["enterprise"].requests,
+            100_000
+        );
+        let redis = config.redis.expect("redis");
+        assert_eq!(redis.prefix, "gateway:");
+        assert_eq!(redis.on_error, crate::distributed::RedisFallback::Local);
+    }
+
+    #[test]
+    fn bad_access_configs_are_refused_with_clear_messages() {
+        let cases = [
+            ("auth:\n  jwt: {}\n", "give `keys` or `jwks`"),
+            (
+                "auth:\n  jwt:\n    keys: [{ secret: 0123456789abcdef }]\n",
+                "`algorithm` is required",
+            ),
+            (
+                "auth:\n  jwt:\n    keys: [{ algorithm: HS256, secret: short }]\n",
+                "too short",
+            ),
+            (
+                "auth:\n  jwt:\n    keys: [{ algorithm: none, secret: 0123456789abcdef }]\n",
+                "unknown variant `none`",
+            ),
+            (
+                "auth:\n  jwt:\n    jwks: [{ url: \"ftp://x\" }]\n",
+                "url must be http or https",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, sha256: ab }]\n",
+                "exactly one of `key` or `sha256`",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, sha256: abc }]\n",
+                "64 hex digits",
+            ),
+            (
+                "auth:\n  api_keys: { redis: true }\n",
+                "needs a `redis:` section",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, tier: gold }]\nrate_limit: { enabled: true }\n",
+                "unknown rate-limit tier `gold`",
+            ),
+            (
+                "rate_limit:\n  tiers: { free: { requests: 0, per: 1h } }\n",
+                "positive `requests`",
+            ),
+            ("redis: { url: \"nope://\" }\n", "redis.url"),
+            (
+                "redis: { url: \"redis://x\", on_error: maybe }\n",
+                "unknown variant `maybe`",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = parse(yaml).expect_err(yaml);
+            assert!(err.contains(expected), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_wrong_keys_fail_at_start_up() {
+        let config = parse(
+            "auth:\n  jwt:\n    keys: [{ algorithm: RS256, pem_file: /nonexistent/key.pem }]\n",
+        )
+        .expect("valid config");
+        let access = crate::ingress::auth::AccessConfig {
+            auth: config.auth,
+            ..Default::default()
+        };
+        let err = crate::ingress::auth::Access::compile(&access)
+            .err()
+            .expect("missing file");
+        assert!(err.contains("cannot read /nonexistent/key.pem"), "{err}");
+    }
+}

@@ -20,9 +20,12 @@ pub struct Introspector {
     ttl: Duration,
     pub tier_claim: String,
     client: reqwest::Client,
-    /// Token digest → (the active token's claims, or `None` when inactive; good until).
-    remembered: moka::sync::Cache<[u8; 32], Arc<(Option<Map<String, Json>>, Instant)>>,
+    /// Token digest → answer.
+    remembered: moka::sync::Cache<[u8; 32], Arc<Remembered>>,
 }
+
+/// The active token's claims (`None`: inactive), and until when to trust that.
+type Remembered = (Option<Map<String, Json>>, Instant);
 
 impl Introspector {
     pub fn compile(config: &IntrospectionConfig, client: &reqwest::Client) -> Self {
