@@ -112,6 +112,7 @@ fn execute(c: &mut Criterion) {
         expose_plan: false,
         client_headers: Arc::new(http::HeaderMap::new()),
         view: None,
+        principal: None,
     };
     runtime
         .block_on(check_response(&engine, &request, &context))

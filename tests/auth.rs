@@ -624,3 +624,80 @@ async fn api_keys_authenticate_from_their_header() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn verified_claims_reach_only_the_sources_configured_for_them() {
+    let supergraph = compose(&[
+        SubgraphInput {
+            name: "a".into(),
+            url: "http://127.0.0.1:9/a".into(),
+            sdl: "type Query { hello: String }".into(),
+        },
+        SubgraphInput {
+            name: "b".into(),
+            url: "http://127.0.0.1:9/b".into(),
+            sdl: "type Query { other: String }".into(),
+        },
+    ])
+    .expect("composes");
+    let a = ScriptedSubgraph::start(|_| (200, r#"{"data":{"hello":"hi"}}"#.into())).await;
+    let b = ScriptedSubgraph::start(|_| (200, r#"{"data":{"other":"yo"}}"#.into())).await;
+    let yaml = format!(
+        r#"auth:
+  allow_anonymous: true
+  jwt:
+    keys:
+      - {{ kid: hs, algorithm: HS256, secret: "{SECRET}" }}
+upstream:
+  sources:
+    a:
+      auth:
+        forward_headers: [x-user-id]
+        claims_as_headers: {{ sub: x-user-id, tenant: x-tenant, roles: x-roles }}
+"#
+    );
+    let gw = gateway_with_access(
+        &supergraph,
+        &[("a", a.url.clone()), ("b", b.url.clone())],
+        &yaml,
+    )
+    .await;
+    let token = sign(
+        Algorithm::HS256,
+        "hs",
+        &signing_key(Algorithm::HS256, SECRET),
+        &claims(json!({"tenant": "acme", "roles": ["admin", "ops"]})),
+    );
+    let header = |h: &axum::http::HeaderMap, name: &str| {
+        h.get(name).map(|v| v.to_str().unwrap_or("?").to_string())
+    };
+
+    // An authenticated client: its verified claims, whatever it sent itself.
+    let mut headers = bearer(&token);
+    headers.push(("x-user-id", "someone-else".into()));
+    let reply = ask(&gw.url(), &headers, "{ hello other }").await;
+    assert_eq!(reply.body, json!({"data": {"hello": "hi", "other": "yo"}}));
+    let seen = &a.received_headers()[0];
+    assert_eq!(header(seen, "x-user-id").as_deref(), Some("user-1"));
+    assert_eq!(header(seen, "x-tenant").as_deref(), Some("acme"));
+    assert_eq!(header(seen, "x-roles").as_deref(), Some("admin,ops"));
+    assert_eq!(seen.get_all("x-user-id").iter().count(), 1);
+    assert!(
+        seen.get("authorization").is_none(),
+        "the token itself stays"
+    );
+    let other = &b.received_headers()[0];
+    for name in ["x-user-id", "x-tenant", "x-roles", "authorization"] {
+        assert!(other.get(name).is_none(), "b is not configured for {name}");
+    }
+
+    // Anonymous: no claim headers, and a client's own `x-user-id` is not passed on
+    // under the claim's name.
+    let reply = ask(&gw.url(), &[("x-user-id", "admin".into())], "{ hello }").await;
+    assert_eq!(reply.body, json!({"data": {"hello": "hi"}}));
+    let seen = &a.received_headers()[1];
+    for name in ["x-user-id", "x-tenant", "x-roles"] {
+        assert!(seen.get(name).is_none(), "anonymous request sent {name}");
+    }
+    gw.shutdown().await;
+}

@@ -320,3 +320,126 @@ async fn credentials_reach_only_sources_configured_for_them() {
     assert_eq!(seen["x-api-key"], "k1");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_plan_extensions_say_whether_the_cache_answered() {
+    let a = ScriptedSubgraph::start(|_| (200, HELLO.into())).await;
+    let planned = |url: String| async move {
+        send(
+            client()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-gateway-plan", "true")
+                .body(json!({"query": "{ hello }"}).to_string()),
+        )
+        .await
+        .body
+    };
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  cache: { enabled: true, ttl: 60s }",
+    )
+    .await;
+    let first = planned(gw.url()).await;
+    assert_eq!(first["data"]["hello"], "hi");
+    assert_eq!(
+        first["extensions"]["fetches"][0]["cacheHit"], false,
+        "{first}"
+    );
+    let second = planned(gw.url()).await;
+    assert_eq!(
+        second["extensions"]["fetches"][0]["cacheHit"], true,
+        "{second}"
+    );
+    assert_eq!(a.received().len(), 1);
+    // Without the opt-in header, no extensions at all.
+    let plain = ask(&gw.url(), "{ hello }").await;
+    assert!(plain.get("extensions").is_none(), "{plain}");
+    gw.shutdown().await;
+
+    // A source without a cache says nothing about it.
+    let gw = gateway_with_upstream(&supergraph(), &[("a", a.url.clone())], "").await;
+    let body = planned(gw.url()).await;
+    let fetch = &body["extensions"]["fetches"][0];
+    assert_eq!(fetch["service"], "a", "{body}");
+    assert!(fetch.get("cacheHit").is_none(), "{body}");
+    gw.shutdown().await;
+}
+
+async fn upstream_fetches(gw: &gateway::server::RunningGateway) -> f64 {
+    let text = client()
+        .get(format!("http://{}/metrics", gw.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("gateway_upstream_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn identical_concurrent_requests_share_one_execution_but_distinct_ones_do_not() {
+    let a = ScriptedSubgraph::start_with_delay(Duration::from_millis(300), |req| {
+        let q = req["query"].as_str().unwrap_or("");
+        if q.starts_with("mutation") {
+            (200, json!({"data": {"poke": 1}}).to_string())
+        } else {
+            (200, HELLO.into())
+        }
+    })
+    .await;
+    let gw = gateway_with_upstream(&supergraph(), &[("a", a.url.clone())], "").await;
+    let fire = |n: usize, header: Option<&'static str>, query: &'static str| {
+        let url = gw.url();
+        async move {
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let url = url.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut req = client()
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(json!({"query": query}).to_string());
+                    if let Some(h) = header {
+                        req = req.header(h, i.to_string());
+                    }
+                    send(req).await.body
+                }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task"));
+            }
+            out
+        }
+    };
+
+    // Five identical queries: one execution, one upstream fetch, five answers.
+    let answers = fire(5, None, "{ hello }").await;
+    assert!(
+        answers
+            .iter()
+            .all(|b| *b == json!({"data": {"hello": "hi"}}))
+    );
+    assert_eq!(upstream_fetches(&gw).await, 1.0);
+
+    // A header the gateway does not know keeps requests apart (it could matter).
+    let answers = fire(5, Some("x-bench-req"), "{ hello }").await;
+    assert!(
+        answers
+            .iter()
+            .all(|b| *b == json!({"data": {"hello": "hi"}}))
+    );
+    assert_eq!(upstream_fetches(&gw).await, 6.0);
+
+    // Mutations are never shared.
+    let before = a.received().len();
+    fire(3, None, "mutation { poke }").await;
+    assert_eq!(a.received().len(), before + 3);
+    gw.shutdown().await;
+}

@@ -19,3 +19,4 @@ pub mod schema;
 pub mod server;
 pub mod sources;
 pub mod telemetry;
+pub mod tls;

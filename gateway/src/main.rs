@@ -209,11 +209,18 @@ fn with_mock_urls(
     services: &subgraph_mocks::MockServices,
 ) -> Config {
     for subgraph in &mut config.subgraphs {
-        if subgraph_mocks::SUBGRAPHS.contains(&subgraph.name.as_str()) {
-            subgraph.url = mocks.url(&subgraph.name);
+        let url = if subgraph_mocks::SUBGRAPHS.contains(&subgraph.name.as_str()) {
+            mocks.url(&subgraph.name)
         } else if subgraph_mocks::SERVICES.contains(&subgraph.name.as_str()) {
-            subgraph.url = services.url(&subgraph.name);
-        }
+            services.url(&subgraph.name)
+        } else {
+            continue;
+        };
+        // One mock instance replaces any instances or versions.
+        subgraph.url = Some(url);
+        subgraph.urls = None;
+        subgraph.versions = None;
+        subgraph.version_header = None;
     }
     config
 }

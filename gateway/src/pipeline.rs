@@ -165,6 +165,9 @@ pub struct RequestContext {
     pub client_headers: Arc<http::HeaderMap>,
     /// The BFF the request came through (`None`: the unified endpoint).
     pub view: Option<Arc<Bff>>,
+    /// The authenticated client (`None` when anonymous), for policies that pass its
+    /// verified claims to sources.
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl Engine {

@@ -61,6 +61,9 @@ pub enum StartupError {
     /// Client auth, rate limits or Redis could not be set up.
     #[error("{0}")]
     Access(String),
+    /// A TLS file (listener or upstream) is missing or unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// What the engine is built from, whichever way the schema was given.
@@ -69,9 +72,14 @@ pub struct GatewaySpec {
     pub supergraph_sdl: String,
     /// Subgraph URL overrides by name (the supergraph's `join__graph` URLs otherwise).
     pub urls: HashMap<String, String>,
+    /// GraphQL subgraphs with several instances or weighted versions, by name; these
+    /// win over `urls`.
+    pub routes: HashMap<String, policy::RouteSpec>,
     /// The upstream policy stack: defaults and per-source overrides.
     pub upstream: UpstreamConfig,
     pub listen: String,
+    /// TLS termination on the listener; plain HTTP when `None`.
+    pub tls: Option<crate::config::TlsConfig>,
     pub max_body_bytes: usize,
     pub expose_query_plan: bool,
     /// Subgraphs that are not GraphQL servers (REST, gRPC), by name: they execute
@@ -102,8 +110,10 @@ impl GatewaySpec {
         Ok(GatewaySpec {
             supergraph_sdl,
             urls: HashMap::new(),
+            routes: HashMap::new(),
             upstream: UpstreamConfig::default(),
             listen: "127.0.0.1:4000".into(),
+            tls: None,
             max_body_bytes: defaults.max_body_bytes,
             expose_query_plan: false,
             edge: Default::default(),
@@ -142,10 +152,23 @@ impl GatewaySpec {
             urls: config
                 .subgraphs
                 .iter()
-                .map(|s| (s.name.clone(), s.url.clone()))
+                .map(|s| (s.name.clone(), s.primary_url().to_string()))
+                .collect(),
+            routes: config
+                .subgraphs
+                .iter()
+                .filter_map(|s| {
+                    let route = policy::RouteSpec::of(
+                        s.urls.as_ref(),
+                        s.versions.as_ref(),
+                        s.version_header.as_ref(),
+                    )?;
+                    Some((s.name.clone(), route))
+                })
                 .collect(),
             upstream: upstream_of(config),
             listen: config.listen.clone(),
+            tls: config.tls.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             expose_query_plan: config.telemetry.expose_query_plan,
             edge: config.edge.clone(),
@@ -187,13 +210,32 @@ impl GatewaySpec {
                 message: e.to_string(),
             })?;
             let policy = self.upstream.policy_for(&graph.name);
-            let source: Arc<dyn Source> = match self.sources.get(&graph.name) {
-                None => Arc::new(GraphqlSource::new(parsed, client.clone())),
-                Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?,
+            // A source with its own `tls:` (CA, client certificate) gets its own client.
+            let client = match &policy.tls {
+                Some(tls) => crate::tls::upstream_client(tls, GraphqlSource::client_builder())
+                    .map_err(|e| StartupError::Tls(format!("subgraph \"{}\": {e}", graph.name)))?,
+                None => client.clone(),
+            };
+            let targets: policy::Targets = match self.sources.get(&graph.name) {
+                // Several instances: one GraphQL source each, sharing the client's pool.
+                None if let Some(route) = self.routes.get(&graph.name) => route.build(|url| {
+                    let parsed = reqwest::Url::parse(url).map_err(|e| StartupError::Url {
+                        subgraph: graph.name.clone(),
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                    Ok::<_, StartupError>(
+                        Arc::new(GraphqlSource::new(parsed, client.clone())) as Arc<dyn Source>
+                    )
+                })?,
+                None => {
+                    (Arc::new(GraphqlSource::new(parsed, client.clone())) as Arc<dyn Source>).into()
+                }
+                Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?.into(),
             };
             list.push(policy::stack(
                 &graph.name,
-                source,
+                targets,
                 &policy,
                 metrics.clone(),
                 shared_cache.as_ref(),
@@ -260,11 +302,11 @@ async fn load_subgraphs(config: &Config) -> Result<Vec<SubgraphInput>, StartupEr
     for subgraph in &config.subgraphs {
         let sdl = match &subgraph.schema.file {
             Some(path) => read(path)?,
-            None => fetch_sdl(&subgraph.name, &subgraph.url).await?,
+            None => fetch_sdl(&subgraph.name, subgraph.primary_url()).await?,
         };
         inputs.push(SubgraphInput {
             name: subgraph.name.clone(),
-            url: subgraph.url.clone(),
+            url: subgraph.primary_url().to_string(),
             sdl: subgraph.kind.with_directive_definitions(&sdl),
         });
     }
@@ -304,13 +346,16 @@ async fn fetch_sdl(name: &str, url: &str) -> Result<String, StartupError> {
 pub struct RunningGateway {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    tls: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningGateway {
+    /// `https://…` when the listener terminates TLS.
     pub fn url(&self) -> String {
-        format!("http://{}/graphql", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/graphql", self.addr)
     }
 
     pub async fn shutdown(mut self) {
@@ -327,6 +372,12 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     let engine = spec.engine_with(metrics.clone())?;
     let access = ingress::auth::Access::compile(&spec.access).map_err(StartupError::Access)?;
     access.warm_up().await;
+    let tls = spec
+        .tls
+        .as_ref()
+        .map(crate::tls::acceptor)
+        .transpose()
+        .map_err(StartupError::Tls)?;
     let listener =
         TcpListener::bind(&spec.listen)
             .await
@@ -345,18 +396,25 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         metrics,
         allow_plan_header: spec.expose_query_plan,
         access: Arc::new(access),
+        dedupe: Default::default(),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let serves_tls = tls.is_some();
     let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = rx.await;
+        };
+        if let Some(acceptor) = tls {
+            crate::tls::serve(listener, acceptor, app, stop).await;
+            return;
+        }
         // Connect info: the client IP is the rate-limit key of anonymous clients.
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async {
-            let _ = rx.await;
-        })
+        .with_graceful_shutdown(stop)
         .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
@@ -365,6 +423,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     Ok(RunningGateway {
         addr,
         state,
+        tls: serves_tls,
         shutdown: Some(tx),
         task,
     })

@@ -163,8 +163,10 @@ pub async fn gateway_with_upstream(
             .iter()
             .map(|(n, u)| (n.to_string(), u.clone()))
             .collect(),
+        routes: Default::default(),
         upstream,
         listen: "127.0.0.1:0".into(),
+        tls: None,
         max_body_bytes: 64 * 1024,
         expose_query_plan: true,
         edge: Default::default(),

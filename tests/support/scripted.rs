@@ -45,6 +45,27 @@ impl ScriptedSubgraph {
         delay: std::time::Duration,
         script: impl Fn(&Value, &HeaderMap) -> (u16, String) + Send + Sync + 'static,
     ) -> Self {
+        Self::start_on(delay, script, None).await
+    }
+
+    /// Served over HTTPS with these TLS settings (`url` is `https://127.0.0.1:…`).
+    pub async fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+        script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_on(
+            std::time::Duration::ZERO,
+            move |body, _| script(body),
+            Some(tls),
+        )
+        .await
+    }
+
+    async fn start_on(
+        delay: std::time::Duration,
+        script: impl Fn(&Value, &HeaderMap) -> (u16, String) + Send + Sync + 'static,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let shared = Arc::new(Shared {
             script: Box::new(script),
             delay,
@@ -58,11 +79,20 @@ impl ScriptedSubgraph {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            match tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    gateway::tls::serve(listener, acceptor, app, std::future::pending()).await;
+                }
+                None => {
+                    let _ = axum::serve(listener, app).await;
+                }
+            }
         });
         ScriptedSubgraph {
-            url: format!("http://{addr}/graphql"),
+            url: format!("{scheme}://{addr}/graphql"),
             shared,
             task,
         }

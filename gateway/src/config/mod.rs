@@ -24,6 +24,9 @@ pub struct Config {
     /// Address to serve on, e.g. `127.0.0.1:4000`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// TLS termination on the listener (HTTPS, optionally mTLS); plain HTTP without it.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// A precomposed Federation 2 supergraph SDL file (instead of `subgraphs`).
     #[serde(default)]
     pub supergraph: Option<PathBuf>,
@@ -53,6 +56,31 @@ pub struct Config {
     /// Redis by every instance.
     #[serde(default)]
     pub redis: Option<crate::distributed::RedisConfig>,
+}
+
+/// `tls:` of the listener: PEM files, relative to the config file (`docs/auth.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// CA certificates that client certificates must chain to; enables mTLS.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// `required` (the default with `client_ca_file`): no valid client certificate, no
+    /// handshake; `optional`: clients without a certificate are served, invalid ones
+    /// are refused.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,8 +214,20 @@ pub enum LogFormat {
 pub struct SubgraphConfig {
     pub name: String,
     /// GraphQL endpoint, REST base URL (`http://host:port[/prefix]`), or gRPC endpoint
-    /// (`http://host:port`, HTTP/2 without TLS).
-    pub url: String,
+    /// (`http://host:port`, HTTP/2 without TLS). Exactly one of `url`, `urls`,
+    /// `versions`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Several instances of a GraphQL subgraph, load balanced
+    /// (`upstream.load_balancing`, `upstream.passive_health`).
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
+    /// Versions of a GraphQL subgraph sharing its traffic by weight (canary releases).
+    #[serde(default)]
+    pub versions: Option<Vec<crate::policy::balance::VersionConfig>>,
+    /// A client header naming the version a request must go to (`x-canary-version`).
+    #[serde(default)]
+    pub version_header: Option<String>,
     /// `graphql` (default), `rest` or `grpc`: see `docs/sources.md`.
     #[serde(default)]
     pub kind: crate::sources::SourceKind,
@@ -198,6 +238,20 @@ pub struct SubgraphConfig {
     /// Shorthand for `upstream.sources.<name>.timeout`, e.g. `"5s"`.
     #[serde(default, with = "duration_opt")]
     pub timeout: Option<Duration>,
+}
+
+impl SubgraphConfig {
+    /// The URL composition records (`join__graph`) and introspection uses: `url`, or
+    /// the first instance of `urls` / `versions`.
+    pub fn primary_url(&self) -> &str {
+        let versions = self.versions.iter().flatten();
+        self.url
+            .iter()
+            .chain(self.urls.iter().flatten())
+            .chain(versions.flat_map(|v| v.url.iter().chain(v.urls.iter().flatten())))
+            .next()
+            .map_or("", String::as_str)
+    }
 }
 
 /// Where a subgraph's SDL comes from: exactly one of the two.
@@ -265,6 +319,14 @@ impl Config {
             }
         }
         config.auth.resolve_paths(base);
+        if let Some(tls) = &mut config.tls {
+            tls.cert_file = base.join(&tls.cert_file);
+            tls.key_file = base.join(&tls.key_file);
+            if let Some(ca) = &mut tls.client_ca_file {
+                *ca = base.join(&*ca);
+            }
+        }
+        config.upstream.resolve_paths(base);
         Ok(config)
     }
 
@@ -295,9 +357,27 @@ impl Config {
                     s.name
                 ));
             }
-            let url = reqwest::Url::parse(&s.url).map_err(|e| {
-                format!("subgraphs[{i}] ({}): invalid url {:?}: {e}", s.name, s.url)
-            })?;
+            let entry = format!("subgraphs[{i}] ({})", s.name);
+            let targets = [s.url.is_some(), s.urls.is_some(), s.versions.is_some()];
+            if targets.iter().filter(|given| **given).count() != 1 {
+                return Err(format!(
+                    "{entry}: set exactly one of `url`, `urls` (several instances) or `versions` (weighted versions)"
+                ));
+            }
+            if s.kind != crate::sources::SourceKind::Graphql && s.url.is_none() {
+                return Err(format!(
+                    "{entry}: `urls` and `versions` are for GraphQL subgraphs; a {} source has one `url`",
+                    s.kind
+                ));
+            }
+            crate::policy::balance::validate(
+                &entry,
+                s.urls.as_ref(),
+                s.versions.as_ref(),
+                s.version_header.as_ref(),
+            )?;
+            let url = reqwest::Url::parse(s.primary_url())
+                .map_err(|e| format!("{entry}: invalid url {:?}: {e}", s.primary_url()))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(format!(
                     "subgraphs[{i}] ({}): url must be http or https",
@@ -346,6 +426,16 @@ impl Config {
         if self.edge.cors.allow_credentials && self.edge.cors.allow_origins.iter().any(|o| o == "*")
         {
             return Err("edge.cors: `allow_credentials` cannot be used with the `*` origin; list the origins".into());
+        }
+        self.upstream.validate_tls()?;
+        if let Some(tls) = &self.tls
+            && tls.client_auth.is_some()
+            && tls.client_ca_file.is_none()
+        {
+            return Err(
+                "tls: `client_auth` needs `client_ca_file` (the CA client certificates chain to)"
+                    .into(),
+            );
         }
         if self.limits.max_body_bytes == 0 {
             return Err("limits.max_body_bytes must be positive".into());
@@ -485,6 +575,18 @@ mod tests {
             (
                 "subgraphs:\n  - name: a\n    url: http://x/\n    kind: rest\n    schema: { introspect: true }\n",
                 "cannot be introspected",
+            ),
+            (
+                "supergraph: s\ntls: { cert_file: c, key_file: k, client_auth: required }\n",
+                "`client_auth` needs `client_ca_file`",
+            ),
+            (
+                "supergraph: s\ntls: { cert_file: c, key_file: k, client_auth: maybe }\n",
+                "unknown variant `maybe`",
+            ),
+            (
+                "supergraph: s\nupstream:\n  tls: { cert_file: c }\n",
+                "`cert_file` and `key_file` go together",
             ),
         ];
         for (text, expected) in cases {

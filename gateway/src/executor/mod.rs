@@ -222,12 +222,21 @@ impl<'a> Execution<'a> {
                 };
                 self.metrics.upstream(&p.node.service, &outcome, elapsed);
                 if self.context.expose_plan {
-                    self.timings.push(json!({
+                    let mut timing = json!({
                         "service": p.node.service,
                         "operationName": p.node.operation_name,
                         "outcome": outcome,
                         "durationMs": elapsed.as_secs_f64() * 1000.0,
-                    }));
+                    });
+                    // Only sources with a response cache say whether it answered.
+                    if let Ok(SourceResponse {
+                        cache_hit: Some(hit),
+                        ..
+                    }) = &result
+                    {
+                        timing["cacheHit"] = Json::Bool(*hit);
+                    }
+                    self.timings.push(timing);
                 }
                 self.merge(p, result);
             }
@@ -278,6 +287,7 @@ impl<'a> Execution<'a> {
             is_mutation: node.operation.starts_with("mutation"),
             headers: self.upstream_headers(),
             client_headers: self.context.client_headers.clone(),
+            principal: self.context.principal.clone(),
         });
         PendingFetch {
             node,

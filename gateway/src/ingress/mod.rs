@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod bff;
+mod dedupe;
 pub mod ratelimit;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub allow_plan_header: bool,
     /// Client authentication and rate limits, compiled once at start-up.
     pub access: Arc<auth::Access>,
+    /// Concurrent identical queries share one execution.
+    pub dedupe: dedupe::InboundDedupe,
 }
 
 /// Header with which a client asks for the plan and fetch timings in `extensions`.
@@ -246,7 +249,7 @@ fn simple_error(status: StatusCode, media: MediaType, message: &str, code: &str)
     )
 }
 
-fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+fn respond(status: StatusCode, media: MediaType, body: impl Into<axum::body::Body>) -> Response {
     let content_type = match media {
         MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
         MediaType::Json => "application/json; charset=utf-8",
@@ -254,7 +257,7 @@ fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -475,6 +478,47 @@ fn decode_request(
     })
 }
 
+/// Execute and serialize: the part of a request that identical requests can share.
+async fn execute_outcome(
+    engine: Arc<Engine>,
+    request: Request,
+    over_get: bool,
+    context: RequestContext,
+    principal: Arc<auth::Principal>,
+    media: MediaType,
+) -> Arc<dedupe::Outcome> {
+    let operation = request.operation_name.clone();
+    let outcome = match engine
+        .execute_as(&request, over_get, &context, &principal)
+        .await
+    {
+        Ok(response) => dedupe::Outcome {
+            status: StatusCode::OK,
+            outcome: if response.errors.is_empty() {
+                "ok"
+            } else {
+                "partial"
+            },
+            upstream_requests: response.upstream_requests,
+            operation: response.operation_name.clone().or(operation),
+            body: response.to_bytes().into(),
+            allow_post: false,
+        },
+        Err(error) => dedupe::Outcome {
+            status: status_of(&error, media),
+            outcome: "request_error",
+            upstream_requests: 0,
+            operation,
+            body: json!({ "errors": error.graphql_errors() })
+                .to_string()
+                .into_bytes()
+                .into(),
+            allow_post: matches!(error, RequestError::MutationOverGet),
+        },
+    };
+    Arc::new(outcome)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
@@ -499,37 +543,41 @@ async fn run(
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
         client_headers: Arc::new(headers),
         view,
+        principal: principal.is_authenticated().then(|| principal.clone()),
     };
-    let mut operation = request.operation_name.clone();
-    let (mut response, outcome, upstream_requests) = match engine
-        .execute_as(&request, over_get, &context, &principal)
-        .await
-    {
-        Ok(response) => {
-            let outcome = if response.errors.is_empty() {
-                "ok"
-            } else {
-                "partial"
-            };
-            let upstream = response.upstream_requests;
-            operation = response.operation_name.clone().or(operation);
-            (
-                respond(StatusCode::OK, media, response.to_bytes()),
-                outcome,
-                upstream,
+    // Identical concurrent queries share one execution (never mutations, never
+    // requests that asked for their own plan and timings).
+    let shareable = !context.expose_plan
+        && engine
+            .prepare_in(
+                context.view.as_deref(),
+                &request.query,
+                request.operation_name.as_deref(),
             )
-        }
-        Err(error) => {
-            let status = status_of(&error, media);
-            let mut response = error_response(status, media, error.graphql_errors());
-            if matches!(error, RequestError::MutationOverGet) {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            }
-            (response, "request_error", 0)
-        }
+            .is_ok_and(|p| p.operation.kind == apollo_compiler::ast::OperationType::Query);
+    let key = shareable.then(|| {
+        dedupe::key(
+            context.view.as_deref().map(Bff::name),
+            &request,
+            over_get,
+            media as u8,
+            &context.client_headers,
+            &principal,
+        )
+    });
+    let work = execute_outcome(engine, request, over_get, context, principal, media);
+    let done = match key {
+        Some(key) => state.dedupe.run(key, Box::pin(work)).await,
+        None => work.await,
     };
+    let mut response = respond(done.status, media, done.body.clone());
+    if done.allow_post {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    let (operation, outcome, upstream_requests) =
+        (done.operation.clone(), done.outcome, done.upstream_requests);
     response.extensions_mut().insert(RequestInfo {
         client,
         operation,

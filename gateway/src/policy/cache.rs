@@ -212,7 +212,10 @@ impl Source for Cache {
             if Instant::now() < entry.1 {
                 self.metrics.cache(&format!("upstream:{}", self.name), true);
                 tracing::Span::current().record("cache_hit", true);
-                let response = entry.0.clone();
+                let response = SourceResponse {
+                    cache_hit: Some(true),
+                    ..entry.0.clone()
+                };
                 return Box::pin(async move { Ok(response) });
             }
             entries.invalidate(&k);
@@ -230,7 +233,7 @@ impl Source for Cache {
             {
                 entries.insert(k, Arc::new((response.clone(), Instant::now() + ttl)));
             }
-            result
+            missed(result)
         })
     }
 }
@@ -263,7 +266,10 @@ impl Cache {
             if let Some(response) = stored.as_deref().and_then(decode) {
                 metrics.cache(&label, true);
                 tracing::Span::current().record("cache_hit", true);
-                return Ok(response);
+                return Ok(SourceResponse {
+                    cache_hit: Some(true),
+                    ..response
+                });
             }
             metrics.cache(&label, false);
             let result = dedupe.fetch_keyed(request, k).await;
@@ -285,9 +291,17 @@ impl Cache {
                     })
                     .await;
             }
-            result
+            missed(result)
         })
     }
+}
+
+/// A response the cache did not have (for `cacheHit` in the response extensions).
+fn missed(result: Result<SourceResponse, FetchError>) -> Result<SourceResponse, FetchError> {
+    result.map(|response| SourceResponse {
+        cache_hit: Some(false),
+        ..response
+    })
 }
 
 /// A stored entry: `{"data": ...}` (only error-free responses are stored).

@@ -3,10 +3,13 @@
 //! per source at start-up.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::balance::{LoadBalancing, PassiveHealthConfig};
+pub use super::rules::HeaderRule;
 use crate::config::{duration, duration_opt};
 
 /// `upstream:` in the config file.
@@ -36,6 +39,14 @@ pub struct PolicyOverrides {
     pub rate_limit: Option<RateLimitConfig>,
     pub cache: Option<CacheConfig>,
     pub auth: Option<AuthPropagation>,
+    /// How an instance is chosen when the subgraph lists several (`urls`, `versions`).
+    pub load_balancing: Option<LoadBalancing>,
+    /// Ejection of instances that keep failing.
+    pub passive_health: Option<PassiveHealthConfig>,
+    /// Add / remove / rename headers sent upstream, after auth propagation.
+    pub header_rules: Option<Vec<HeaderRule>>,
+    /// HTTPS trust and client certificate (mTLS) of the source's connections.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// The effective policy of one source.
@@ -49,6 +60,11 @@ pub struct SourcePolicy {
     pub rate_limit: Option<RateLimitConfig>,
     pub cache: CacheConfig,
     pub auth: AuthPropagation,
+    pub load_balancing: LoadBalancing,
+    pub passive_health: PassiveHealthConfig,
+    pub header_rules: Vec<HeaderRule>,
+    /// `None`: the shared client (system roots, no client certificate).
+    pub tls: Option<UpstreamTls>,
 }
 
 impl Default for SourcePolicy {
@@ -62,6 +78,10 @@ impl Default for SourcePolicy {
             rate_limit: None,
             cache: CacheConfig::default(),
             auth: AuthPropagation::default(),
+            load_balancing: LoadBalancing::default(),
+            passive_health: PassiveHealthConfig::default(),
+            header_rules: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -93,6 +113,18 @@ impl SourcePolicy {
         if let Some(a) = &o.auth {
             self.auth = a.clone();
         }
+        if let Some(l) = o.load_balancing {
+            self.load_balancing = l;
+        }
+        if let Some(h) = &o.passive_health {
+            self.passive_health = h.clone();
+        }
+        if let Some(r) = &o.header_rules {
+            self.header_rules = r.clone();
+        }
+        if let Some(t) = &o.tls {
+            self.tls = Some(t.clone());
+        }
         self
     }
 }
@@ -106,6 +138,35 @@ impl UpstreamConfig {
             Some(o) => base.with(o),
             None => base,
         }
+    }
+
+    /// Make the TLS files relative to the config file's folder.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let overrides = std::iter::once(&mut self.defaults).chain(self.sources.values_mut());
+        for tls in overrides.filter_map(|o| o.tls.as_mut()) {
+            for file in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
+                .into_iter()
+                .flatten()
+            {
+                *file = base.join(&*file);
+            }
+        }
+    }
+
+    /// A client certificate needs its key, and the reverse.
+    pub fn validate_tls(&self) -> Result<(), String> {
+        for (name, p) in std::iter::once(("upstream", &self.defaults))
+            .chain(self.sources.iter().map(|(n, p)| (n.as_str(), p)))
+        {
+            if let Some(tls) = &p.tls
+                && tls.cert_file.is_some() != tls.key_file.is_some()
+            {
+                return Err(format!(
+                    "{name}: tls: `cert_file` and `key_file` go together (the client certificate and its key)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn validate(&self, known: &[&str]) -> Result<(), String> {
@@ -144,6 +205,17 @@ impl UpstreamConfig {
                 return Err(format!(
                     "{name}: circuit_breaker.error_rate must be between 0 and 1"
                 ));
+            }
+            if let Some(h) = &p.passive_health
+                && h.enabled
+                && h.consecutive_failures == 0
+            {
+                return Err(format!(
+                    "{name}: passive_health.consecutive_failures must be at least 1"
+                ));
+            }
+            if let Some(rules) = &p.header_rules {
+                super::rules::validate(rules, name)?;
             }
         }
         Ok(())
@@ -295,6 +367,27 @@ pub struct AuthPropagation {
     /// Client request headers to forward as they are.
     #[serde(default)]
     pub forward_headers: Vec<String>,
+    /// Verified claims of an authenticated client, as headers: `{ sub: x-user-id }`.
+    /// Anonymous requests send none of these headers, and a client's own header of
+    /// the same name is never passed on.
+    #[serde(default)]
+    pub claims_as_headers: BTreeMap<String, String>,
+}
+
+/// `tls:` of an upstream: PEM files, relative to the config file. Sources with a `tls`
+/// section get their own connection pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// CA certificates trusted for the source's server certificate, instead of the
+    /// system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain presented to the source (mTLS), with `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,11 +1,14 @@
 //! Credentials for a source: the client's `Authorization` (only when configured), a
-//! static bearer token or API key, and named client headers. Nothing of the client's
-//! is forwarded unless the source's config says so.
+//! static bearer token or API key, named client headers, and verified claims of an
+//! authenticated client as headers. Nothing of the client's is forwarded unless the
+//! source's config says so.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
+
+use serde_json::Value as Json;
 
 use super::config::AuthPropagation;
 use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
@@ -14,6 +17,8 @@ pub struct Propagate {
     inner: Arc<dyn Source>,
     forward_authorization: bool,
     forward: Vec<HeaderName>,
+    /// Claim name → header name.
+    claims: Vec<(String, HeaderName)>,
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -41,6 +46,14 @@ impl Propagate {
                 .iter()
                 .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
                 .collect(),
+            claims: config
+                .claims_as_headers
+                .iter()
+                .filter_map(|(claim, header)| {
+                    let header = HeaderName::from_bytes(header.as_bytes()).ok()?;
+                    Some((claim.clone(), header))
+                })
+                .collect(),
             fixed,
         }
     }
@@ -63,10 +76,58 @@ impl Source for Propagate {
                 request.headers.insert(name.clone(), value.clone());
             }
         }
+        // Claim headers come from verified claims only: whatever a client sent under
+        // the same name is dropped, and an anonymous request sends none.
+        let principal = request.principal.as_ref().filter(|p| p.is_authenticated());
+        for (claim, header) in &self.claims {
+            request.headers.remove(header);
+            if let Some(value) = principal.and_then(|p| claim_value(p.claims.get(claim)?)) {
+                request.headers.insert(header.clone(), value);
+            }
+        }
         // Configured credentials win over anything forwarded.
         for (name, value) in &self.fixed {
             request.headers.insert(name.clone(), value.clone());
         }
         self.inner.fetch(request)
+    }
+}
+
+/// A claim as a header value: strings as they are, numbers and booleans printed, lists
+/// of those comma-separated, objects as JSON. Values that cannot be a header are left
+/// out.
+fn claim_value(claim: &Json) -> Option<HeaderValue> {
+    let text = match claim {
+        Json::Null => return None,
+        Json::String(s) => s.clone(),
+        Json::Number(_) | Json::Bool(_) => claim.to_string(),
+        Json::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Json::Object(_) => claim.to_string(),
+    };
+    HeaderValue::from_str(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_become_header_values() {
+        let value = |j: Json| claim_value(&j).map(|v| v.to_str().unwrap_or("?").to_string());
+        assert_eq!(value(json!("u-1")), Some("u-1".into()));
+        assert_eq!(value(json!(42)), Some("42".into()));
+        assert_eq!(value(json!(true)), Some("true".into()));
+        assert_eq!(value(json!(["a", "b", 3])), Some("a,b,3".into()));
+        assert_eq!(value(json!({"k": "v"})), Some(r#"{"k":"v"}"#.into()));
+        assert_eq!(value(json!(null)), None);
+        assert_eq!(value(json!("line\nbreak")), None);
     }
 }

@@ -8,47 +8,67 @@
 //! 1. **total timeout** — bounds everything below, retries and waits included.
 //! 2. **auth propagation** — decides the credentials once per fetch; the cache key
 //!    below then sees exactly what the source will see.
-//! 3. **cache + de-duplication** — a hit or a joined in-flight call costs no retry
+//! 3. **header rules** — add / remove / rename after propagation, so they can rewrite
+//!    what it forwarded, and the cache key still sees the final headers.
+//! 4. **cache + de-duplication** — a hit or a joined in-flight call costs no retry
 //!    budget, breaker probe or rate-limit token.
-//! 4. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
+//! 5. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
 //!    only. Each attempt passes through the layers below.
-//! 5. **circuit breaker** — sees every attempt; when open, fails at once
+//! 6. **circuit breaker** — sees every attempt; when open, fails at once
 //!    (`CIRCUIT_OPEN`) and the backend receives nothing.
-//! 6. **rate limit** — the source's own quota, whatever the clients do.
-//! 7. **bulkhead** — caps in-flight requests; waits a bounded time for a slot.
-//! 8. **attempt timeout** — cancels the in-flight request on expiry.
-//! 9. the source itself.
+//! 7. **rate limit** — the source's own quota, whatever the clients do.
+//! 8. **bulkhead** — caps in-flight requests; waits a bounded time for a slot.
+//! 9. **balancer** (only with several instances or versions) — picks the version
+//!    (weights or a pinning header) and the instance (round robin or least in-flight,
+//!    minus ejected ones) per attempt, so a retry can land on another instance, while
+//!    the breaker and limits above treat the source as one backend.
+//! 10. **attempt timeout** — one per instance, below the balancer so a timeout counts
+//!     against the instance that caused it; cancels the in-flight request on expiry.
+//! 11. the source itself.
 
+pub mod balance;
 mod breaker;
 mod cache;
 pub mod config;
 mod headers;
 mod limits;
 mod retry;
+mod rules;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+pub use balance::{RouteSpec, Targets, VersionTargets};
 pub use breaker::BreakerState;
 pub use config::{SourcePolicy, UpstreamConfig};
 
 use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
 use crate::telemetry::Metrics;
 
-/// Wrap `source` in the full policy stack.
+/// Wrap the source's instances (one, or several and versions: [`Targets`]) in the full
+/// policy stack.
 pub fn stack(
     name: &str,
-    source: Arc<dyn Source>,
+    targets: impl Into<Targets>,
     policy: &SourcePolicy,
     metrics: Arc<Metrics>,
     shared_cache: Option<&crate::distributed::RedisStore>,
 ) -> Arc<dyn Source> {
-    let mut s: Arc<dyn Source> = Arc::new(Timeout {
-        inner: source,
-        after: policy.timeout,
-    });
+    let after = policy.timeout;
+    let targets = targets
+        .into()
+        .map(|inner| Arc::new(Timeout { inner, after }));
+    let mut s: Arc<dyn Source> = match targets.single() {
+        Some(only) => only,
+        None => Arc::new(balance::Balancer::new(
+            name,
+            targets,
+            policy.load_balancing,
+            &policy.passive_health,
+        )),
+    };
     s = Arc::new(limits::Bulkhead::new(s, &policy.bulkhead));
     if let Some(rate) = &policy.rate_limit {
         s = Arc::new(limits::RateLimit::new(s, rate));
@@ -75,6 +95,7 @@ pub fn stack(
     } else {
         s = Arc::new(cache::Dedupe::new(s));
     }
+    s = rules::HeaderRules::layer(name, s, &policy.header_rules);
     s = Arc::new(headers::Propagate::new(s, &policy.auth));
     Arc::new(Timeout {
         inner: s,

@@ -29,15 +29,20 @@ impl GraphqlSource {
         GraphqlSource { url, client }
     }
 
-    /// A client tuned for many small requests to few hosts.
+    /// A client tuned for many small requests to few hosts; HTTPS trusts the system
+    /// roots.
     pub fn default_client() -> reqwest::Client {
+        Self::client_builder().build().unwrap_or_default()
+    }
+
+    /// The settings of [`GraphqlSource::default_client`], for clients with their own
+    /// TLS settings (`crate::tls::upstream_client`).
+    pub fn client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default()
     }
 }
 

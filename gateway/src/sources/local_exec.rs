@@ -1348,6 +1348,7 @@ mod tests {
                 is_mutation: false,
                 headers: http::HeaderMap::new(),
                 client_headers: Default::default(),
+                principal: None,
             })
             .await
             .unwrap();

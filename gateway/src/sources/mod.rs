@@ -97,6 +97,9 @@ pub struct SourceRequest {
     pub headers: http::HeaderMap,
     /// The client's request headers, read-only: policies pick what a source may see.
     pub client_headers: Arc<http::HeaderMap>,
+    /// Who the client is, when authenticated (never for anonymous requests): the auth
+    /// propagation policy may pass its verified claims on.
+    pub principal: Option<Arc<crate::ingress::auth::Principal>>,
 }
 
 /// A well-formed GraphQL response from an upstream.
@@ -110,6 +113,9 @@ pub struct SourceResponse {
     /// `no-store`/`no-cache`/`private`), for the response cache.
     #[serde(skip)]
     pub max_age: Option<Duration>,
+    /// Whether the response cache answered; `None` when the source has no cache.
+    #[serde(skip)]
+    pub cache_hit: Option<bool>,
 }
 
 impl SourceResponse {
