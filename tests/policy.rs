@@ -419,14 +419,17 @@ async fn identical_concurrent_requests_share_one_execution_but_distinct_ones_do_
         }
     };
 
-    // Five identical queries: one execution, one upstream fetch, five answers.
+    // Once the operation is planned, five identical queries at once: one execution,
+    // one upstream fetch, five answers.
+    fire(1, None, "{ hello }").await;
+    assert_eq!(upstream_fetches(&gw).await, 1.0);
     let answers = fire(5, None, "{ hello }").await;
     assert!(
         answers
             .iter()
             .all(|b| *b == json!({"data": {"hello": "hi"}}))
     );
-    assert_eq!(upstream_fetches(&gw).await, 1.0);
+    assert_eq!(upstream_fetches(&gw).await, 2.0);
 
     // A header the gateway does not know keeps requests apart (it could matter).
     let answers = fire(5, Some("x-bench-req"), "{ hello }").await;
@@ -435,7 +438,7 @@ async fn identical_concurrent_requests_share_one_execution_but_distinct_ones_do_
             .iter()
             .all(|b| *b == json!({"data": {"hello": "hi"}}))
     );
-    assert_eq!(upstream_fetches(&gw).await, 6.0);
+    assert_eq!(upstream_fetches(&gw).await, 7.0);
 
     // Mutations are never shared.
     let before = a.received().len();

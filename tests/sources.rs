@@ -69,9 +69,9 @@ impl Env {
         let mut config = example_config(name);
         for subgraph in &mut config.subgraphs {
             subgraph.url = if subgraph_mocks::SERVICES.contains(&subgraph.name.as_str()) {
-                services.url(&subgraph.name)
+                Some(services.url(&subgraph.name))
             } else {
-                mocks.url(&subgraph.name)
+                Some(mocks.url(&subgraph.name))
             };
         }
         tweak(&mut config);
@@ -475,7 +475,7 @@ async fn a_grpc_endpoint_that_refuses_connections_is_unavailable() {
     let env = Env::start_with("refused", |config| {
         for s in &mut config.subgraphs {
             if s.name == "notifications" {
-                s.url = format!("http://127.0.0.1:{closed}");
+                s.url = Some(format!("http://127.0.0.1:{closed}"));
             }
         }
     })

@@ -231,6 +231,21 @@ impl Engine {
         self.prepare_in(None, query, operation_name)
     }
 
+    /// The kind of an operation whose plan is already cached, without touching the
+    /// cache metrics (for the inbound de-duplication check).
+    pub fn cached_kind(
+        &self,
+        view: Option<&Bff>,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Option<OperationType> {
+        let mut hasher = rustc_hash::FxHasher::default();
+        view.map(Bff::name).hash(&mut hasher);
+        query.hash(&mut hasher);
+        operation_name.hash(&mut hasher);
+        self.cache.get(&hasher.finish()).map(|p| p.operation.kind)
+    }
+
     /// [`Engine::prepare`] on a BFF's view (validated against its schema; cached per
     /// BFF).
     pub fn prepare_in(

@@ -22,7 +22,7 @@ use crate::bff::config::AuthMode;
 use crate::pipeline::Request;
 
 /// The BFF named in the path, or a 404 response.
-fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Response> {
+fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {
     state
         .engine
         .load()
@@ -30,17 +30,17 @@ fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Response> {
         .get(client)
         .cloned()
         .ok_or_else(|| {
-            simple_error(
+            Box::new(simple_error(
                 StatusCode::NOT_FOUND,
                 MediaType::Json,
                 &format!("no BFF named `{client}`"),
                 "NOT_FOUND",
-            )
+            ))
         })
 }
 
 /// The BFF's auth mode against who the request is.
-fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Response> {
+fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Box<Response>> {
     let auth = &bff.config.auth;
     let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
     let ok = match (kind, auth.mode) {
@@ -74,7 +74,7 @@ fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Response> {
             .headers_mut()
             .insert(axum::http::header::WWW_AUTHENTICATE, v);
     }
-    Err(response)
+    Err(Box::new(response))
 }
 
 fn principal_of(principal: &Option<Extension<Arc<Principal>>>) -> Option<&Principal> {
@@ -92,7 +92,7 @@ pub async fn post(
     let bff =
         match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
             Ok(b) => b,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
     graphql_post_in(state, request_id, principal, headers, body, Some(bff)).await
 }
@@ -107,7 +107,7 @@ pub async fn get(
 ) -> Response {
     let bff = match find(&state, &client) {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     // GraphiQL only where introspection is allowed.
     if query.0.is_none() && wants_html(&headers) {
@@ -122,7 +122,7 @@ pub async fn get(
         );
     }
     if let Err(response) = admit(&bff, principal_of(&principal)) {
-        return response;
+        return *response;
     }
     graphql_get_in(state, request_id, principal, headers, query, Some(bff)).await
 }
@@ -139,7 +139,7 @@ pub async fn persisted(
     let bff =
         match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
             Ok(b) => b,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();

@@ -547,14 +547,14 @@ async fn run(
     };
     // Identical concurrent queries share one execution (never mutations, never
     // requests that asked for their own plan and timings).
+    // Only operations planned before qualify: the check must not plan (nor count as a
+    // plan-cache lookup) on its own.
     let shareable = !context.expose_plan
-        && engine
-            .prepare_in(
-                context.view.as_deref(),
-                &request.query,
-                request.operation_name.as_deref(),
-            )
-            .is_ok_and(|p| p.operation.kind == apollo_compiler::ast::OperationType::Query);
+        && engine.cached_kind(
+            context.view.as_deref(),
+            &request.query,
+            request.operation_name.as_deref(),
+        ) == Some(apollo_compiler::ast::OperationType::Query);
     let key = shareable.then(|| {
         dedupe::key(
             context.view.as_deref().map(Bff::name),
