@@ -183,3 +183,37 @@ async fn requests_in_flight_survive_a_swap_and_a_graceful_shutdown() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["data"]["hello"], "slow");
 }
+
+#[tokio::test]
+async fn client_rate_limit_changes_apply_on_reload() {
+    let a = ScriptedSubgraph::start(|_| (200, json!({"data": {"hello": "hi"}}).to_string())).await;
+    let dir = scratch("access");
+    let config = write_config(&dir, &a.url, V1);
+    let with_limit = |n: u32| {
+        let base = std::fs::read_to_string(&config).expect("config");
+        let base = base.split("rate_limit:").next().unwrap_or("").to_string();
+        std::fs::write(
+            &config,
+            format!("{base}rate_limit:\n  enabled: true\n  tiers:\n    anonymous: {{ requests: {n}, per: 1h }}\n"),
+        )
+        .expect("write");
+    };
+    with_limit(50);
+    let gw = start(&config).await;
+    let limit = |gw_url: String| async move {
+        let r = post_json(&client(), &gw_url, &json!({"query": "{ hello }"})).await;
+        r.headers
+            .get("ratelimit-limit")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(limit(gw.url()).await, "50");
+    with_limit(70);
+    assert!(matches!(
+        reload::reload(&gw.state, &Origin::Config(config.clone()), &|_| {}).await,
+        Outcome::Swapped
+    ));
+    assert_eq!(limit(gw.url()).await, "70");
+    gw.shutdown().await;
+}

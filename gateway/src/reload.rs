@@ -96,11 +96,31 @@ pub async fn reload(
             Origin::Supergraph(path) => GatewaySpec::from_supergraph_file(path)?,
         };
         adjust(&mut spec);
-        spec.engine_with(state.metrics.clone())
+        let engine = spec.engine_with(state.metrics.clone())?;
+        // Client auth and rate limits are rebuilt only when their config changed:
+        // rebuilding resets the local rate-limit counters.
+        let access_text = format!("{:?}", spec.access);
+        let unchanged = state.access_config.lock().is_ok_and(|t| *t == access_text);
+        let access = if unchanged {
+            None
+        } else {
+            let access = crate::ingress::auth::Access::compile(&spec.access)
+                .map_err(StartupError::Access)?;
+            access.warm_up().await;
+            Some((access, access_text))
+        };
+        Ok::<_, StartupError>((engine, access))
     }
     .await;
     match built {
-        Ok(engine) => {
+        Ok((engine, access)) => {
+            if let Some((access, text)) = access {
+                state.access.store(Arc::new(access));
+                if let Ok(mut t) = state.access_config.lock() {
+                    *t = text;
+                }
+                tracing::info!("client auth and rate limits reloaded");
+            }
             state.engine.store(Arc::new(engine));
             tracing::info!(origin = ?origin, "configuration reloaded");
             Outcome::Swapped

@@ -395,7 +395,8 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         engine: ArcSwap::from_pointee(engine),
         metrics,
         allow_plan_header: spec.expose_query_plan,
-        access: Arc::new(access),
+        access: ArcSwap::from_pointee(access),
+        access_config: std::sync::Mutex::new(format!("{:?}", spec.access)),
         dedupe: Default::default(),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);

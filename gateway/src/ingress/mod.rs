@@ -34,8 +34,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether clients may ask for the query plan (`x-gateway-plan: true`).
     pub allow_plan_header: bool,
-    /// Client authentication and rate limits, compiled once at start-up.
-    pub access: Arc<auth::Access>,
+    /// Client authentication and rate limits, compiled from config; swapped on reload
+    /// when their config changes.
+    pub access: ArcSwap<auth::Access>,
+    /// The config the running `access` was compiled from (to see whether a reload
+    /// changed it; recompiling resets local rate-limit counters).
+    pub access_config: std::sync::Mutex<String>,
     /// Concurrent identical queries share one execution.
     pub dedupe: dedupe::InboundDedupe,
 }

@@ -337,7 +337,7 @@ pub(crate) async fn guard(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let access = state.access.clone();
+    let access = state.access.load_full();
     if access.is_noop() {
         return next.run(request).await;
     }
