@@ -334,3 +334,47 @@ async fn partner_needs_an_api_key_and_tiers_get_their_limits() {
     assert_eq!(pro.headers["ratelimit-limit"], "10000");
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn cors_is_set_per_endpoint() {
+    let env = TestEnv::start().await;
+    let preflight = |path: &'static str| {
+        env.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("http://{}{path}", env.gateway.addr),
+            )
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let web = preflight("/bff/web/graphql").await.expect("preflight");
+    assert_eq!(
+        web.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(web.headers()["access-control-allow-credentials"], "true");
+    for other in ["/graphql", "/bff/partner/graphql"] {
+        let r = preflight(other).await.expect("preflight");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{other}"
+        );
+    }
+    // An actual request from the web origin carries the grant too.
+    let r = env
+        .client
+        .post(format!("http://{}/bff/web/graphql", env.gateway.addr))
+        .header("origin", "https://shop.example")
+        .header("content-type", "application/json")
+        .body(json!({"query": "{ topProducts(first: 1) { upc } }"}).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    env.shutdown().await;
+}

@@ -473,3 +473,181 @@ async fn mtls_to_an_upstream_presents_the_configured_client_certificate() {
     assert_eq!(ask(&gw).await, json!({"data": {"hello": "hi"}}));
     gw.shutdown().await;
 }
+
+/// The `notifications` gRPC mock over TLS (HTTP/2 through ALPN), its certificate from
+/// `ca`, requiring client certificates of `client_ca` when given. Stops when dropped.
+struct TlsGrpcService {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsGrpcService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn tls_grpc_service(ca: &Ca, client_ca: Option<&Ca>) -> TlsGrpcService {
+    let server = ca.server();
+    let config = gateway::tls::server_config(
+        server.cert.as_bytes(),
+        server.key.as_bytes(),
+        client_ca.map(|c| c.pem()).as_deref().map(str::as_bytes),
+        ClientAuth::Required,
+    )
+    .expect("gRPC service TLS config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gRPC service");
+    let url = format!("https://{}", listener.local_addr().expect("addr"));
+    let router = subgraph_mocks::notifications::standalone_router();
+    let task = tokio::spawn(gateway::tls::serve(
+        listener,
+        tokio_rustls::TlsAcceptor::from(config),
+        router,
+        std::future::pending(),
+    ));
+    TlsGrpcService { url, task }
+}
+
+const NOTIFICATIONS_SDL: &str = r#"
+type Query {
+  notificationsOf(userId: ID!, first: Int = 10): [Notification!]
+    @grpc(service: "notifications.v1.Notifications", method: "ListNotifications", request: "user_id: $args.userId, limit: $args.first", result: "notifications")
+}
+type Notification { id: ID! title: String! }
+"#;
+
+/// A gateway whose only source is the gRPC `notifications` service at `url`, with
+/// `upstream_yaml` (indented by two spaces) under `upstream:`.
+async fn grpc_gateway(url: &str, upstream_yaml: &str) -> Result<RunningGateway, String> {
+    let dir = temp_dir("grpc");
+    let sdl = write(&dir, "notifications.graphql", NOTIFICATIONS_SDL);
+    let proto = e2e_tests::workspace_root().join("schemas/protos/notifications.proto");
+    let config = write(
+        &dir,
+        "gateway.yaml",
+        &format!(
+            "subgraphs:\n  - name: notifications\n    kind: grpc\n    url: {url}\n    schema: {{ file: \"{}\" }}\n    protos: [\"{}\"]\nupstream:\n  retry: {{ enabled: false }}\n{upstream_yaml}\n",
+            sdl.display(),
+            proto.display()
+        ),
+    );
+    let config = Config::load(&config).map_err(|e| e.to_string())?;
+    let mut spec = GatewaySpec::from_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    spec.listen = "127.0.0.1:0".into();
+    server::start(&spec).await.map_err(|e| e.to_string())
+}
+
+async fn ask_notifications(gw: &RunningGateway) -> Value {
+    post_json(
+        &e2e_tests::client(),
+        &gw.url(),
+        &json!({"query": r#"{ notificationsOf(userId: "1", first: 2) { id title } }"#}),
+    )
+    .await
+    .body
+}
+
+fn assert_two_notifications(body: &Value) {
+    assert!(body.get("errors").is_none(), "{body}");
+    let list = body["data"]["notificationsOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {body}"));
+    assert_eq!(list.len(), 2, "{body}");
+    assert!(list.iter().all(|n| n["id"].is_string()), "{body}");
+}
+
+#[tokio::test]
+async fn a_tls_grpc_source_is_reached_with_the_configured_root_ca() {
+    let ca = Ca::new("gRPC CA");
+    let service = tls_grpc_service(&ca, None).await;
+    let dir = temp_dir("grpc-ca");
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+
+    // `https://` without a `tls:` section: the system roots, which do not know the CA.
+    let gw = grpc_gateway(&service.url, "").await.expect("starts");
+    let body = ask_notifications(&gw).await;
+    assert_eq!(code(&body), "UPSTREAM_GRPC_UNAVAILABLE", "{body}");
+    assert!(body["data"]["notificationsOf"].is_null(), "{body}");
+    gw.shutdown().await;
+
+    // The source's own CA.
+    let gw = grpc_gateway(
+        &service.url,
+        &format!(
+            "  sources:\n    notifications:\n      tls: {{ ca_file: \"{}\" }}",
+            ca_file.display()
+        ),
+    )
+    .await
+    .expect("starts");
+    assert_two_notifications(&ask_notifications(&gw).await);
+    gw.shutdown().await;
+
+    // A CA file that is not PEM stops the start, naming the file.
+    let bad = write(&dir, "bad.pem", "not a certificate");
+    let error = match grpc_gateway(
+        &service.url,
+        &format!("  tls: {{ ca_file: \"{}\" }}", bad.display()),
+    )
+    .await
+    {
+        Ok(gw) => {
+            gw.shutdown().await;
+            panic!("started with a bad CA file");
+        }
+        Err(e) => e,
+    };
+    assert!(error.contains("bad.pem"), "{error}");
+}
+
+#[tokio::test]
+async fn mtls_to_a_grpc_source_presents_the_configured_client_certificate() {
+    let ca = Ca::new("gRPC CA");
+    let client_ca = Ca::new("Gateway clients CA");
+    let service = tls_grpc_service(&ca, Some(&client_ca)).await;
+    let dir = temp_dir("grpc-mtls");
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+    let identity = client_ca.client("gateway");
+    let cert_file = write(&dir, "client.pem", &identity.cert);
+    let key_file = write(&dir, "client.key", &identity.key);
+    let foreign = Ca::new("Someone else").client("gateway");
+    let foreign_cert = write(&dir, "foreign.pem", &foreign.cert);
+    let foreign_key = write(&dir, "foreign.key", &foreign.key);
+
+    // Trusting the service is not enough: it wants a client certificate of its CA.
+    let foreign = format!(
+        ", cert_file: \"{}\", key_file: \"{}\"",
+        foreign_cert.display(),
+        foreign_key.display()
+    );
+    for identity in ["", foreign.as_str()] {
+        let gw = grpc_gateway(
+            &service.url,
+            &format!("  tls: {{ ca_file: \"{}\"{identity} }}", ca_file.display()),
+        )
+        .await
+        .expect("starts");
+        let body = ask_notifications(&gw).await;
+        assert!(code(&body).starts_with("UPSTREAM_GRPC_"), "{body}");
+        assert!(body["data"]["notificationsOf"].is_null(), "{body}");
+        gw.shutdown().await;
+    }
+
+    let gw = grpc_gateway(
+        &service.url,
+        &format!(
+            "  sources:\n    notifications:\n      tls: {{ ca_file: \"{}\", cert_file: \"{}\", key_file: \"{}\" }}",
+            ca_file.display(),
+            cert_file.display(),
+            key_file.display()
+        ),
+    )
+    .await
+    .expect("starts");
+    assert_two_notifications(&ask_notifications(&gw).await);
+    gw.shutdown().await;
+}

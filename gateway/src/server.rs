@@ -281,8 +281,18 @@ fn local_source(
     let built: Result<Arc<dyn Source>, Vec<String>> = match spec.kind {
         SourceKind::Rest => RestSource::new(name, url, &spec.sdl, client.clone(), call_timeout)
             .map(|s| Arc::new(s) as Arc<dyn Source>),
-        SourceKind::Grpc => GrpcSource::new(name, url, &spec.sdl, &spec.protos, call_timeout)
-            .map(|s| Arc::new(s) as Arc<dyn Source>),
+        SourceKind::Grpc => {
+            // Read (and checked) only for an `https://` endpoint.
+            let tls = if url.starts_with("https://") {
+                let tls = crate::tls::grpc_client_tls(policy.tls.as_ref())
+                    .map_err(|e| StartupError::Tls(format!("source \"{name}\": {e}")))?;
+                Some(tls)
+            } else {
+                None
+            };
+            GrpcSource::new(name, url, &spec.sdl, &spec.protos, call_timeout, tls)
+                .map(|s| Arc::new(s) as Arc<dyn Source>)
+        }
         SourceKind::Graphql => Err(vec!["not a local source".into()]),
     };
     built.map_err(|errors| StartupError::Source {

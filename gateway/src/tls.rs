@@ -245,3 +245,31 @@ pub fn upstream_client(
         .build()
         .map_err(|e| format!("cannot build the TLS client: {e}"))
 }
+
+/// The TLS settings of a gRPC source reached over `https://`: the source's CA instead
+/// of the system roots when `tls.ca_file` is set, and its client certificate for mTLS.
+/// Same trust rules as [`upstream_client`]; tonic uses the same rustls and ring.
+pub fn grpc_client_tls(
+    tls: Option<&UpstreamTls>,
+) -> Result<tonic::transport::ClientTlsConfig, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut config = ClientTlsConfig::new();
+    let tls = tls.cloned().unwrap_or_default();
+    match &tls.ca_file {
+        Some(path) => {
+            let pem = read(path, "upstream CA")?;
+            // Checked here, for a message that names the file.
+            certificates(&pem, &path.display().to_string())?;
+            config = config.ca_certificate(Certificate::from_pem(pem));
+        }
+        None => config = config.with_native_roots(),
+    }
+    if let (Some(cert_path), Some(key_path)) = (&tls.cert_file, &tls.key_file) {
+        let cert = read(cert_path, "upstream client certificate")?;
+        let key = read(key_path, "upstream client key")?;
+        certificates(&cert, &cert_path.display().to_string())?;
+        private_key(&key, &key_path.display().to_string())?;
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    Ok(config)
+}

@@ -195,6 +195,13 @@ fn list_for(user_id: &str, limit: i32, unread_only: bool) -> Vec<Notification> {
         .collect()
 }
 
+/// The service alone, with state of its own (no faults, counters not visible): for
+/// serving it on a listener of the caller's, e.g. over TLS. Any axum-compatible HTTP/2
+/// server will do; gRPC clients need HTTP/2.
+pub fn standalone_router() -> Router {
+    router(Arc::new(ServicesShared::default()))
+}
+
 pub(crate) fn router(shared: Arc<ServicesShared>) -> Router {
     Router::new()
         .route(&format!("/{SERVICE}/{{method}}"), post(call))

@@ -23,6 +23,9 @@ pub struct BffConfig {
     pub persisted: PersistedConfig,
     #[serde(default)]
     pub cache: BffCache,
+    /// CORS for this endpoint (default: the gateway's `edge.cors`).
+    #[serde(default)]
+    pub cors: Option<crate::config::CorsConfig>,
 }
 
 /// Whole-response caching for this client. An operation is cached only when every

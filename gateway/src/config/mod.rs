@@ -214,7 +214,8 @@ pub enum LogFormat {
 pub struct SubgraphConfig {
     pub name: String,
     /// GraphQL endpoint, REST base URL (`http://host:port[/prefix]`), or gRPC endpoint
-    /// (`http://host:port`, HTTP/2 without TLS). Exactly one of `url`, `urls`,
+    /// (`http://host:port` plaintext HTTP/2, or `https://host:port` with the source's
+    /// `upstream` TLS settings). Exactly one of `url`, `urls`,
     /// `versions`.
     #[serde(default)]
     pub url: Option<String>,
@@ -395,12 +396,6 @@ impl Config {
                 SourceKind::Grpc if s.protos.is_empty() => {
                     return Err(format!(
                         "subgraphs[{i}] ({}): a gRPC source needs `protos: [file.proto, ...]`",
-                        s.name
-                    ));
-                }
-                SourceKind::Grpc if url.scheme() != "http" => {
-                    return Err(format!(
-                        "subgraphs[{i}] ({}): gRPC endpoints are plaintext HTTP/2 for now (http://), TLS is not supported",
                         s.name
                     ));
                 }

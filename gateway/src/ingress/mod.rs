@@ -57,9 +57,12 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) ->
             state.clone(),
             auth::guard,
         ));
-    if let Some(cors) = cors_layer(&edge.cors) {
-        graphql = graphql.layer(cors);
-    }
+    // CORS per endpoint: a BFF's own `cors:` wins over the gateway-wide `edge.cors`.
+    let global_cors = Arc::new(edge.cors.clone());
+    graphql = graphql.layer(axum::middleware::from_fn_with_state(
+        (state.clone(), global_cors),
+        cors,
+    ));
     if edge.compression {
         graphql = graphql.layer(
             tower_http::compression::CompressionLayer::new()
@@ -160,6 +163,46 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Apply the CORS policy of the endpoint the request is for, if it has one.
+async fn cors(
+    State((state, global)): State<(Arc<AppState>, Arc<CorsConfig>)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let bff_cors = request
+        .uri()
+        .path()
+        .strip_prefix("/bff/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|name| {
+            state
+                .engine
+                .load()
+                .bffs
+                .get(name)
+                .and_then(|b| b.config.cors.clone())
+        });
+    let config = bff_cors.as_ref().unwrap_or(&global);
+    let Some(layer) = cors_layer(config) else {
+        return next.run(request).await;
+    };
+    // The CORS service calls its inner service at most once per request.
+    let mut next = Some(next);
+    let inner = tower::service_fn(move |req: axum::extract::Request| {
+        let next = next.take();
+        async move {
+            Ok::<_, std::convert::Infallible>(match next {
+                Some(next) => next.run(req).await,
+                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            })
+        }
+    });
+    match tower::ServiceExt::oneshot(tower::Layer::layer(&layer, inner), request).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// The CORS layer, or none when no origin is allowed.

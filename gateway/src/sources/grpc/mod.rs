@@ -26,7 +26,7 @@ use prost_reflect::{
     MethodDescriptor,
 };
 use serde_json::Value as Json;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::local_exec::{
     Batch, Binding, Connector, FieldError, LocalExecutor, LocalSchema, Prepared, Site,
@@ -69,18 +69,28 @@ struct ShapeCheck {
 }
 
 impl GrpcSource {
+    /// `tls` applies to an `https://` endpoint (see [`crate::tls::grpc_client_tls`]);
+    /// without it, an `https://` endpoint is verified against the system roots. A
+    /// plaintext `http://` endpoint ignores it (`upstream.tls` may cover every source).
     pub fn new(
         subgraph: &str,
         url: &str,
         sdl: &str,
         protos: &[PathBuf],
         timeout: Duration,
+        tls: Option<ClientTlsConfig>,
     ) -> Result<Self, Vec<String>> {
         let pool = compile_protos(protos)?;
-        let endpoint = Endpoint::from_shared(url.to_string())
+        let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| vec![format!("invalid gRPC endpoint {url:?}: {e}")])?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if endpoint.uri().scheme_str() == Some("https") {
+            let tls = tls.unwrap_or_else(|| ClientTlsConfig::new().with_native_roots());
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| vec![format!("TLS settings of {url:?}: {e}")])?;
+        }
         let backend = Arc::new(Backend {
             endpoint,
             channel: OnceLock::new(),
