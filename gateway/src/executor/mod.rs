@@ -308,7 +308,11 @@ impl<'a> Execution<'a> {
                     self.errors.push(upstream_error(error, &node.service, None));
                 }
                 match response.data {
-                    Some(Json::Object(map)) => store::deep_merge(&mut self.data, Json::Object(map)),
+                    Some(Json::Object(map)) => store::deep_merge(
+                        &mut self.data,
+                        Json::Object(map),
+                        node.operation.contains(crate::planner::ALIAS_MARK),
+                    ),
                     Some(Json::Null) | None => {}
                     Some(_) => self.fail(
                         node,
@@ -355,9 +359,13 @@ impl<'a> Execution<'a> {
                 }
                 for ((part, slots), list) in parts.iter().zip(&p.slots).zip(lists) {
                     match list {
-                        Some(list) => {
-                            store::merge_entities(&mut self.data, &part.paths, slots, list)
-                        }
+                        Some(list) => store::merge_entities(
+                            &mut self.data,
+                            &part.paths,
+                            slots,
+                            list,
+                            node.operation.contains(crate::planner::ALIAS_MARK),
+                        ),
                         None => self.failed.extend(part.paths.iter().cloned()),
                     }
                 }

@@ -164,6 +164,7 @@ pub fn merge_entities(
     paths: &[Vec<PathElem>],
     slots: &Slots,
     entities: Vec<Json>,
+    aliased: bool,
 ) {
     // Results used by several objects are cloned; the last user takes the original.
     let mut remaining = vec![0usize; entities.len()];
@@ -189,7 +190,7 @@ pub fn merge_entities(
                 entities[i].clone()
             };
             if let Some(Json::Object(fields)) = entity {
-                merge_map(object, fields);
+                merge_map(object, fields, aliased);
             }
         });
     }
@@ -261,12 +262,14 @@ fn concrete_path(data: &Json, path: &[PathElem], ordinal: usize) -> Option<Vec<J
 }
 
 /// Merge `src` into `dst`: objects field by field, lists element by element.
-pub fn deep_merge(dst: &mut Json, src: Json) {
+/// `aliased`: the subgraph query used planner aliases (`id__gwa3`) that must be
+/// mapped back to response keys; when it did not, keys are taken as they are.
+pub fn deep_merge(dst: &mut Json, src: Json, aliased: bool) {
     match (dst, src) {
-        (Json::Object(d), Json::Object(s)) => merge_map(d, s),
+        (Json::Object(d), Json::Object(s)) => merge_map(d, s, aliased),
         (Json::Array(d), Json::Array(s)) if d.len() == s.len() => {
             for (d, s) in d.iter_mut().zip(s) {
-                deep_merge(d, s);
+                deep_merge(d, s, aliased);
             }
         }
         (d, s) => {
@@ -298,7 +301,7 @@ fn strip_aliases(value: &mut Json) {
                 for (k, v) in old {
                     let k = unalias(k);
                     match map.get_mut(&k) {
-                        Some(existing) => deep_merge(existing, v),
+                        Some(existing) => deep_merge(existing, v, true),
                         None => {
                             map.insert(k, v);
                         }
@@ -312,14 +315,16 @@ fn strip_aliases(value: &mut Json) {
     }
 }
 
-fn merge_map(dst: &mut Map<String, Json>, src: Map<String, Json>) {
+fn merge_map(dst: &mut Map<String, Json>, src: Map<String, Json>, aliased: bool) {
     for (k, v) in src {
-        let k = unalias(k);
+        let k = if aliased { unalias(k) } else { k };
         match dst.get_mut(&k) {
-            Some(existing) => deep_merge(existing, v),
+            Some(existing) => deep_merge(existing, v, aliased),
             None => {
                 let mut v = v;
-                strip_aliases(&mut v);
+                if aliased {
+                    strip_aliases(&mut v);
+                }
                 dst.insert(k, v);
             }
         }
