@@ -1,7 +1,8 @@
 //! TLS over real sockets, with certificates made in the test (rcgen, ring): HTTPS on
 //! the gateway's listener (HTTP/1.1 and HTTP/2), client certificates (mTLS, required
 //! and optional), start-up errors for bad PEM files, graceful shutdown over TLS, and
-//! HTTPS / mTLS to an upstream with the source's own CA and client certificate.
+//! HTTPS / mTLS to an upstream (GraphQL, and gRPC with the `notifications` mock) with
+//! the source's own CA and client certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -386,11 +386,8 @@ impl Engine {
             }
         }
         if !prepared.unauthorized.is_empty() {
-            authz::report(
-                &prepared.unauthorized,
-                response.data.as_ref(),
-                &mut response.errors,
-            );
+            let data = response.data_value();
+            authz::report(&prepared.unauthorized, data.as_ref(), &mut response.errors);
         }
         if context.expose_plan {
             response

@@ -26,7 +26,7 @@ use crate::schema::SchemaSnapshot;
 pub struct Bff {
     pub config: BffConfig,
     /// Cached responses (`cache.ttl`), with their expiry.
-    pub responses: moka::sync::Cache<u64, Arc<(serde_json::Value, std::time::Instant)>>,
+    pub responses: moka::sync::Cache<u64, Arc<(Vec<u8>, std::time::Instant)>>,
     /// The view's API schema: validation and introspection on this BFF use it.
     pub api: Valid<Schema>,
     pub implementers: ApolloMap<Name, Implementers>,

@@ -23,27 +23,53 @@ use crate::telemetry::{self, Metrics, REQUEST_ID};
 use store::Slots;
 
 /// The result of an execution: `data` (absent only for request errors) and errors.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default)]
 pub struct Response {
-    /// Errors first, as the spec suggests, so they are seen in long responses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Json>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    /// The response `data` as JSON text, written directly by the projection.
+    pub data: Option<Vec<u8>>,
     pub extensions: Map<String, Json>,
     /// How many upstream requests were made (for logs).
-    #[serde(skip)]
     pub upstream_requests: usize,
     /// The executed operation's name (for logs and metrics).
-    #[serde(skip)]
     pub operation_name: Option<String>,
 }
 
 impl Response {
+    /// The GraphQL response body: errors first (as the spec suggests, so they are seen
+    /// in long responses), then data, then extensions.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self)
-            .unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"internal error\"}]}".to_vec())
+        let data_len = self.data.as_ref().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(data_len + 64);
+        out.push(b'{');
+        let mut first = true;
+        let mut field = |out: &mut Vec<u8>, name: &[u8]| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(name);
+        };
+        if !self.errors.is_empty() {
+            field(&mut out, b"\"errors\":");
+            let _ = serde_json::to_writer(&mut out, &self.errors);
+        }
+        if let Some(data) = &self.data {
+            field(&mut out, b"\"data\":");
+            out.extend_from_slice(data);
+        }
+        if !self.extensions.is_empty() {
+            field(&mut out, b"\"extensions\":");
+            let _ = serde_json::to_writer(&mut out, &self.extensions);
+        }
+        out.push(b'}');
+        out
+    }
+
+    /// `data` as a JSON value, for the rare consumers that need to look inside.
+    pub fn data_value(&self) -> Option<Json> {
+        self.data
+            .as_ref()
+            .and_then(|d| serde_json::from_slice(d).ok())
     }
 }
 

@@ -1,6 +1,11 @@
 //! Projection of the client's selection from the merged tree: response keys in the
 //! client's order, `@skip`/`@include`, type conditions by runtime `__typename`, values
 //! checked against the API schema, and nulls propagated by the non-null rules.
+//!
+//! The response is written straight into JSON bytes, not built as a value tree first:
+//! a null that bubbles up truncates the bytes written for the nearest nullable position
+//! and writes `null` there instead. Paths are kept borrowed and only turned into JSON
+//! when an error needs one.
 
 use apollo_compiler::Name;
 use apollo_compiler::ast::Type;
@@ -11,17 +16,27 @@ use crate::planner::PathElem;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
 
+/// One step of the current response path (`Name` clones are reference counts).
+#[derive(Clone)]
+enum Seg {
+    Key(Name),
+    Index(usize),
+}
+
 struct Projector<'a> {
     schema: &'a SchemaSnapshot,
     variables: &'a Map<String, Json>,
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
-    path: Vec<Json>,
+    path: Vec<Seg>,
+    out: Vec<u8>,
 }
 
 /// A non-null field was null: the parent must become null.
 struct Bubble;
 
+/// Project the client's response `data` as JSON text (`null` when a null bubbled to
+/// the root).
 pub fn project(
     schema: &SchemaSnapshot,
     operation: &Operation,
@@ -30,7 +45,7 @@ pub fn project(
     variables: &Map<String, Json>,
     errors: &mut Vec<Json>,
     failed: &[Vec<PathElem>],
-) -> Json {
+) -> Vec<u8> {
     let empty = Map::new();
     let root = data.as_object().unwrap_or(&empty);
     let mut p = Projector {
@@ -39,42 +54,58 @@ pub fn project(
         errors,
         failed,
         path: Vec::new(),
+        out: Vec::with_capacity(16 * 1024),
     };
-    let mut out = Map::new();
     let fields = p.collect(&operation.selection, &operation.root_type);
-    for (key, group) in fields {
+    p.out.push(b'{');
+    for (i, (key, group)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            p.out.push(b',');
+        }
+        p.write_str(key);
+        p.out.push(b':');
         let field = group[0];
         if field.name == "__typename" {
-            out.insert(
-                key.to_string(),
-                Json::String(operation.root_type.to_string()),
-            );
+            p.write_str(&operation.root_type);
             continue;
         }
         if matches!(field.name.as_str(), "__schema" | "__type") {
-            out.insert(
-                key.to_string(),
-                introspection
-                    .get(key.as_str())
-                    .cloned()
-                    .unwrap_or(Json::Null),
-            );
+            p.write_value(introspection.get(key.as_str()).unwrap_or(&Json::Null));
             continue;
         }
-        p.path.push(Json::String(key.to_string()));
+        p.path.push(Seg::Key(key.clone()));
         let value = p.complete(root.get(key.as_str()), &field.ty, &group);
         p.path.pop();
-        match value {
-            Ok(v) => {
-                out.insert(key.to_string(), v);
-            }
-            Err(Bubble) => return Json::Null,
+        if value.is_err() {
+            return b"null".to_vec();
         }
     }
-    Json::Object(out)
+    p.out.push(b'}');
+    p.out
 }
 
 impl<'a> Projector<'a> {
+    fn write_str(&mut self, s: &str) {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, s);
+    }
+
+    fn write_value(&mut self, v: &Json) {
+        let _ = serde_json::to_writer(&mut self.out, v);
+    }
+
+    fn path_json(&self) -> Json {
+        Json::Array(
+            self.path
+                .iter()
+                .map(|s| match s {
+                    Seg::Key(k) => Json::String(k.to_string()),
+                    Seg::Index(i) => Json::from(*i),
+                })
+                .collect(),
+        )
+    }
+
     /// CollectFields: group the selected fields by response key, in order, keeping
     /// those whose conditions hold and whose type condition the object satisfies.
     fn collect<'s>(
@@ -82,7 +113,7 @@ impl<'a> Projector<'a> {
         set: &'s SelectionSet,
         runtime_type: &str,
     ) -> Vec<(&'s Name, Vec<&'s Field>)> {
-        let mut out: Vec<(&Name, Vec<&Field>)> = Vec::new();
+        let mut out: Vec<(&Name, Vec<&Field>)> = Vec::with_capacity(set.0.len());
         self.collect_into(set, runtime_type, &mut out);
         out
     }
@@ -120,80 +151,110 @@ impl<'a> Projector<'a> {
         }
     }
 
+    fn seg_matches(seg: &Seg, json: &Json) -> bool {
+        match seg {
+            Seg::Key(k) => json.as_str() == Some(k.as_str()),
+            Seg::Index(i) => json.as_u64() == Some(*i as u64),
+        }
+    }
+
+    /// Whether an error already explains a null at the current path.
     fn covered(&self) -> bool {
         let path = &self.path;
         let by_error = self.errors.iter().any(|e| {
-            e.get("path")
-                .and_then(Json::as_array)
-                .is_some_and(|p| p.len() <= path.len() && p.iter().zip(path).all(|(a, b)| a == b))
+            e.get("path").and_then(Json::as_array).is_some_and(|p| {
+                p.len() <= path.len() && p.iter().zip(path).all(|(a, b)| Self::seg_matches(b, a))
+            })
         });
         by_error
             || self.failed.iter().any(|pattern| {
                 pattern.len() <= path.len()
-                    && pattern.iter().zip(path).all(|(elem, seg)| match elem {
-                        PathElem::Key(k) => seg.as_str() == Some(k.as_str()),
-                        PathElem::List => seg.is_u64(),
-                    })
+                    && pattern
+                        .iter()
+                        .zip(path)
+                        .all(|(elem, seg)| match (elem, seg) {
+                            (PathElem::Key(k), Seg::Key(s)) => k == s,
+                            (PathElem::List, Seg::Index(_)) => true,
+                            _ => false,
+                        })
             })
     }
 
     fn null_error(&mut self, message: String) {
         if !self.covered() {
+            let path = self.path_json();
             self.errors.push(json!({
                 "message": message,
-                "path": self.path.clone(),
+                "path": path,
                 "extensions": { "code": "NULL_VALUE_IN_NON_NULL_FIELD" },
             }));
         }
     }
 
-    /// Complete a value; a null in a non-null position becomes a [`Bubble`] that the
-    /// nearest nullable position turns into `null`.
+    /// Write a completed value; a null in a non-null position becomes a [`Bubble`]
+    /// that the nearest nullable position turns into `null`.
     fn complete(
         &mut self,
         value: Option<&Json>,
         ty: &Type,
         fields: &[&Field],
-    ) -> Result<Json, Bubble> {
+    ) -> Result<(), Bubble> {
+        let start = self.out.len();
         match ty {
             Type::NonNullNamed(_) | Type::NonNullList(_) => {
-                let v = self.complete_nullable(value, ty, fields)?;
-                if v.is_null() {
+                let wrote_null = self.complete_nullable(value, ty, fields)?;
+                if wrote_null {
+                    self.out.truncate(start);
                     let name = fields.first().map(|f| f.name.as_str()).unwrap_or("");
                     self.null_error(format!("Cannot return null for non-nullable field {name}"));
                     return Err(Bubble);
                 }
-                Ok(v)
+                Ok(())
             }
-            _ => Ok(self
-                .complete_nullable(value, ty, fields)
-                .unwrap_or(Json::Null)),
+            _ => {
+                if self.complete_nullable(value, ty, fields).is_err() {
+                    self.out.truncate(start);
+                    self.out.extend_from_slice(b"null");
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Complete ignoring the outer non-null wrapper (the caller handles it).
+    /// Write a value ignoring the outer non-null wrapper (the caller handles it);
+    /// `Ok(true)` when it wrote `null`.
     fn complete_nullable(
         &mut self,
         value: Option<&Json>,
         ty: &Type,
         fields: &[&Field],
-    ) -> Result<Json, Bubble> {
+    ) -> Result<bool, Bubble> {
         match ty {
             Type::List(inner) | Type::NonNullList(inner) => match value {
                 Some(Json::Array(items)) => {
-                    let mut out = Vec::with_capacity(items.len());
+                    self.out.push(b'[');
                     for (i, item) in items.iter().enumerate() {
-                        self.path.push(Json::from(i));
+                        if i > 0 {
+                            self.out.push(b',');
+                        }
+                        self.path.push(Seg::Index(i));
                         let r = self.complete(Some(item), inner, fields);
                         self.path.pop();
-                        out.push(r?);
+                        r?;
                     }
-                    Ok(Json::Array(out))
+                    self.out.push(b']');
+                    Ok(false)
                 }
-                _ => Ok(Json::Null),
+                _ => {
+                    self.out.extend_from_slice(b"null");
+                    Ok(true)
+                }
             },
             Type::Named(name) | Type::NonNullNamed(name) => match value {
-                None | Some(Json::Null) => Ok(Json::Null),
+                None | Some(Json::Null) => {
+                    self.out.extend_from_slice(b"null");
+                    Ok(true)
+                }
                 Some(v) => self.complete_named(v, name, fields),
             },
         }
@@ -204,37 +265,49 @@ impl<'a> Projector<'a> {
         value: &Json,
         type_name: &Name,
         fields: &[&Field],
-    ) -> Result<Json, Bubble> {
+    ) -> Result<bool, Bubble> {
         match self.schema.api.types.get(type_name) {
-            Some(ExtendedType::Scalar(_)) => Ok(value.clone()),
+            Some(ExtendedType::Scalar(_)) => {
+                self.write_value(value);
+                Ok(false)
+            }
             Some(ExtendedType::Enum(e)) => match value.as_str() {
-                Some(s) if e.values.contains_key(s) => Ok(value.clone()),
+                Some(s) if e.values.contains_key(s) => {
+                    self.write_str(s);
+                    Ok(false)
+                }
                 _ => {
+                    let path = self.path_json();
                     self.errors.push(json!({
                         "message": format!("Invalid value for enum {type_name}"),
-                        "path": self.path.clone(),
+                        "path": path,
                         "extensions": { "code": "INVALID_UPSTREAM_VALUE" },
                     }));
-                    Ok(Json::Null)
+                    self.out.extend_from_slice(b"null");
+                    Ok(true)
                 }
             },
             Some(ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
                 let Json::Object(object) = value else {
-                    return Ok(Json::Null);
+                    self.out.extend_from_slice(b"null");
+                    return Ok(true);
                 };
                 let runtime = object
                     .get("__typename")
                     .and_then(Json::as_str)
-                    .unwrap_or(type_name.as_str())
-                    .to_string();
+                    .unwrap_or(type_name.as_str());
                 // A runtime type the API schema hides must not leak to the client.
-                if !self.schema.api.types.contains_key(runtime.as_str()) {
-                    return Ok(Json::Null);
+                if !self.schema.api.types.contains_key(runtime) {
+                    self.out.extend_from_slice(b"null");
+                    return Ok(true);
                 }
-                self.complete_object(object, &runtime, fields)
-                    .map(Json::Object)
+                self.complete_object(object, runtime, fields)?;
+                Ok(false)
             }
-            _ => Ok(Json::Null),
+            _ => {
+                self.out.extend_from_slice(b"null");
+                Ok(true)
+            }
         }
     }
 
@@ -243,9 +316,11 @@ impl<'a> Projector<'a> {
         object: &Map<String, Json>,
         runtime: &str,
         fields: &[&Field],
-    ) -> Result<Map<String, Json>, Bubble> {
-        let merged;
-        let set = if fields.len() == 1 {
+    ) -> Result<(), Bubble> {
+        // Several fields under one key (from different fragments) select the union of
+        // their selections; the common case of one field borrows its own.
+        let merged: SelectionSet;
+        let set: &SelectionSet = if fields.len() == 1 {
             &fields[0].selection
         } else {
             let mut all = SelectionSet::default();
@@ -256,18 +331,24 @@ impl<'a> Projector<'a> {
             &merged
         };
         let collected = self.collect(set, runtime);
-        let mut out = Map::with_capacity(collected.len());
-        for (key, group) in collected {
+        self.out.push(b'{');
+        for (i, (key, group)) in collected.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.write_str(key);
+            self.out.push(b':');
             let field = group[0];
             if field.name == "__typename" {
-                out.insert(key.to_string(), Json::String(runtime.to_string()));
+                self.write_str(runtime);
                 continue;
             }
-            self.path.push(Json::String(key.to_string()));
-            let value = self.complete(object.get(key.as_str()), &field.ty, &group);
+            self.path.push(Seg::Key(key.clone()));
+            let r = self.complete(object.get(key.as_str()), &field.ty, &group);
             self.path.pop();
-            out.insert(key.to_string(), value?);
+            r?;
         }
-        Ok(out)
+        self.out.push(b'}');
+        Ok(())
     }
 }
