@@ -1,7 +1,7 @@
 //! The expected gateway answer to the federation benchmark query, computed directly from the
 //! shared [data](crate::data) without any GraphQL machinery.
 //!
-//! [`BENCHMARK_QUERY`] is a copy of `/work/shared/bench/federation-query.graphql`;
+//! [`BENCHMARK_QUERY`] is `gateway/tests/fixtures/benchmark-query.graphql` (the shared benchmark query);
 //! [`benchmark_response()`] is the `{"data": ...}` document a correct gateway must return for
 //! it when its subgraphs are these mocks (fields in query order). End-to-end tests can compare
 //! the gateway's output with it, and it documents the response size (about 96 KB of compact
@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use crate::data::{Data, Product, Review, User, data};
 
 /// The benchmark query (`TestQuery`), identical to the shared benchmark's query file.
-pub const BENCHMARK_QUERY: &str = include_str!("benchmark-query.graphql");
+pub const BENCHMARK_QUERY: &str =
+    include_str!("../../gateway/tests/fixtures/benchmark-query.graphql");
 
 /// The complete expected response (`{"data": {"users": [...], "topProducts": [...]}}`) to
 /// [`BENCHMARK_QUERY`], with the default `topProducts(first: 5)`.

@@ -18,7 +18,7 @@ use common::data;
 use serde_json::json;
 use subgraph_mocks::{MockSubgraphs, SUBGRAPHS, subgraphs};
 
-const SUPERGRAPH: &str = include_str!("data/federation-supergraph.graphql");
+const SUPERGRAPH: &str = include_str!("../../gateway/tests/fixtures/benchmark-supergraph.graphql");
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Field {

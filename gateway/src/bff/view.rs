@@ -178,39 +178,25 @@ pub fn view_schema(
             match ty {
                 ExtendedType::Object(o) => {
                     let o = o.make_mut();
-                    o.fields
-                        .retain(|_, f| !hidden_types.contains(f.ty.inner_named_type()));
-                    o.implements_interfaces
-                        .retain(|i| !hidden_types.contains(&i.name));
-                    for (fname, f) in o.fields.iter_mut() {
-                        strip_arguments(
-                            &tags,
-                            &excluded,
-                            &hidden_types,
-                            type_name,
-                            fname,
-                            f.make_mut(),
-                        )?;
-                    }
-                    empty = o.fields.is_empty();
+                    empty = strip_fields(
+                        &tags,
+                        &excluded,
+                        &hidden_types,
+                        type_name,
+                        &mut o.fields,
+                        &mut o.implements_interfaces,
+                    )?;
                 }
                 ExtendedType::Interface(i) => {
                     let i = i.make_mut();
-                    i.fields
-                        .retain(|_, f| !hidden_types.contains(f.ty.inner_named_type()));
-                    i.implements_interfaces
-                        .retain(|n| !hidden_types.contains(&n.name));
-                    for (fname, f) in i.fields.iter_mut() {
-                        strip_arguments(
-                            &tags,
-                            &excluded,
-                            &hidden_types,
-                            type_name,
-                            fname,
-                            f.make_mut(),
-                        )?;
-                    }
-                    empty = i.fields.is_empty();
+                    empty = strip_fields(
+                        &tags,
+                        &excluded,
+                        &hidden_types,
+                        type_name,
+                        &mut i.fields,
+                        &mut i.implements_interfaces,
+                    )?;
                 }
                 ExtendedType::Union(u) => {
                     let u = u.make_mut();
@@ -274,6 +260,27 @@ pub fn view_schema(
     schema
         .validate()
         .map_err(|e| format!("the view's schema is invalid: {}", e.errors))
+}
+
+/// Drop the fields (and arguments, and implemented interfaces) of an object or
+/// interface that refer to hidden types; true when no field is left.
+fn strip_fields(
+    tags: &Tags<'_>,
+    excluded: &impl Fn(&[&str]) -> bool,
+    hidden: &HashSet<Name>,
+    type_name: &str,
+    fields: &mut apollo_compiler::collections::IndexMap<
+        Name,
+        apollo_compiler::schema::Component<apollo_compiler::ast::FieldDefinition>,
+    >,
+    implements: &mut apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>,
+) -> Result<bool, String> {
+    fields.retain(|_, f| !hidden.contains(f.ty.inner_named_type()));
+    implements.retain(|i| !hidden.contains(&i.name));
+    for (name, f) in fields.iter_mut() {
+        strip_arguments(tags, excluded, hidden, type_name, name, f.make_mut())?;
+    }
+    Ok(fields.is_empty())
 }
 
 fn strip_arguments(
