@@ -126,6 +126,23 @@ async fn spans_continue_the_client_trace_and_reach_the_upstream() {
     assert_eq!(hex(&request.parent_span_id), client_span);
     assert_eq!(prepare.parent_span_id, request.span_id);
     assert_eq!(fetch.parent_span_id, request.span_id);
+    let kind = fetch
+        .attributes
+        .iter()
+        .find(|a| a.key == "kind")
+        .and_then(|a| a.value.as_ref())
+        .map(|v| format!("{:?}", v.value));
+    assert!(
+        kind.as_deref().is_some_and(|k| k.contains("graphql")),
+        "fetch span kind: {kind:?}"
+    );
+    for attribute in ["breaker", "attempts", "outcome"] {
+        assert!(
+            fetch.attributes.iter().any(|a| a.key == attribute),
+            "the fetch span has no `{attribute}`: {:?}",
+            fetch.attributes
+        );
+    }
     // The upstream's parent is the fetch span.
     assert_eq!(parts[2], hex(&fetch.span_id));
     gw.shutdown().await;

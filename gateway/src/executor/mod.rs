@@ -201,6 +201,7 @@ impl<'a> Execution<'a> {
                 "fetch",
                 otel.kind = "client",
                 source = %p.node.service,
+                kind = tracing::field::Empty,
                 operation = %p.node.operation_name,
                 outcome = tracing::field::Empty,
                 cache_hit = tracing::field::Empty,

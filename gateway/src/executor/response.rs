@@ -330,36 +330,6 @@ impl<'a> Projector<'a> {
             merged = all;
             &merged
         };
-        // The common case after normalization: plain fields with unique keys and no
-        // conditions, written in order without collecting.
-        if fields.len() == 1
-            && set
-                .0
-                .iter()
-                .all(|s| matches!(s, Selection::Field(f) if f.conditions.is_empty()))
-        {
-            self.out.push(b'{');
-            for (i, item) in set.0.iter().enumerate() {
-                let Selection::Field(field) = item else {
-                    continue;
-                };
-                if i > 0 {
-                    self.out.push(b',');
-                }
-                self.write_str(&field.key);
-                self.out.push(b':');
-                if field.name == "__typename" {
-                    self.write_str(runtime);
-                    continue;
-                }
-                self.path.push(Seg::Key(field.key.clone()));
-                let r = self.complete(object.get(field.key.as_str()), &field.ty, &[field]);
-                self.path.pop();
-                r?;
-            }
-            self.out.push(b'}');
-            return Ok(());
-        }
         let collected = self.collect(set, runtime);
         self.out.push(b'{');
         for (i, (key, group)) in collected.into_iter().enumerate() {

@@ -15,6 +15,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use rustc_hash::{FxHashMap, FxHasher};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::config::CacheConfig;
 use crate::distributed::{RedisStore, hex};
@@ -107,15 +108,19 @@ impl Dedupe {
         }
         // The call runs as its own task, so it completes (and leaves the map) even if
         // every waiter goes away; the attempt timeout below bounds it.
+        // It stays in the fetch's span, so the layers below record on it.
         let call = self.inner.fetch(request);
         let in_flight = self.in_flight.clone();
-        let task = tokio::spawn(async move {
-            let result = call.await;
-            if let Ok(mut map) = in_flight.lock() {
-                map.remove(&key);
+        let task = tokio::spawn(
+            async move {
+                let result = call.await;
+                if let Ok(mut map) = in_flight.lock() {
+                    map.remove(&key);
+                }
+                result
             }
-            result
-        });
+            .instrument(tracing::Span::current()),
+        );
         let shared = async move {
             task.await
                 .unwrap_or_else(|e| Err(FetchError::Connect(format!("fetch task failed: {e}"))))

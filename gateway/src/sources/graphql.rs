@@ -51,6 +51,7 @@ impl Source for GraphqlSource {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        tracing::Span::current().record("kind", "graphql");
         let body = serde_json::to_vec(&GraphqlRequest {
             query: &request.operation,
             operation_name: &request.operation_name,

@@ -126,6 +126,7 @@ impl Source for GrpcSource {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        tracing::Span::current().record("kind", "grpc");
         self.exec.fetch(request)
     }
 }

@@ -81,6 +81,7 @@ impl Source for RestSource {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        tracing::Span::current().record("kind", "rest");
         self.exec.fetch(request)
     }
 }
