@@ -288,14 +288,7 @@ async fn bad_tokens_get_401_with_the_reason_and_reach_no_upstream() {
     assert_eq!(challenge(&reply), ["Bearer realm=\"gateway\""]);
     assert!(a.received().is_empty(), "nothing reached the upstream");
 
-    let metrics = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = e2e_tests::metrics_text(gw.addr).await;
     assert!(
         metrics.contains(&format!(
             "gateway_auth_failures_total{{reason=\"invalid\"}} {}",

@@ -126,14 +126,7 @@ async fn a_down_upstream_opens_the_breaker_and_recovery_closes_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(recovered, "the breaker never closed");
-    let metrics = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = e2e_tests::metrics_text(gw.addr).await;
     assert!(
         metrics.contains(r#"gateway_circuit_breaker_state{source="a"} 0"#),
         "{metrics}"
@@ -256,14 +249,7 @@ async fn the_cache_hits_varies_by_user_and_never_stores_errors() {
     ask(&gw.url(), "{ hello }").await;
     ask(&gw.url(), "{ hello }").await;
     assert_eq!(a.received().len(), 4);
-    let metrics = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = e2e_tests::metrics_text(gw.addr).await;
     assert!(
         metrics.contains(r#"gateway_cache_lookups_total{cache="upstream:a",result="hit"} 1"#),
         "{metrics}"
@@ -368,14 +354,7 @@ async fn the_plan_extensions_say_whether_the_cache_answered() {
 }
 
 async fn upstream_fetches(gw: &gateway::server::RunningGateway) -> f64 {
-    let text = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = e2e_tests::metrics_text(gw.addr).await;
     text.lines()
         .filter(|l| l.starts_with("gateway_upstream_requests_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -92,14 +92,7 @@ fn config(algorithm: &str, extra: &str) -> String {
 }
 
 async fn metrics(gw: &gateway::server::RunningGateway) -> String {
-    client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
+    e2e_tests::metrics_text(gw.addr).await
 }
 
 #[tokio::test]

@@ -189,3 +189,15 @@ pub fn error_messages(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The `/metrics` text of a gateway.
+pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
