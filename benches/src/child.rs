@@ -21,16 +21,22 @@ pub struct Service {
 }
 
 impl Service {
-    /// Start `program args...`, pinned to `cpu` with `taskset` when given, output to `log`.
+    /// Start `program args...` in `cwd` with `env` added, pinned to `cpu` with `taskset`
+    /// when given, output to `log`.
     pub fn spawn(
         name: &'static str,
         program: &Path,
         args: &[String],
+        env: &[(String, String)],
+        cwd: &Path,
         cpu: Option<usize>,
         log: PathBuf,
     ) -> anyhow::Result<Self> {
         let mut command = pinned(program, cpu);
-        command.args(args);
+        command
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(cwd);
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         command
             .stdin(Stdio::null())

@@ -8,6 +8,7 @@
 //! See `benches/README.md`.
 
 mod child;
+mod peers;
 mod report;
 mod wrk;
 
@@ -22,6 +23,7 @@ use serde_json::{Value as Json, json};
 use crate::child::{
     Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, peak_rss_bytes,
 };
+use crate::peers::{Gateway, PEERS};
 use crate::report::{Report, Row, Setup};
 use crate::wrk::{Mode, WrkRun};
 
@@ -30,6 +32,7 @@ const QUERY: &str = include_str!("../../gateway/tests/fixtures/benchmark-query.g
 /// The subgraph URL prefix in the benchmark supergraph, rewritten to the mocks' address.
 const SUPERGRAPH_URL_PREFIX: &str = "http://0.0.0.0:4200/";
 const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release");
+const DEFAULT_PEERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-peers");
 const BUILD_HINT: &str = "cargo build --release -p gateway -p subgraph-mocks";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -58,6 +61,17 @@ struct Cli {
     /// Directory with the release `gateway` and `subgraph-mocks` binaries.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_BIN_DIR)]
     bin_dir: PathBuf,
+    /// Gateways to run, comma-separated, in this order (default: ours, then every
+    /// installed peer).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    gateways: Vec<Gateway>,
+    /// Install the peers first (those named by --gateways, or all three): hive-router and
+    /// apollo-router with `cargo install --locked`, hive-gateway with npm.
+    #[arg(long)]
+    install_peers: bool,
+    /// Where peers are installed.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PEERS_DIR)]
+    peers_dir: PathBuf,
     /// Also write the results to FILE: JSON if it ends in `.json`, Markdown otherwise.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -114,13 +128,48 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "wrk needs --threads >= 1 and --connections >= --threads"
     );
     let bin_dir = cli.bin_dir.canonicalize().unwrap_or(cli.bin_dir.clone());
-    let gateway_bin = bin_dir.join("gateway");
     let mocks_bin = bin_dir.join("subgraph-mocks");
-    for bin in [&gateway_bin, &mocks_bin] {
+    let peers_dir = &cli.peers_dir;
+    if cli.install_peers {
+        let wanted = if cli.gateways.is_empty() {
+            &PEERS[..]
+        } else {
+            &cli.gateways[..]
+        };
+        for gateway in wanted {
+            gateway.install(peers_dir)?;
+        }
+    }
+    let gateways: Vec<Gateway> = if cli.gateways.is_empty() {
+        std::iter::once(Gateway::Ours)
+            .chain(
+                PEERS
+                    .into_iter()
+                    .filter(|p| p.program(&bin_dir, peers_dir).is_file()),
+            )
+            .collect()
+    } else {
+        cli.gateways.clone()
+    };
+    for bin in std::iter::once(mocks_bin.clone()).chain(
+        gateways
+            .iter()
+            .filter(|g| **g == Gateway::Ours)
+            .map(|g| g.program(&bin_dir, peers_dir)),
+    ) {
         ensure!(
             bin.is_file(),
             "{} is missing; build the release binaries first (from the workspace root):\n    {BUILD_HINT}",
             bin.display()
+        );
+    }
+    for peer in gateways.iter().filter(|g| **g != Gateway::Ours) {
+        let program = peer.program(&bin_dir, peers_dir);
+        ensure!(
+            program.is_file(),
+            "{} is not installed ({} missing); add --install-peers",
+            peer.name(),
+            program.display()
         );
     }
     let wrk_version = wrk_version().context(
@@ -154,6 +203,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "subgraph-mocks",
         &mocks_bin,
         &["--listen".into(), format!("127.0.0.1:{mocks_port}")],
+        &[],
+        dir.path(),
         load_cpu,
         dir.path().join("mocks.log"),
     )?;
@@ -188,83 +239,38 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let expected = serde_json::to_string(&subgraph_mocks::reference::benchmark_response())?;
 
     let mut rows = Vec::new();
-    for &mode in &cli.modes {
-        let port = free_port()?;
-        progress(&format!(
-            "[{}] starting {} on 127.0.0.1:{port}",
-            mode.name(),
-            gateway_bin.display()
-        ));
-        let mut gateway = Service::spawn(
-            "gateway",
-            &gateway_bin,
-            &[
-                "run".into(),
-                "--supergraph".into(),
-                supergraph_file.display().to_string(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-            ],
-            gateway_cpu,
-            dir.path().join(format!("gateway-{}.log", mode.name())),
-        )?;
-        let health = format!("http://127.0.0.1:{port}/health");
-        wait_until_ready(&mut gateway, || async {
-            Ok(http.get(&health).send().await?.status().is_success())
-        })
-        .await?;
-        let url = format!("http://127.0.0.1:{port}/graphql");
-        check_answer(&http, &url, &body, &expected).await?;
-        progress(&format!(
-            "[{}] the answer matches the reference ({} bytes)",
-            mode.name(),
-            expected.len()
-        ));
-
-        let script = dir.path().join(format!("{}.lua", mode.name()));
-        std::fs::write(&script, wrk::script(mode, &body_file, expected.len()))?;
-        let mut wrk = WrkRun {
-            url: &url,
-            script: &script,
-            duration: Duration::from_secs(cli.warmup),
-            connections: cli.connections,
-            threads: cli.threads,
-            cpu: load_cpu,
-        };
-        if cli.warmup > 0 {
-            progress(&format!(
-                "[{}] warming up for {} s",
-                mode.name(),
-                cli.warmup
-            ));
-            let warm = wrk.run().await?;
-            ensure!(warm.requests > 0, "no request completed during the warm-up");
+    let mut failed = Vec::new();
+    for &gateway in &gateways {
+        for &mode in &cli.modes {
+            let run = Run {
+                cli,
+                gateway,
+                mode,
+                program: gateway.program(&bin_dir, peers_dir),
+                supergraph: &supergraph_file,
+                body: &body,
+                body_file: &body_file,
+                expected: &expected,
+                dir: dir.path(),
+                http: &http,
+                gateway_cpu,
+                load_cpu,
+                ticks,
+            };
+            match run.measure(&mut mocks).await {
+                Ok(row) => rows.push(row),
+                // A peer that fails is reported and skipped; ours failing ends the run.
+                Err(e) if gateway != Gateway::Ours => {
+                    progress(&format!(
+                        "[{} {}] failed: {e:#}",
+                        gateway.name(),
+                        mode.name()
+                    ));
+                    failed.push(format!("{} {}: {e:#}", gateway.name(), mode.name()));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        progress(&format!(
-            "[{}] measuring for {} s",
-            mode.name(),
-            cli.duration
-        ));
-        wrk.duration = Duration::from_secs(cli.duration);
-        let gateway_before = cpu_seconds(gateway.pid(), ticks)?;
-        let mocks_before = cpu_seconds(mocks.pid(), ticks)?;
-        let cpus_before = cpu_jiffies()?;
-        let result = wrk.run().await?;
-        let cpu_busy = busy_fractions(&cpus_before, &cpu_jiffies()?);
-        let gateway_cpu_seconds = cpu_seconds(gateway.pid(), ticks)? - gateway_before;
-        let mocks_cpu_seconds = cpu_seconds(mocks.pid(), ticks)? - mocks_before;
-        let gateway_peak_rss_bytes = peak_rss_bytes(gateway.pid())?;
-        gateway.ensure_running()?;
-        mocks.ensure_running()?;
-        gateway.stop();
-        rows.push(Row {
-            mode,
-            wrk: result,
-            gateway_peak_rss_bytes,
-            gateway_cpu_seconds,
-            mocks_cpu_seconds,
-            cpu_busy,
-        });
     }
     mocks.stop();
 
@@ -277,7 +283,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             pinned,
             cpus,
             wrk_version,
-            response_bytes: expected.len(),
+            gateways: gateways
+                .iter()
+                .map(|g| format!("{} {}", g.name(), g.version()))
+                .collect(),
         },
         rows,
     };
@@ -291,7 +300,128 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         errors == 0,
         "{errors} request(s) failed or had a wrong body"
     );
+    ensure!(
+        failed.is_empty(),
+        "runs that failed:\n{}",
+        failed.join("\n")
+    );
     Ok(())
+}
+
+/// One gateway in one mode: start it fresh, check its answer, warm up, measure, stop it.
+struct Run<'a> {
+    cli: &'a Cli,
+    gateway: Gateway,
+    mode: Mode,
+    program: PathBuf,
+    supergraph: &'a Path,
+    body: &'a [u8],
+    body_file: &'a Path,
+    expected: &'a str,
+    dir: &'a Path,
+    http: &'a reqwest::Client,
+    gateway_cpu: Option<usize>,
+    load_cpu: Option<usize>,
+    ticks: f64,
+}
+
+impl Run<'_> {
+    async fn measure(&self, mocks: &mut Service) -> anyhow::Result<Row> {
+        let (cli, mode) = (self.cli, self.mode);
+        let label = format!("{} {}", self.gateway.name(), mode.name());
+        let port = free_port()?;
+        let scratch = self
+            .dir
+            .join(format!("{}-{}", self.gateway.name(), mode.name()));
+        std::fs::create_dir_all(&scratch)?;
+        let launch = self
+            .gateway
+            .launch(self.program.clone(), self.supergraph, port, &scratch)?;
+        progress(&format!(
+            "[{label}] starting {} on 127.0.0.1:{port}",
+            launch.program.display()
+        ));
+        let mut gateway = Service::spawn(
+            self.gateway.name(),
+            &launch.program,
+            &launch.args,
+            &launch.env,
+            &scratch,
+            self.gateway_cpu,
+            self.dir
+                .join(format!("{}-{}.log", self.gateway.name(), mode.name())),
+        )?;
+        let url = launch.url;
+        let probe = r#"{"query":"{ __typename }"}"#;
+        wait_until_ready(&mut gateway, || async {
+            let r = self
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(probe)
+                .send()
+                .await?;
+            Ok(r.status().is_success())
+        })
+        .await?;
+        let answer = check_answer(self.http, &url, self.body, self.expected).await?;
+        // Ours must answer byte for byte; a peer may format differently, and its own
+        // answer's length is what every response under load is checked against.
+        ensure!(
+            answer.exact || self.gateway != Gateway::Ours,
+            "the answer has the reference's values but not its exact bytes (field order?)"
+        );
+        progress(&format!(
+            "[{label}] the answer matches the reference ({} bytes{})",
+            answer.len,
+            if answer.exact {
+                ""
+            } else {
+                ", other formatting"
+            }
+        ));
+
+        let script = self
+            .dir
+            .join(format!("{}-{}.lua", self.gateway.name(), mode.name()));
+        std::fs::write(&script, wrk::script(mode, self.body_file, answer.len))?;
+        let mut wrk = WrkRun {
+            url: &url,
+            script: &script,
+            duration: Duration::from_secs(cli.warmup),
+            connections: cli.connections,
+            threads: cli.threads,
+            cpu: self.load_cpu,
+        };
+        if cli.warmup > 0 {
+            progress(&format!("[{label}] warming up for {} s", cli.warmup));
+            let warm = wrk.run().await?;
+            ensure!(warm.requests > 0, "no request completed during the warm-up");
+        }
+        progress(&format!("[{label}] measuring for {} s", cli.duration));
+        wrk.duration = Duration::from_secs(cli.duration);
+        let gateway_before = cpu_seconds(gateway.pid(), self.ticks)?;
+        let mocks_before = cpu_seconds(mocks.pid(), self.ticks)?;
+        let cpus_before = cpu_jiffies()?;
+        let result = wrk.run().await?;
+        let cpu_busy = busy_fractions(&cpus_before, &cpu_jiffies()?);
+        let gateway_cpu_seconds = cpu_seconds(gateway.pid(), self.ticks)? - gateway_before;
+        let mocks_cpu_seconds = cpu_seconds(mocks.pid(), self.ticks)? - mocks_before;
+        let gateway_peak_rss_bytes = peak_rss_bytes(gateway.pid())?;
+        gateway.ensure_running()?;
+        mocks.ensure_running()?;
+        gateway.stop();
+        Ok(Row {
+            gateway: self.gateway,
+            mode,
+            wrk: result,
+            response_bytes: answer.len,
+            gateway_peak_rss_bytes,
+            gateway_cpu_seconds,
+            mocks_cpu_seconds,
+            cpu_busy,
+        })
+    }
 }
 
 fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
@@ -346,13 +476,20 @@ where
     }
 }
 
-/// One request, the same as wrk sends: the body must be exactly the reference document.
+/// A gateway's answer to the benchmark query.
+struct Answer {
+    len: usize,
+    /// Byte for byte the reference document (not only the same values).
+    exact: bool,
+}
+
+/// One request, the same as wrk sends: no errors, and the reference's data.
 async fn check_answer(
     http: &reqwest::Client,
     url: &str,
     body: &[u8],
     expected: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Answer> {
     let response = http
         .post(url)
         .header("content-type", "application/json")
@@ -378,9 +515,8 @@ async fn check_answer(
         got == reference,
         "the answer differs from subgraph_mocks::reference::benchmark_response()"
     );
-    ensure!(
-        text == expected,
-        "the answer has the reference's values but not its exact bytes (field order?)"
-    );
-    Ok(())
+    Ok(Answer {
+        len: text.len(),
+        exact: text == expected,
+    })
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
+use crate::peers::Gateway;
 use crate::wrk::{Mode, WrkResult};
 
 /// How the runs were made.
@@ -18,14 +19,18 @@ pub struct Setup {
     pub pinned: bool,
     pub cpus: usize,
     pub wrk_version: String,
-    pub response_bytes: usize,
+    /// `name version` of each gateway run.
+    pub gateways: Vec<String>,
 }
 
 /// One mode's figures.
 #[derive(Debug, Clone)]
 pub struct Row {
+    pub gateway: Gateway,
     pub mode: Mode,
     pub wrk: WrkResult,
+    /// The length of the gateway's answer, which every response was checked against.
+    pub response_bytes: usize,
     pub gateway_peak_rss_bytes: u64,
     pub gateway_cpu_seconds: f64,
     pub mocks_cpu_seconds: f64,
@@ -54,6 +59,15 @@ impl Row {
         self.per_request_ms(self.mocks_cpu_seconds)
     }
 
+    /// The gateway's CPU time per request over the subgraphs' (the mocks process).
+    pub fn overhead(&self) -> f64 {
+        self.gateway_cpu_seconds / self.mocks_cpu_seconds.max(1e-9)
+    }
+
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.gateway_peak_rss_bytes as f64 / (1024.0 * 1024.0)
+    }
+
     /// CPU time over wall time: 1.0 is one core busy all the time.
     fn cores(&self, seconds: f64) -> f64 {
         seconds / self.wrk.duration.as_secs_f64().max(1e-9)
@@ -65,7 +79,27 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-const HEADERS: [&str; 13] = [
+/// Ours over one peer in one mode (RPS: higher is better for ours; the rest: lower).
+struct Comparison {
+    peer: Gateway,
+    mode: Mode,
+    rps: f64,
+    p99: f64,
+    cpu: f64,
+    rss: f64,
+}
+
+const COMPARISON_HEADERS: [&str; 6] = [
+    "ours / peer",
+    "mode",
+    "RPS",
+    "p99",
+    "CPU ms/req",
+    "peak RSS",
+];
+
+const HEADERS: [&str; 15] = [
+    "gateway",
     "mode",
     "requests",
     "RPS",
@@ -78,6 +112,7 @@ const HEADERS: [&str; 13] = [
     "gw CPU ms/req",
     "gw cores",
     "mocks CPU ms/req",
+    "gw/mocks CPU",
     "CPUs busy",
 ];
 
@@ -86,11 +121,12 @@ fn ms(d: Duration) -> String {
 }
 
 impl Report {
-    fn cells(&self) -> Vec<[String; 13]> {
+    fn cells(&self) -> Vec<[String; 15]> {
         self.rows
             .iter()
             .map(|r| {
                 [
+                    r.gateway.name().to_string(),
                     r.mode.name().to_string(),
                     r.wrk.requests.to_string(),
                     format!("{:.0}", r.rps()),
@@ -99,10 +135,11 @@ impl Report {
                     r.wrk.non_2xx.to_string(),
                     r.wrk.bad_body.to_string(),
                     r.wrk.socket_errors.to_string(),
-                    format!("{:.1}", r.gateway_peak_rss_bytes as f64 / (1024.0 * 1024.0)),
+                    format!("{:.1}", r.peak_rss_mib()),
                     format!("{:.3}", r.gateway_cpu_ms_per_request()),
                     format!("{:.2}", r.cores(r.gateway_cpu_seconds)),
                     format!("{:.3}", r.mocks_cpu_ms_per_request()),
+                    format!("{:.0}x", r.overhead()),
                     r.cpu_busy
                         .iter()
                         .map(|b| format!("{b:.2}"))
@@ -113,11 +150,54 @@ impl Report {
             .collect()
     }
 
+    fn comparisons(&self) -> Vec<Comparison> {
+        let ours = |mode: Mode| {
+            self.rows
+                .iter()
+                .find(|r| r.gateway == Gateway::Ours && r.mode == mode)
+        };
+        self.rows
+            .iter()
+            .filter(|r| r.gateway != Gateway::Ours)
+            .filter_map(|peer| {
+                let ours = ours(peer.mode)?;
+                let ratio = |a: f64, b: f64| a / b.max(1e-9);
+                Some(Comparison {
+                    peer: peer.gateway,
+                    mode: peer.mode,
+                    rps: ratio(ours.rps(), peer.rps()),
+                    p99: ratio(ours.wrk.p99.as_secs_f64(), peer.wrk.p99.as_secs_f64()),
+                    cpu: ratio(
+                        ours.gateway_cpu_ms_per_request(),
+                        peer.gateway_cpu_ms_per_request(),
+                    ),
+                    rss: ratio(ours.peak_rss_mib(), peer.peak_rss_mib()),
+                })
+            })
+            .collect()
+    }
+
+    fn comparison_cells(&self) -> Vec<[String; 6]> {
+        self.comparisons()
+            .iter()
+            .map(|c| {
+                [
+                    c.peer.name().to_string(),
+                    c.mode.name().to_string(),
+                    format!("{:.2}x", c.rps),
+                    format!("{:.2}x", c.p99),
+                    format!("{:.2}x", c.cpu),
+                    format!("{:.2}x", c.rss),
+                ]
+            })
+            .collect()
+    }
+
     pub fn setup_line(&self) -> String {
         let s = &self.setup;
         format!(
             "{} s measured after {} s warm-up per mode, {} connections, {} wrk thread(s), {}, \
-             {} CPUs, {}, response {} bytes; fresh gateway per mode",
+             {} CPUs, {}; gateways: {}; a fresh gateway process per run",
             s.duration.as_secs(),
             s.warmup.as_secs(),
             s.connections,
@@ -129,43 +209,17 @@ impl Report {
             },
             s.cpus,
             s.wrk_version,
-            s.response_bytes,
+            s.gateways.join(", "),
         )
     }
 
-    /// Aligned plain-text table.
+    /// Aligned plain-text tables: the runs, then ours over each peer.
     pub fn table(&self) -> String {
-        let cells = self.cells();
-        let widths: Vec<usize> = (0..HEADERS.len())
-            .map(|i| {
-                cells
-                    .iter()
-                    .map(|row| row[i].len())
-                    .chain([HEADERS[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        let mut line = |row: &[String]| {
-            let parts: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    if i == 0 {
-                        format!("{c:<w$}")
-                    } else {
-                        format!("{c:>w$}")
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
-        };
-        line(&HEADERS.map(String::from));
-        line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
-        for row in &cells {
-            line(row);
+        let mut out = text_table(&HEADERS, &self.cells());
+        let comparisons = self.comparison_cells();
+        if !comparisons.is_empty() {
+            out.push('\n');
+            out.push_str(&text_table(&COMPARISON_HEADERS, &comparisons));
         }
         out.push_str(&self.setup_line());
         out.push('\n');
@@ -173,13 +227,11 @@ impl Report {
     }
 
     pub fn markdown(&self) -> String {
-        let mut out = format!("| {} |\n|", HEADERS.join(" | "));
-        for i in 0..HEADERS.len() {
-            out.push_str(if i == 0 { " --- |" } else { " ---: |" });
-        }
-        out.push('\n');
-        for row in self.cells() {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
+        let mut out = markdown_table(&HEADERS, &self.cells());
+        let comparisons = self.comparison_cells();
+        if !comparisons.is_empty() {
+            out.push('\n');
+            out.push_str(&markdown_table(&COMPARISON_HEADERS, &comparisons));
         }
         let _ = writeln!(out, "\n{}", self.setup_line());
         out
@@ -196,10 +248,20 @@ impl Report {
                 "pinned": s.pinned,
                 "cpus": s.cpus,
                 "wrk_version": s.wrk_version,
-                "response_bytes": s.response_bytes,
+                "gateways": s.gateways,
             },
+            "comparisons": self.comparisons().iter().map(|c| json!({
+                "peer": c.peer.name(),
+                "mode": c.mode.name(),
+                "rps": c.rps,
+                "p99": c.p99,
+                "cpu_per_request": c.cpu,
+                "peak_rss": c.rss,
+            })).collect::<Vec<_>>(),
             "results": self.rows.iter().map(|r| json!({
+                "gateway": r.gateway.name(),
                 "mode": r.mode.name(),
+                "response_bytes": r.response_bytes,
                 "requests": r.wrk.requests,
                 "duration_s": r.wrk.duration.as_secs_f64(),
                 "rps": r.rps(),
@@ -220,8 +282,57 @@ impl Report {
                 "mocks_cpu_seconds": r.mocks_cpu_seconds,
                 "mocks_cpu_ms_per_request": r.mocks_cpu_ms_per_request(),
                 "mocks_cores": r.cores(r.mocks_cpu_seconds),
+                "gateway_over_mocks_cpu": r.overhead(),
                 "cpu_busy": r.cpu_busy,
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Columns padded to their widest cell; the first left-aligned, the rest right-aligned.
+fn text_table<const N: usize>(headers: &[&str; N], cells: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].len())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |row: &[String]| {
+        let parts: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(&headers.map(String::from));
+    line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    for row in cells {
+        line(row);
+    }
+    out
+}
+
+fn markdown_table<const N: usize>(headers: &[&str; N], cells: &[[String; N]]) -> String {
+    let mut out = format!("| {} |\n|", headers.join(" | "));
+    for i in 0..N {
+        out.push_str(if i < 2 { " --- |" } else { " ---: |" });
+    }
+    out.push('\n');
+    for row in cells {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
 }

@@ -20,3 +20,4 @@ pub mod server;
 pub mod sources;
 pub mod telemetry;
 pub mod tls;
+pub mod value;

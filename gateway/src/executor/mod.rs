@@ -20,6 +20,7 @@ use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources};
 use tracing::Instrument;
 
 use crate::telemetry::{self, Metrics, REQUEST_ID};
+use crate::value::{Object, Value};
 use store::Slots;
 
 /// The result of an execution: `data` (absent only for request errors) and errors.
@@ -81,7 +82,7 @@ struct Execution<'a> {
     /// Per-fetch timings, when the client asked for them.
     timings: Vec<Json>,
     upstream_requests: usize,
-    data: Json,
+    data: Value,
     errors: Vec<Json>,
     /// Entity paths whose fetch failed as a whole: their missing fields are explained.
     failed: Vec<Vec<PathElem>>,
@@ -109,7 +110,7 @@ pub async fn execute(
         variables: &variables,
         timings: Vec::new(),
         upstream_requests: 0,
-        data: Json::Object(Map::new()),
+        data: Value::Object(Object::new()),
         errors: Vec::new(),
         failed: Vec::new(),
     };
@@ -335,12 +336,12 @@ impl<'a> Execution<'a> {
                     self.errors.push(upstream_error(error, &node.service, None));
                 }
                 match response.data {
-                    Some(Json::Object(map)) => store::deep_merge(
+                    Some(Value::Object(map)) => store::deep_merge(
                         &mut self.data,
-                        Json::Object(map),
+                        Value::Object(map),
                         node.operation.contains(crate::planner::ALIAS_MARK),
                     ),
-                    Some(Json::Null) | None => {}
+                    Some(Value::Null) | None => {}
                     Some(_) => self.fail(
                         node,
                         "UPSTREAM_BAD_RESPONSE",
@@ -351,8 +352,8 @@ impl<'a> Execution<'a> {
             }
             FetchKind::Entities(parts) => {
                 let mut data = match response.data {
-                    Some(Json::Object(map)) => map,
-                    Some(Json::Null) | None => Map::new(),
+                    Some(Value::Object(map)) => map,
+                    Some(Value::Null) | None => Object::new(),
                     Some(_) => {
                         return self.fail(
                             node,
@@ -366,8 +367,10 @@ impl<'a> Execution<'a> {
                 for (part, slots) in parts.iter().zip(&p.slots) {
                     let expected = slots.iter().flatten().flatten().max().map_or(0, |m| m + 1);
                     match data.remove(&part.response_key) {
-                        Some(Json::Array(list)) if list.len() == expected => lists.push(Some(list)),
-                        Some(Json::Array(list)) => {
+                        Some(Value::Array(list)) if list.len() == expected => {
+                            lists.push(Some(list))
+                        }
+                        Some(Value::Array(list)) => {
                             let message = format!(
                                 "`{}` returned {} entities for {expected} representations",
                                 part.response_key,

@@ -15,6 +15,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::planner::PathElem;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
+use crate::value::{Object, Value, write_json_string};
 
 /// One step of the current response path (`Name` clones are reference counts).
 #[derive(Clone)]
@@ -40,13 +41,13 @@ struct Bubble;
 pub fn project(
     schema: &SchemaSnapshot,
     operation: &Operation,
-    data: &Json,
+    data: &Value,
     introspection: &Map<String, Json>,
     variables: &Map<String, Json>,
     errors: &mut Vec<Json>,
     failed: &[Vec<PathElem>],
 ) -> Vec<u8> {
-    let empty = Map::new();
+    let empty = Object::new();
     let root = data.as_object().unwrap_or(&empty);
     let mut p = Projector {
         schema,
@@ -70,7 +71,10 @@ pub fn project(
             continue;
         }
         if matches!(field.name.as_str(), "__schema" | "__type") {
-            p.write_value(introspection.get(key.as_str()).unwrap_or(&Json::Null));
+            let _ = serde_json::to_writer(
+                &mut p.out,
+                introspection.get(key.as_str()).unwrap_or(&Json::Null),
+            );
             continue;
         }
         p.path.push(Seg::Key(key.clone()));
@@ -86,12 +90,7 @@ pub fn project(
 
 impl<'a> Projector<'a> {
     fn write_str(&mut self, s: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.out, s);
-    }
-
-    fn write_value(&mut self, v: &Json) {
-        let _ = serde_json::to_writer(&mut self.out, v);
+        write_json_string(&mut self.out, s.as_bytes());
     }
 
     fn path_json(&self) -> Json {
@@ -195,7 +194,7 @@ impl<'a> Projector<'a> {
     /// that the nearest nullable position turns into `null`.
     fn complete(
         &mut self,
-        value: Option<&Json>,
+        value: Option<&Value>,
         ty: &Type,
         fields: &[&Field],
     ) -> Result<(), Bubble> {
@@ -225,13 +224,13 @@ impl<'a> Projector<'a> {
     /// `Ok(true)` when it wrote `null`.
     fn complete_nullable(
         &mut self,
-        value: Option<&Json>,
+        value: Option<&Value>,
         ty: &Type,
         fields: &[&Field],
     ) -> Result<bool, Bubble> {
         match ty {
             Type::List(inner) | Type::NonNullList(inner) => match value {
-                Some(Json::Array(items)) => {
+                Some(Value::Array(items)) => {
                     self.out.push(b'[');
                     for (i, item) in items.iter().enumerate() {
                         if i > 0 {
@@ -251,7 +250,7 @@ impl<'a> Projector<'a> {
                 }
             },
             Type::Named(name) | Type::NonNullNamed(name) => match value {
-                None | Some(Json::Null) => {
+                None | Some(Value::Null) => {
                     self.out.extend_from_slice(b"null");
                     Ok(true)
                 }
@@ -262,13 +261,13 @@ impl<'a> Projector<'a> {
 
     fn complete_named(
         &mut self,
-        value: &Json,
+        value: &Value,
         type_name: &Name,
         fields: &[&Field],
     ) -> Result<bool, Bubble> {
         match self.schema.api.types.get(type_name) {
             Some(ExtendedType::Scalar(_)) => {
-                self.write_value(value);
+                value.write_json(&mut self.out);
                 Ok(false)
             }
             Some(ExtendedType::Enum(e)) => match value.as_str() {
@@ -288,13 +287,13 @@ impl<'a> Projector<'a> {
                 }
             },
             Some(ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
-                let Json::Object(object) = value else {
+                let Value::Object(object) = value else {
                     self.out.extend_from_slice(b"null");
                     return Ok(true);
                 };
                 let runtime = object
                     .get("__typename")
-                    .and_then(Json::as_str)
+                    .and_then(Value::as_str)
                     .unwrap_or(type_name.as_str());
                 // A runtime type the API schema hides must not leak to the client.
                 if !self.schema.api.types.contains_key(runtime) {
@@ -313,7 +312,7 @@ impl<'a> Projector<'a> {
 
     fn complete_object(
         &mut self,
-        object: &Map<String, Json>,
+        object: &Object,
         runtime: &str,
         fields: &[&Field],
     ) -> Result<(), Bubble> {

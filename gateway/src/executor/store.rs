@@ -7,18 +7,19 @@ use serde_json::{Map, Value as Json};
 use crate::planner::PathElem;
 use crate::planner::plan::EntityPart;
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
+use crate::value::{Object, Str, Value};
 
 /// Visit every object at `path`, in a stable order.
-fn visit<'a>(value: &'a Json, path: &[PathElem], f: &mut impl FnMut(&'a Map<String, Json>)) {
+fn visit<'a>(value: &'a Value, path: &[PathElem], f: &mut impl FnMut(&'a Object)) {
     match (path.first(), value) {
-        (None, Json::Object(map)) => f(map),
+        (None, Value::Object(map)) => f(map),
         (None, _) => {}
-        (Some(PathElem::Key(k)), Json::Object(map)) => {
+        (Some(PathElem::Key(k)), Value::Object(map)) => {
             if let Some(v) = map.get(k.as_str()) {
                 visit(v, &path[1..], f);
             }
         }
-        (Some(PathElem::List), Json::Array(items)) => {
+        (Some(PathElem::List), Value::Array(items)) => {
             for item in items {
                 visit(item, &path[1..], f);
             }
@@ -27,16 +28,16 @@ fn visit<'a>(value: &'a Json, path: &[PathElem], f: &mut impl FnMut(&'a Map<Stri
     }
 }
 
-fn visit_mut(value: &mut Json, path: &[PathElem], f: &mut impl FnMut(&mut Map<String, Json>)) {
+fn visit_mut(value: &mut Value, path: &[PathElem], f: &mut impl FnMut(&mut Object)) {
     match (path.first(), value) {
-        (None, Json::Object(map)) => f(map),
+        (None, Value::Object(map)) => f(map),
         (None, _) => {}
-        (Some(PathElem::Key(k)), Json::Object(map)) => {
+        (Some(PathElem::Key(k)), Value::Object(map)) => {
             if let Some(v) = map.get_mut(k.as_str()) {
                 visit_mut(v, &path[1..], f);
             }
         }
-        (Some(PathElem::List), Json::Array(items)) => {
+        (Some(PathElem::List), Value::Array(items)) => {
             for item in items {
                 visit_mut(item, &path[1..], f);
             }
@@ -50,7 +51,7 @@ fn visit_mut(value: &mut Json, path: &[PathElem], f: &mut impl FnMut(&mut Map<St
 pub type Slots = Vec<Vec<Option<usize>>>;
 
 /// The representations of the entities at the part's paths, de-duplicated.
-pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
+pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
     let mut reps: Vec<Json> = Vec::new();
     let mut seen: FxHashMap<String, usize> = FxHashMap::default();
     let mut all_slots = Vec::with_capacity(part.paths.len());
@@ -59,7 +60,7 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
         visit(data, path, &mut |object| {
             // An object whose type the subgraph only knows through an interface is
             // sent as that interface.
-            let typename = object.get("__typename").and_then(Json::as_str).map(|t| {
+            let typename = object.get("__typename").and_then(Value::as_str).map(|t| {
                 part.typename_rewrites
                     .iter()
                     .find(|(from, _)| from == t)
@@ -81,7 +82,7 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
                 .filter(|(t, _)| t == typename)
                 .any(|(_, key)| {
                     key.field_names()
-                        .any(|k| object.get(k).is_none_or(Json::is_null))
+                        .any(|k| object.get(k).is_none_or(Value::is_null))
                 });
             if null_key {
                 slots.push(None);
@@ -109,7 +110,7 @@ pub fn representations(data: &Json, part: &EntityPart) -> (Vec<Json>, Slots) {
 
 /// Copy the field set's fields from `object` into `out`; false when a field is missing.
 fn project_fields(
-    object: &Map<String, Json>,
+    object: &Object,
     fields: &FieldSet,
     typename: &str,
     out: &mut Map<String, Json>,
@@ -127,7 +128,7 @@ fn project_fields(
                     return false;
                 };
                 if children.is_empty() {
-                    out.insert(name.clone(), value.clone());
+                    out.insert(name.clone(), value.to_json());
                 } else {
                     out.insert(name.clone(), project_value(value, children));
                 }
@@ -145,25 +146,27 @@ fn project_fields(
     true
 }
 
-fn project_value(value: &Json, fields: &FieldSet) -> Json {
+fn project_value(value: &Value, fields: &FieldSet) -> Json {
     match value {
-        Json::Object(map) => {
-            let typename = map.get("__typename").and_then(Json::as_str).unwrap_or("");
+        Value::Object(map) => {
+            let typename = map.get("__typename").and_then(Value::as_str).unwrap_or("");
             let mut out = Map::new();
             project_fields(map, fields, typename, &mut out);
             Json::Object(out)
         }
-        Json::Array(items) => Json::Array(items.iter().map(|v| project_value(v, fields)).collect()),
-        other => other.clone(),
+        Value::Array(items) => {
+            Json::Array(items.iter().map(|v| project_value(v, fields)).collect())
+        }
+        other => other.to_json(),
     }
 }
 
 /// Write each entity result into every object that asked for it.
 pub fn merge_entities(
-    data: &mut Json,
+    data: &mut Value,
     paths: &[Vec<PathElem>],
     slots: &Slots,
-    entities: Vec<Json>,
+    entities: Vec<Value>,
     aliased: bool,
 ) {
     // Results used by several objects are cloned; the last user takes the original.
@@ -173,7 +176,7 @@ pub fn merge_entities(
             *r += 1;
         }
     }
-    let mut entities: Vec<Option<Json>> = entities.into_iter().map(Some).collect();
+    let mut entities: Vec<Option<Value>> = entities.into_iter().map(Some).collect();
     for (path, path_slots) in paths.iter().zip(slots) {
         let mut ordinal = 0;
         visit_mut(data, path, &mut |object| {
@@ -189,7 +192,7 @@ pub fn merge_entities(
             } else {
                 entities[i].clone()
             };
-            if let Some(Json::Object(fields)) = entity {
+            if let Some(Value::Object(fields)) = entity {
                 merge_map(object, fields, aliased);
             }
         });
@@ -198,7 +201,7 @@ pub fn merge_entities(
 
 /// The client path of the first object that used representation `index`.
 pub fn entity_path(
-    data: &Json,
+    data: &Value,
     paths: &[Vec<PathElem>],
     slots: &Slots,
     index: Option<usize>,
@@ -216,23 +219,23 @@ pub fn entity_path(
 }
 
 /// The concrete path (`["users", 0, "reviews", 2]`) of the `ordinal`-th object at `path`.
-fn concrete_path(data: &Json, path: &[PathElem], ordinal: usize) -> Option<Vec<Json>> {
+fn concrete_path(data: &Value, path: &[PathElem], ordinal: usize) -> Option<Vec<Json>> {
     fn walk(
-        value: &Json,
+        value: &Value,
         path: &[PathElem],
         current: &mut Vec<Json>,
         counter: &mut usize,
         target: usize,
     ) -> bool {
         match (path.first(), value) {
-            (None, Json::Object(_)) => {
+            (None, Value::Object(_)) => {
                 if *counter == target {
                     return true;
                 }
                 *counter += 1;
                 false
             }
-            (Some(PathElem::Key(k)), Json::Object(map)) => match map.get(k.as_str()) {
+            (Some(PathElem::Key(k)), Value::Object(map)) => match map.get(k.as_str()) {
                 Some(v) => {
                     current.push(Json::String(k.to_string()));
                     if walk(v, &path[1..], current, counter, target) {
@@ -243,7 +246,7 @@ fn concrete_path(data: &Json, path: &[PathElem], ordinal: usize) -> Option<Vec<J
                 }
                 None => false,
             },
-            (Some(PathElem::List), Json::Array(items)) => {
+            (Some(PathElem::List), Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     current.push(Json::from(i));
                     if walk(item, &path[1..], current, counter, target) {
@@ -264,10 +267,10 @@ fn concrete_path(data: &Json, path: &[PathElem], ordinal: usize) -> Option<Vec<J
 /// Merge `src` into `dst`: objects field by field, lists element by element.
 /// `aliased`: the subgraph query used planner aliases (`id__gwa3`) that must be
 /// mapped back to response keys; when it did not, keys are taken as they are.
-pub fn deep_merge(dst: &mut Json, src: Json, aliased: bool) {
+pub fn deep_merge(dst: &mut Value, src: Value, aliased: bool) {
     match (dst, src) {
-        (Json::Object(d), Json::Object(s)) => merge_map(d, s, aliased),
-        (Json::Array(d), Json::Array(s)) if d.len() == s.len() => {
+        (Value::Object(d), Value::Object(s)) => merge_map(d, s, aliased),
+        (Value::Array(d), Value::Array(s)) if d.len() == s.len() => {
             for (d, s) in d.iter_mut().zip(s) {
                 deep_merge(d, s, aliased);
             }
@@ -282,51 +285,39 @@ pub fn deep_merge(dst: &mut Json, src: Json, aliased: bool) {
 
 /// A key the planner aliased to avoid a field conflict (`id__gwa3`), back to its
 /// response key (`id`).
-fn unalias(key: String) -> String {
-    if let Some(i) = key.rfind(crate::planner::ALIAS_MARK) {
-        let digits = &key[i + crate::planner::ALIAS_MARK.len()..];
+fn unalias(key: Str) -> Str {
+    let text = key.as_str();
+    if let Some(i) = text.rfind(crate::planner::ALIAS_MARK) {
+        let digits = &text[i + crate::planner::ALIAS_MARK.len()..];
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return key[..i].to_string();
+            return Str::new(&text[..i]);
         }
     }
     key
 }
 
 /// Un-alias every planner alias in a value that is inserted as a whole.
-fn strip_aliases(value: &mut Json) {
+fn strip_aliases(value: &mut Value) {
     match value {
-        Json::Object(map) => {
-            if map.keys().any(|k| k.contains(crate::planner::ALIAS_MARK)) {
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|k| k.as_str().contains(crate::planner::ALIAS_MARK))
+            {
                 let old = std::mem::take(map);
-                for (k, v) in old {
-                    let k = unalias(k);
-                    match map.get_mut(&k) {
-                        Some(existing) => deep_merge(existing, v, true),
-                        None => {
-                            map.insert(k, v);
-                        }
-                    }
-                }
+                map.merge_with(old, unalias, |d, s| deep_merge(d, s, true), |_| {});
             }
             map.values_mut().for_each(strip_aliases);
         }
-        Json::Array(items) => items.iter_mut().for_each(strip_aliases),
+        Value::Array(items) => items.iter_mut().for_each(strip_aliases),
         _ => {}
     }
 }
 
-fn merge_map(dst: &mut Map<String, Json>, src: Map<String, Json>, aliased: bool) {
-    for (k, v) in src {
-        let k = if aliased { unalias(k) } else { k };
-        match dst.get_mut(&k) {
-            Some(existing) => deep_merge(existing, v, aliased),
-            None => {
-                let mut v = v;
-                if aliased {
-                    strip_aliases(&mut v);
-                }
-                dst.insert(k, v);
-            }
-        }
+fn merge_map(dst: &mut Object, src: Object, aliased: bool) {
+    if aliased {
+        dst.merge_with(src, unalias, |d, s| deep_merge(d, s, true), strip_aliases);
+    } else {
+        dst.merge_with(src, |k| k, |d, s| deep_merge(d, s, false), |_| {});
     }
 }

@@ -105,8 +105,9 @@ pub struct SourceRequest {
 /// A well-formed GraphQL response from an upstream.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct SourceResponse {
+    /// Parsed straight into the response tree's value (the executor merges it as is).
     #[serde(default)]
-    pub data: Option<Json>,
+    pub data: Option<crate::value::Value>,
     #[serde(default)]
     pub errors: Option<Vec<Json>>,
     /// Freshness the upstream declared (`Cache-Control: max-age`; zero for

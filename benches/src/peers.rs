@@ -1,0 +1,208 @@
+//! The gateways a load run can compare: ours, and the peers the harness installs on request
+//! (`--install-peers`) from the public registries into a directory of their own.
+//!
+//! Versions are pinned: the newest releases whose dependencies build with this workspace's
+//! Rust toolchain (1.95). hive-router 0.3.x needs rustc 1.97 (ntex 4), so 0.2.19.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::child::available;
+
+/// A gateway under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gateway {
+    /// This repository's release `gateway` binary.
+    Ours,
+    /// The Guild's Rust router (crates.io `hive-router`).
+    HiveRouter,
+    /// Apollo's Rust router (crates.io `apollo-router`, binary `router`).
+    ApolloRouter,
+    /// The Guild's Node.js gateway (npm `@graphql-hive/gateway`).
+    HiveGateway,
+}
+
+/// How to start one gateway for one run.
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The GraphQL endpoint once it listens.
+    pub url: String,
+}
+
+pub const PEERS: [Gateway; 3] = [
+    Gateway::HiveRouter,
+    Gateway::ApolloRouter,
+    Gateway::HiveGateway,
+];
+
+impl Gateway {
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::Ours => "ours",
+            Gateway::HiveRouter => "hive-router",
+            Gateway::ApolloRouter => "apollo-router",
+            Gateway::HiveGateway => "hive-gateway",
+        }
+    }
+
+    /// The pinned version a peer is installed at (ours: the workspace version).
+    pub fn version(self) -> &'static str {
+        match self {
+            Gateway::Ours => env!("CARGO_PKG_VERSION"),
+            Gateway::HiveRouter => "0.2.19",
+            Gateway::ApolloRouter => "2.17.0",
+            Gateway::HiveGateway => "2.15.1",
+        }
+    }
+
+    /// The executable: ours in `bin_dir`, a peer under `peers_dir`.
+    pub fn program(self, bin_dir: &Path, peers_dir: &Path) -> PathBuf {
+        match self {
+            Gateway::Ours => bin_dir.join("gateway"),
+            Gateway::HiveRouter => peers_dir.join("bin/hive_router"),
+            Gateway::ApolloRouter => peers_dir.join("bin/router"),
+            Gateway::HiveGateway => peers_dir.join("hive-gateway/node_modules/.bin/hive-gateway"),
+        }
+    }
+
+    /// The command line for one run on `port`, serving `supergraph`. `dir` is a scratch
+    /// directory for config files and the working directory.
+    pub fn launch(
+        self,
+        program: PathBuf,
+        supergraph: &Path,
+        port: u16,
+        dir: &Path,
+    ) -> anyhow::Result<Launch> {
+        let listen = format!("127.0.0.1:{port}");
+        let supergraph = supergraph.display().to_string();
+        let graphql = format!("http://{listen}/graphql");
+        let launch = match self {
+            Gateway::Ours => Launch {
+                program,
+                args: vec![
+                    "run".into(),
+                    "--supergraph".into(),
+                    supergraph,
+                    "--listen".into(),
+                    listen,
+                ],
+                env: Vec::new(),
+                url: graphql,
+            },
+            // Configured through its documented environment overrides; no config file is
+            // read because the working directory (`dir`) has none.
+            Gateway::HiveRouter => Launch {
+                program,
+                args: Vec::new(),
+                env: vec![
+                    ("SUPERGRAPH_FILE_PATH".into(), supergraph),
+                    ("HOST".into(), "127.0.0.1".into()),
+                    ("PORT".into(), port.to_string()),
+                    ("LOG_LEVEL".into(), "warn".into()),
+                ],
+                url: graphql,
+            },
+            Gateway::ApolloRouter => {
+                let config = dir.join("apollo-router.yaml");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "supergraph:\n  listen: {listen}\n  path: /graphql\n\
+                         health_check:\n  enabled: false\n"
+                    ),
+                )?;
+                Launch {
+                    program,
+                    args: vec![
+                        "--supergraph".into(),
+                        supergraph,
+                        "--config".into(),
+                        config.display().to_string(),
+                        "--log".into(),
+                        "warn".into(),
+                        "--anonymous-telemetry-disabled".into(),
+                    ],
+                    env: vec![("APOLLO_TELEMETRY_DISABLED".into(), "true".into())],
+                    url: graphql,
+                }
+            }
+            Gateway::HiveGateway => Launch {
+                program,
+                args: vec![
+                    "supergraph".into(),
+                    supergraph,
+                    "--host".into(),
+                    "127.0.0.1".into(),
+                    "--port".into(),
+                    port.to_string(),
+                    "--fork".into(),
+                    "1".into(),
+                ],
+                env: vec![("NODE_ENV".into(), "production".into())],
+                url: graphql,
+            },
+        };
+        Ok(launch)
+    }
+
+    /// Install this peer under `peers_dir` (idempotent: a present install is kept).
+    pub fn install(self, peers_dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(peers_dir)?;
+        match self {
+            Gateway::Ours => Ok(()),
+            Gateway::HiveRouter => cargo_install(peers_dir, "hive-router", self.version()),
+            Gateway::ApolloRouter => {
+                // Its build script compiles a .proto with the system protoc.
+                if !available("protoc", &["--version"]) {
+                    eprintln!(
+                        "loadbench: apollo-router needs protoc; installing protobuf-compiler"
+                    );
+                    run(std::process::Command::new("sh").args([
+                        "-c",
+                        "apt-get update && apt-get install -y protobuf-compiler",
+                    ]))?;
+                }
+                cargo_install(peers_dir, "apollo-router", self.version())
+            }
+            Gateway::HiveGateway => {
+                ensure!(
+                    available("npm", &["--version"]),
+                    "hive-gateway needs Node.js and npm"
+                );
+                let dir = peers_dir.join("hive-gateway");
+                std::fs::create_dir_all(&dir)?;
+                run(std::process::Command::new("npm")
+                    .current_dir(&dir)
+                    .args(["install", "--no-audit", "--no-fund", "--omit=dev"])
+                    .arg(format!("@graphql-hive/gateway@{}", self.version())))
+            }
+        }
+    }
+}
+
+/// `cargo install --locked` into `peers_dir/bin`, building in `peers_dir/build`: the
+/// release's own lock file, so its dependency versions are the ones it was released with.
+fn cargo_install(peers_dir: &Path, krate: &str, version: &str) -> anyhow::Result<()> {
+    eprintln!("loadbench: installing {krate} {version} (a long build: tens of minutes on 2 cores)");
+    run(std::process::Command::new("cargo")
+        .env("CARGO_TARGET_DIR", peers_dir.join("build"))
+        .args(["install", "--locked", "--root"])
+        .arg(peers_dir)
+        .args([krate, "--version", version]))
+}
+
+fn run(command: &mut std::process::Command) -> anyhow::Result<()> {
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! The response tree's value: what subgraph answers are parsed into, merged in and
+//! projected from. A JSON value shaped for that work rather than for general use:
+//!
+//! - an object is a vector of (key, value) in arrival order: GraphQL objects have a
+//!   handful of fields, and a linear scan over short keys is cheaper than hashing each
+//!   lookup (as `serde_json::Map` with `preserve_order` does, with SipHash);
+//! - strings up to 22 bytes — nearly every key, most ids and enum values — are stored
+//!   inline, without an allocation of their own;
+//! - it is written as JSON straight into a byte buffer.
+//!
+//! Duplicate keys in an upstream object are kept as they came; lookups find the first.
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Number, Value as Json};
+
+/// Longest string kept inline.
+const INLINE: usize = 22;
+
+/// An immutable string, inline when short.
+#[derive(Clone)]
+pub struct Str(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<str>),
+}
+
+impl Str {
+    pub fn new(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Str(Repr::Inline(s.len() as u8, bytes))
+        } else {
+            Str(Repr::Heap(s.into()))
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from a `&str` only, so always UTF-8.
+            Repr::Inline(len, bytes) => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Self {
+        if s.len() <= INLINE {
+            Str::new(&s)
+        } else {
+            Str(Repr::Heap(s.into_boxed_str()))
+        }
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        Str::new(s)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Str {}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A JSON value of the response tree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Str),
+    Array(Vec<Value>),
+    Object(Object),
+}
+
+/// A JSON object: fields in arrival order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Object(Vec<(Str, Value)>);
+
+impl Value {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&Object> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+
+    /// The field `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_object().and_then(|o| o.get(key))
+    }
+
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => Json::Number(n.clone()),
+            Value::String(s) => Json::String(s.as_str().to_string()),
+            Value::Array(items) => Json::Array(items.iter().map(Value::to_json).collect()),
+            Value::Object(o) => Json::Object(
+                o.iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Append this value as JSON text.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            // Writing into a Vec cannot fail.
+            Value::Number(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Value::String(s) => write_json_string(out, s.as_bytes()),
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Value::Object(o) => {
+                out.push(b'{');
+                for (i, (k, v)) in o.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_string(out, k.as_bytes());
+                    out.push(b':');
+                    v.write_json(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// Append `s` (UTF-8) as a JSON string literal.
+pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+impl Object {
+    pub fn new() -> Self {
+        Object(Vec::new())
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Object(Vec::with_capacity(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k.as_bytes() == key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key.as_bytes()).map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.position(key.as_bytes()).map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key.as_bytes()).is_some()
+    }
+
+    /// Set `key`, keeping its place when it is already there.
+    pub fn insert(&mut self, key: impl Into<Str>, value: Value) {
+        let key = key.into();
+        match self.position(key.as_bytes()) {
+            Some(i) => self.0[i].1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// Take `key` out, keeping the order of the rest.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key.as_bytes()).map(|i| self.0.remove(i).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Str, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Str> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Merge every field of `src` with `merge_value` where `dst` has it and append it
+    /// otherwise. A large `src` is matched through an index, so a hostile answer with
+    /// many keys costs linear, not quadratic, time.
+    pub fn merge_with(
+        &mut self,
+        src: Object,
+        mut rekey: impl FnMut(Str) -> Str,
+        mut merge_value: impl FnMut(&mut Value, Value),
+        mut on_insert: impl FnMut(&mut Value),
+    ) {
+        const INDEX_ABOVE: usize = 32;
+        let mut index: Option<FxHashMap<Str, usize>> = (src.len() > INDEX_ABOVE).then(|| {
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .rev()
+                .collect()
+        });
+        for (k, v) in src.0 {
+            let k = rekey(k);
+            let found = match &index {
+                Some(index) => index.get(&k).copied(),
+                None => self.position(k.as_bytes()),
+            };
+            match found {
+                Some(i) => merge_value(&mut self.0[i].1, v),
+                None => {
+                    let mut v = v;
+                    on_insert(&mut v);
+                    if let Some(index) = &mut index {
+                        index.insert(k.clone(), self.0.len());
+                    }
+                    self.0.push((k, v));
+                }
+            }
+        }
+    }
+}
+
+impl IntoIterator for Object {
+    type Item = (Str, Value);
+    type IntoIter = std::vec::IntoIter<(Str, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(Str, Value)> for Object {
+    fn from_iter<I: IntoIterator<Item = (Str, Value)>>(iter: I) -> Self {
+        let mut object = Object::new();
+        for (k, v) in iter {
+            object.insert(k, v);
+        }
+        object
+    }
+}
+
+impl From<Json> for Value {
+    fn from(json: Json) -> Self {
+        match json {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(n) => Value::Number(n),
+            Json::String(s) => Value::String(s.into()),
+            Json::Array(items) => Value::Array(items.into_iter().map(Value::from).collect()),
+            Json::Object(map) => Value::Object(Object(
+                map.into_iter()
+                    .map(|(k, v)| (Str::from(k), Value::from(v)))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+impl Serialize for Str {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => n.serialize(serializer),
+            Value::String(s) => s.serialize(serializer),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(o) => {
+                let mut map = serializer.serialize_map(Some(o.len()))?;
+                for (k, v) in o.iter() {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl Visitor<'_> for StrVisitor {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Str, E> {
+                Ok(Str::new(s))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Str, E> {
+                Ok(Str::from(s))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(Str::new(s)))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(Str::from(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
+        while let Some(key) = map.next_key::<Str>()? {
+            fields.push((key, map.next_value()?));
+        }
+        Ok(Value::Object(Object(fields)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_json_text() {
+        let text = r#"{"id":"1","name":"a name longer than twenty-two bytes","n":-3,"f":1.5,"ok":true,"none":null,"list":[1,{"x":"\"q\"\n\u0001é"}]}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        let mut out = Vec::new();
+        value.write_json(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+        assert_eq!(serde_json::to_string(&value).unwrap(), text);
+        let json: Json = serde_json::from_str(text).unwrap();
+        assert_eq!(value.to_json(), json);
+        assert_eq!(Value::from(json), value);
+    }
+
+    #[test]
+    fn objects_keep_order_and_find_the_first_duplicate() {
+        let value: Value = serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
+        let object = value.as_object().unwrap();
+        let keys: Vec<&str> = object.keys().map(Str::as_str).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(value.get("b"), Some(&Value::Number(1.into())));
+    }
+
+    #[test]
+    fn merges_large_objects_through_an_index() {
+        let big = |offset: usize| -> Object {
+            (0..100)
+                .map(|i| {
+                    (
+                        Str::from(format!("k{}", i + offset)),
+                        Value::Number(i.into()),
+                    )
+                })
+                .collect()
+        };
+        let mut dst = big(0);
+        dst.merge_with(big(50), |k| k, |d, s| *d = s, |_| {});
+        assert_eq!(dst.len(), 150);
+        assert_eq!(dst.get("k60"), Some(&Value::Number(10.into())));
+        assert_eq!(dst.get("k149"), Some(&Value::Number(99.into())));
+    }
+}
