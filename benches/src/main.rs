@@ -172,6 +172,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             program.display()
         );
     }
+    if !available("wrk", &["--version"]) {
+        progress("wrk is missing; installing Debian's wrk");
+        peers::apt_install("wrk")?;
+    }
     let wrk_version = wrk_version().context(
         "wrk is not installed; on Debian/Ubuntu: apt-get update && apt-get install -y wrk",
     )?;

@@ -155,7 +155,11 @@ impl Gateway {
         std::fs::create_dir_all(peers_dir)?;
         match self {
             Gateway::Ours => Ok(()),
-            Gateway::HiveRouter => cargo_install(peers_dir, "hive-router", self.version()),
+            // Without `graphiql` its build script fetches a UI bundle from npm, and the
+            // pinned one is gone from the registry; the feature serves GraphiQL instead.
+            Gateway::HiveRouter => {
+                cargo_install(peers_dir, "hive-router", self.version(), &["graphiql"])
+            }
             Gateway::ApolloRouter => {
                 // Its build script compiles a .proto with the system protoc.
                 if !available("protoc", &["--version"]) {
@@ -167,7 +171,7 @@ impl Gateway {
                         "apt-get update && apt-get install -y protobuf-compiler",
                     ]))?;
                 }
-                cargo_install(peers_dir, "apollo-router", self.version())
+                cargo_install(peers_dir, "apollo-router", self.version(), &[])
             }
             Gateway::HiveGateway => {
                 ensure!(
@@ -187,13 +191,31 @@ impl Gateway {
 
 /// `cargo install --locked` into `peers_dir/bin`, building in `peers_dir/build`: the
 /// release's own lock file, so its dependency versions are the ones it was released with.
-fn cargo_install(peers_dir: &Path, krate: &str, version: &str) -> anyhow::Result<()> {
+fn cargo_install(
+    peers_dir: &Path,
+    krate: &str,
+    version: &str,
+    features: &[&str],
+) -> anyhow::Result<()> {
     eprintln!("loadbench: installing {krate} {version} (a long build: tens of minutes on 2 cores)");
-    run(std::process::Command::new("cargo")
+    let mut command = std::process::Command::new("cargo");
+    command
         .env("CARGO_TARGET_DIR", peers_dir.join("build"))
         .args(["install", "--locked", "--root"])
         .arg(peers_dir)
-        .args([krate, "--version", version]))
+        .args([krate, "--version", version]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    run(&mut command)
+}
+
+/// Install a Debian package (the harness's tools: wrk, protoc).
+pub fn apt_install(package: &str) -> anyhow::Result<()> {
+    run(std::process::Command::new("sh")
+        .args(["-c", "apt-get update -qq && apt-get install -y -qq \"$0\""])
+        .arg(package)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn run(command: &mut std::process::Command) -> anyhow::Result<()> {

@@ -77,7 +77,13 @@ impl From<&str> for Str {
 
 impl PartialEq for Str {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        // Heap strings are always longer than inline ones, and inline bytes past the
+        // length are zero: two fixed-size compares, no call to memcmp.
+        match (&self.0, &other.0) {
+            (Repr::Inline(a_len, a), Repr::Inline(b_len, b)) => a_len == b_len && a == b,
+            (Repr::Heap(a), Repr::Heap(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -202,6 +208,15 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
+    // Almost every string has nothing to escape: one pass to check, one copy.
+    let needs_escape = s.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -247,26 +262,40 @@ impl Object {
         self.0.is_empty()
     }
 
-    fn position(&self, key: &[u8]) -> Option<usize> {
-        self.0.iter().position(|(k, _)| k.as_bytes() == key)
+    fn position(&self, key: &Str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k == key)
+    }
+
+    /// The position of `key`, looking at `hint` first: the fields of an object are
+    /// usually read in the order they arrived.
+    pub fn find(&self, key: &Str, hint: usize) -> Option<usize> {
+        match self.0.get(hint) {
+            Some((k, _)) if k == key => Some(hint),
+            _ => self.position(key),
+        }
+    }
+
+    /// The value at a position from [`Object::find`].
+    pub fn value_at(&self, index: usize) -> Option<&Value> {
+        self.0.get(index).map(|(_, v)| v)
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key.as_bytes()).map(|i| &self.0[i].1)
+        self.position(&Str::new(key)).map(|i| &self.0[i].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.position(key.as_bytes()).map(|i| &mut self.0[i].1)
+        self.position(&Str::new(key)).map(|i| &mut self.0[i].1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key.as_bytes()).is_some()
+        self.position(&Str::new(key)).is_some()
     }
 
     /// Set `key`, keeping its place when it is already there.
     pub fn insert(&mut self, key: impl Into<Str>, value: Value) {
         let key = key.into();
-        match self.position(key.as_bytes()) {
+        match self.position(&key) {
             Some(i) => self.0[i].1 = value,
             None => self.0.push((key, value)),
         }
@@ -274,7 +303,7 @@ impl Object {
 
     /// Take `key` out, keeping the order of the rest.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key.as_bytes()).map(|i| self.0.remove(i).1)
+        self.position(&Str::new(key)).map(|i| self.0.remove(i).1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Str, &Value)> {
@@ -312,7 +341,7 @@ impl Object {
             let k = rekey(k);
             let found = match &index {
                 Some(index) => index.get(&k).copied(),
-                None => self.position(k.as_bytes()),
+                None => self.position(&k),
             };
             match found {
                 Some(i) => merge_value(&mut self.0[i].1, v),

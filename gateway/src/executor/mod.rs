@@ -66,6 +66,19 @@ impl Response {
         out
     }
 
+    /// [`Response::to_bytes`], reusing the `data` buffer when there is nothing else to
+    /// write (the common case: no second copy of a large response).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.data {
+            Some(mut data) if self.errors.is_empty() && self.extensions.is_empty() => {
+                data.splice(0..0, *b"{\"data\":");
+                data.push(b'}');
+                data
+            }
+            _ => self.to_bytes(),
+        }
+    }
+
     /// `data` as a JSON value, for the rare consumers that need to look inside.
     pub fn data_value(&self) -> Option<Json> {
         self.data

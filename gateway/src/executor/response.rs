@@ -12,10 +12,12 @@ use apollo_compiler::ast::Type;
 use apollo_compiler::schema::ExtendedType;
 use serde_json::{Map, Value as Json, json};
 
+use smallvec::{SmallVec, smallvec};
+
 use crate::planner::PathElem;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
-use crate::value::{Object, Value, write_json_string};
+use crate::value::{Object, Str, Value, write_json_string};
 
 /// One step of the current response path (`Name` clones are reference counts).
 #[derive(Clone)]
@@ -32,6 +34,9 @@ struct Projector<'a> {
     path: Vec<Seg>,
     out: Vec<u8>,
 }
+
+/// The fields selected under one response key (nearly always one: no allocation).
+type Group<'s> = SmallVec<[&'s Field; 1]>;
 
 /// A non-null field was null: the parent must become null.
 struct Bubble;
@@ -107,12 +112,8 @@ impl<'a> Projector<'a> {
 
     /// CollectFields: group the selected fields by response key, in order, keeping
     /// those whose conditions hold and whose type condition the object satisfies.
-    fn collect<'s>(
-        &self,
-        set: &'s SelectionSet,
-        runtime_type: &str,
-    ) -> Vec<(&'s Name, Vec<&'s Field>)> {
-        let mut out: Vec<(&Name, Vec<&Field>)> = Vec::with_capacity(set.0.len());
+    fn collect<'s>(&self, set: &'s SelectionSet, runtime_type: &str) -> Vec<(&'s Name, Group<'s>)> {
+        let mut out: Vec<(&Name, Group)> = Vec::with_capacity(set.0.len());
         self.collect_into(set, runtime_type, &mut out);
         out
     }
@@ -121,7 +122,7 @@ impl<'a> Projector<'a> {
         &self,
         set: &'s SelectionSet,
         runtime_type: &str,
-        out: &mut Vec<(&'s Name, Vec<&'s Field>)>,
+        out: &mut Vec<(&'s Name, Group<'s>)>,
     ) {
         for item in &set.0 {
             match item {
@@ -131,7 +132,7 @@ impl<'a> Projector<'a> {
                     }
                     match out.iter_mut().find(|(k, _)| *k == &f.key) {
                         Some((_, group)) => group.push(f),
-                        None => out.push((&f.key, vec![f])),
+                        None => out.push((&f.key, smallvec![f])),
                     }
                 }
                 Selection::Fragment(frag) => {
@@ -331,6 +332,8 @@ impl<'a> Projector<'a> {
         };
         let collected = self.collect(set, runtime);
         self.out.push(b'{');
+        // Where the last field was found: the next one is most likely right after it.
+        let mut hint = 0;
         for (i, (key, group)) in collected.into_iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
@@ -342,8 +345,12 @@ impl<'a> Projector<'a> {
                 self.write_str(runtime);
                 continue;
             }
+            let value = object.find(&Str::new(key), hint).and_then(|at| {
+                hint = at + 1;
+                object.value_at(at)
+            });
             self.path.push(Seg::Key(key.clone()));
-            let r = self.complete(object.get(key.as_str()), &field.ty, &group);
+            let r = self.complete(value, &field.ty, &group);
             self.path.pop();
             r?;
         }

@@ -2,12 +2,12 @@
 //! reading entity representations out of it and writing entity results back.
 
 use rustc_hash::FxHashMap;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::planner::PathElem;
 use crate::planner::plan::EntityPart;
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
-use crate::value::{Object, Str, Value};
+use crate::value::{Object, Str, Value, write_json_string};
 
 /// Visit every object at `path`, in a stable order.
 fn visit<'a>(value: &'a Value, path: &[PathElem], f: &mut impl FnMut(&'a Object)) {
@@ -53,7 +53,10 @@ pub type Slots = Vec<Vec<Option<usize>>>;
 /// The representations of the entities at the part's paths, de-duplicated.
 pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
     let mut reps: Vec<Json> = Vec::new();
-    let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+    // Each representation is first written as JSON text, its identity: only the first
+    // of equal ones becomes a value for the request.
+    let mut seen: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
+    let mut text = Vec::with_capacity(128);
     let mut all_slots = Vec::with_capacity(part.paths.len());
     for path in &part.paths {
         let mut slots = Vec::new();
@@ -88,19 +91,25 @@ pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
                 slots.push(None);
                 return;
             }
-            let mut rep = Map::new();
-            rep.insert("__typename".into(), Json::String(typename.to_string()));
-            if !project_fields(object, fields, typename, &mut rep) {
+            text.clear();
+            text.extend_from_slice(b"{\"__typename\":");
+            write_json_string(&mut text, typename.as_bytes());
+            if !write_fields(object, fields, typename, &mut text) {
                 // Key fields missing (for example the parent was nulled): skip it.
                 slots.push(None);
                 return;
             }
-            let rep = Json::Object(rep);
-            let text = rep.to_string();
-            let index = *seen.entry(text).or_insert_with(|| {
-                reps.push(rep);
-                reps.len() - 1
-            });
+            text.push(b'}');
+            let index = match seen.get(text.as_slice()) {
+                Some(index) => *index,
+                None => {
+                    // Our own well-formed JSON text: parsing it cannot fail.
+                    let rep = serde_json::from_slice(&text).unwrap_or(Json::Null);
+                    reps.push(rep);
+                    seen.insert(text.clone(), reps.len() - 1);
+                    reps.len() - 1
+                }
+            };
             slots.push(Some(index));
         });
         all_slots.push(slots);
@@ -108,13 +117,9 @@ pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
     (reps, all_slots)
 }
 
-/// Copy the field set's fields from `object` into `out`; false when a field is missing.
-fn project_fields(
-    object: &Object,
-    fields: &FieldSet,
-    typename: &str,
-    out: &mut Map<String, Json>,
-) -> bool {
+/// Append `,"field":value` for each of the field set's fields in `object`; false when a
+/// field is missing.
+fn write_fields(object: &Object, fields: &FieldSet, typename: &str, out: &mut Vec<u8>) -> bool {
     for item in &fields.0 {
         match item {
             FieldSetItem::Field {
@@ -123,21 +128,28 @@ fn project_fields(
                 children,
             } => {
                 // A field with arguments was fetched under a derived alias.
-                let key = response_key(name, arguments);
-                let Some(value) = object.get(key.as_str()) else {
+                let value = if arguments.is_empty() {
+                    object.get(name)
+                } else {
+                    object.get(&response_key(name, arguments))
+                };
+                let Some(value) = value else {
                     return false;
                 };
+                out.push(b',');
+                write_json_string(out, name.as_bytes());
+                out.push(b':');
                 if children.is_empty() {
-                    out.insert(name.clone(), value.to_json());
+                    value.write_json(out);
                 } else {
-                    out.insert(name.clone(), project_value(value, children));
+                    write_projected(value, children, out);
                 }
             }
             FieldSetItem::Fragment {
                 type_condition,
                 children,
             } => {
-                if type_condition == typename && !project_fields(object, children, typename, out) {
+                if type_condition == typename && !write_fields(object, children, typename, out) {
                     return false;
                 }
             }
@@ -146,18 +158,31 @@ fn project_fields(
     true
 }
 
-fn project_value(value: &Value, fields: &FieldSet) -> Json {
+/// A nested key value: only the field set's fields of its objects.
+fn write_projected(value: &Value, fields: &FieldSet, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let typename = map.get("__typename").and_then(Value::as_str).unwrap_or("");
-            let mut out = Map::new();
-            project_fields(map, fields, typename, &mut out);
-            Json::Object(out)
+            let start = out.len();
+            out.push(b'{');
+            write_fields(map, fields, typename, out);
+            // `write_fields` starts each field with a comma; the first one goes.
+            if out.get(start + 1) == Some(&b',') {
+                out.remove(start + 1);
+            }
+            out.push(b'}');
         }
         Value::Array(items) => {
-            Json::Array(items.iter().map(|v| project_value(v, fields)).collect())
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_projected(item, fields, out);
+            }
+            out.push(b']');
         }
-        other => other.to_json(),
+        other => other.write_json(out),
     }
 }
 

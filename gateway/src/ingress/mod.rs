@@ -539,7 +539,7 @@ async fn execute_outcome(
         .execute_as(&request, over_get, &context, &principal)
         .await
     {
-        Ok(response) => dedupe::Outcome {
+        Ok(mut response) => dedupe::Outcome {
             status: StatusCode::OK,
             outcome: if response.errors.is_empty() {
                 "ok"
@@ -547,8 +547,8 @@ async fn execute_outcome(
                 "partial"
             },
             upstream_requests: response.upstream_requests,
-            operation: response.operation_name.clone().or(operation),
-            body: response.to_bytes().into(),
+            operation: response.operation_name.take().or(operation),
+            body: response.into_bytes().into(),
             allow_post: false,
         },
         Err(error) => dedupe::Outcome {

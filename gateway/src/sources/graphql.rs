@@ -94,15 +94,14 @@ impl Source for GraphqlSource {
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("application/graphql-response+json"));
-                if response
-                    .content_length()
-                    .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
-                {
+                let declared = response.content_length().unwrap_or(0);
+                if declared > MAX_RESPONSE_BYTES as u64 {
                     return Err(FetchError::BadResponse("response too large".into()));
                 }
-                // Read in chunks so a body without Content-Length is bounded too.
+                // Read in chunks so a body without Content-Length is bounded too; a
+                // declared length is allocated once.
                 let mut response = response;
-                let mut body = Vec::new();
+                let mut body = Vec::with_capacity(declared as usize);
                 while let Some(chunk) = response
                     .chunk()
                     .await
