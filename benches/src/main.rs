@@ -23,7 +23,7 @@ use serde_json::{Value as Json, json};
 use crate::child::{
     Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, peak_rss_bytes,
 };
-use crate::peers::{Gateway, PEERS};
+use crate::peers::{Contender, PEERS};
 use crate::report::{Report, Row, Setup};
 use crate::wrk::{Mode, WrkRun};
 
@@ -64,7 +64,7 @@ struct Cli {
     /// Gateways to run, comma-separated, in this order (default: ours, then every
     /// installed peer).
     #[arg(long, value_enum, value_delimiter = ',')]
-    gateways: Vec<Gateway>,
+    gateways: Vec<Contender>,
     /// Install the peers first (those named by --gateways, or all three): hive-router and
     /// apollo-router with `cargo install --locked`, hive-gateway with npm.
     #[arg(long)]
@@ -140,8 +140,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             gateway.install(peers_dir)?;
         }
     }
-    let gateways: Vec<Gateway> = if cli.gateways.is_empty() {
-        std::iter::once(Gateway::Ours)
+    let gateways: Vec<Contender> = if cli.gateways.is_empty() {
+        std::iter::once(Contender::Ours)
             .chain(
                 PEERS
                     .into_iter()
@@ -154,7 +154,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     for bin in std::iter::once(mocks_bin.clone()).chain(
         gateways
             .iter()
-            .filter(|g| **g == Gateway::Ours)
+            .filter(|g| **g == Contender::Ours)
             .map(|g| g.program(&bin_dir, peers_dir)),
     ) {
         ensure!(
@@ -163,7 +163,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             bin.display()
         );
     }
-    for peer in gateways.iter().filter(|g| **g != Gateway::Ours) {
+    for peer in gateways.iter().filter(|g| **g != Contender::Ours) {
         let program = peer.program(&bin_dir, peers_dir);
         ensure!(
             program.is_file(),
@@ -264,7 +264,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             match run.measure(&mut mocks).await {
                 Ok(row) => rows.push(row),
                 // A peer that fails is reported and skipped; ours failing ends the run.
-                Err(e) if gateway != Gateway::Ours => {
+                Err(e) if gateway != Contender::Ours => {
                     progress(&format!(
                         "[{} {}] failed: {e:#}",
                         gateway.name(),
@@ -315,7 +315,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 /// One gateway in one mode: start it fresh, check its answer, warm up, measure, stop it.
 struct Run<'a> {
     cli: &'a Cli,
-    gateway: Gateway,
+    gateway: Contender,
     mode: Mode,
     program: PathBuf,
     supergraph: &'a Path,
@@ -372,7 +372,7 @@ impl Run<'_> {
         // Ours must answer byte for byte; a peer may format differently, and its own
         // answer's length is what every response under load is checked against.
         ensure!(
-            answer.exact || self.gateway != Gateway::Ours,
+            answer.exact || self.gateway != Contender::Ours,
             "the answer has the reference's values but not its exact bytes (field order?)"
         );
         progress(&format!(

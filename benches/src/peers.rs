@@ -13,7 +13,7 @@ use crate::child::available;
 
 /// A gateway under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Gateway {
+pub enum Contender {
     /// This repository's release `gateway` binary.
     Ours,
     /// The Guild's Rust router (crates.io `hive-router`).
@@ -33,39 +33,39 @@ pub struct Launch {
     pub url: String,
 }
 
-pub const PEERS: [Gateway; 3] = [
-    Gateway::HiveRouter,
-    Gateway::ApolloRouter,
-    Gateway::HiveGateway,
+pub const PEERS: [Contender; 3] = [
+    Contender::HiveRouter,
+    Contender::ApolloRouter,
+    Contender::HiveGateway,
 ];
 
-impl Gateway {
+impl Contender {
     pub fn name(self) -> &'static str {
         match self {
-            Gateway::Ours => "ours",
-            Gateway::HiveRouter => "hive-router",
-            Gateway::ApolloRouter => "apollo-router",
-            Gateway::HiveGateway => "hive-gateway",
+            Contender::Ours => "ours",
+            Contender::HiveRouter => "hive-router",
+            Contender::ApolloRouter => "apollo-router",
+            Contender::HiveGateway => "hive-gateway",
         }
     }
 
     /// The pinned version a peer is installed at (ours: the workspace version).
     pub fn version(self) -> &'static str {
         match self {
-            Gateway::Ours => env!("CARGO_PKG_VERSION"),
-            Gateway::HiveRouter => "0.2.19",
-            Gateway::ApolloRouter => "2.17.0",
-            Gateway::HiveGateway => "2.15.1",
+            Contender::Ours => env!("CARGO_PKG_VERSION"),
+            Contender::HiveRouter => "0.2.19",
+            Contender::ApolloRouter => "2.17.0",
+            Contender::HiveGateway => "2.15.1",
         }
     }
 
     /// The executable: ours in `bin_dir`, a peer under `peers_dir`.
     pub fn program(self, bin_dir: &Path, peers_dir: &Path) -> PathBuf {
         match self {
-            Gateway::Ours => bin_dir.join("gateway"),
-            Gateway::HiveRouter => peers_dir.join("bin/hive_router"),
-            Gateway::ApolloRouter => peers_dir.join("bin/router"),
-            Gateway::HiveGateway => peers_dir.join("hive-gateway/node_modules/.bin/hive-gateway"),
+            Contender::Ours => bin_dir.join("gateway"),
+            Contender::HiveRouter => peers_dir.join("bin/hive_router"),
+            Contender::ApolloRouter => peers_dir.join("bin/router"),
+            Contender::HiveGateway => peers_dir.join("hive-gateway/node_modules/.bin/hive-gateway"),
         }
     }
 
@@ -82,7 +82,7 @@ impl Gateway {
         let supergraph = supergraph.display().to_string();
         let graphql = format!("http://{listen}/graphql");
         let launch = match self {
-            Gateway::Ours => Launch {
+            Contender::Ours => Launch {
                 program,
                 args: vec![
                     "run".into(),
@@ -96,7 +96,7 @@ impl Gateway {
             },
             // Configured through its documented environment overrides; no config file is
             // read because the working directory (`dir`) has none.
-            Gateway::HiveRouter => Launch {
+            Contender::HiveRouter => Launch {
                 program,
                 args: Vec::new(),
                 env: vec![
@@ -107,7 +107,7 @@ impl Gateway {
                 ],
                 url: graphql,
             },
-            Gateway::ApolloRouter => {
+            Contender::ApolloRouter => {
                 let config = dir.join("apollo-router.yaml");
                 std::fs::write(
                     &config,
@@ -131,7 +131,7 @@ impl Gateway {
                     url: graphql,
                 }
             }
-            Gateway::HiveGateway => Launch {
+            Contender::HiveGateway => Launch {
                 program,
                 args: vec![
                     "supergraph".into(),
@@ -154,13 +154,13 @@ impl Gateway {
     pub fn install(self, peers_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(peers_dir)?;
         match self {
-            Gateway::Ours => Ok(()),
+            Contender::Ours => Ok(()),
             // Without `graphiql` its build script fetches a UI bundle from npm, and the
             // pinned one is gone from the registry; the feature serves GraphiQL instead.
-            Gateway::HiveRouter => {
+            Contender::HiveRouter => {
                 cargo_install(peers_dir, "hive-router", self.version(), &["graphiql"])
             }
-            Gateway::ApolloRouter => {
+            Contender::ApolloRouter => {
                 // Its build script compiles a .proto with the system protoc.
                 if !available("protoc", &["--version"]) {
                     eprintln!(
@@ -173,7 +173,7 @@ impl Gateway {
                 }
                 cargo_install(peers_dir, "apollo-router", self.version(), &[])
             }
-            Gateway::HiveGateway => {
+            Contender::HiveGateway => {
                 ensure!(
                     available("npm", &["--version"]),
                     "hive-gateway needs Node.js and npm"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::peers::Gateway;
+use crate::peers::Contender;
 use crate::wrk::{Mode, WrkResult};
 
 /// How the runs were made.
@@ -26,7 +26,7 @@ pub struct Setup {
 /// One mode's figures.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub gateway: Gateway,
+    pub gateway: Contender,
     pub mode: Mode,
     pub wrk: WrkResult,
     /// The length of the gateway's answer, which every response was checked against.
@@ -81,7 +81,7 @@ pub struct Report {
 
 /// Ours over one peer in one mode (RPS: higher is better for ours; the rest: lower).
 struct Comparison {
-    peer: Gateway,
+    peer: Contender,
     mode: Mode,
     rps: f64,
     p99: f64,
@@ -154,11 +154,11 @@ impl Report {
         let ours = |mode: Mode| {
             self.rows
                 .iter()
-                .find(|r| r.gateway == Gateway::Ours && r.mode == mode)
+                .find(|r| r.gateway == Contender::Ours && r.mode == mode)
         };
         self.rows
             .iter()
-            .filter(|r| r.gateway != Gateway::Ours)
+            .filter(|r| r.gateway != Contender::Ours)
             .filter_map(|peer| {
                 let ours = ours(peer.mode)?;
                 let ratio = |a: f64, b: f64| a / b.max(1e-9);

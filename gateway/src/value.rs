@@ -516,26 +516,33 @@ impl<'de> Visitor<'de> for ValueVisitor {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn round_trips_json_text() {
+    fn round_trips_json_text() -> TestResult {
         let text = r#"{"id":"1","name":"a name longer than twenty-two bytes","n":-3,"f":1.5,"ok":true,"none":null,"list":[1,{"x":"\"q\"\n\u0001é"}]}"#;
-        let value: Value = serde_json::from_str(text).unwrap();
+        let value: Value = serde_json::from_str(text)?;
         let mut out = Vec::new();
         value.write_json(&mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), text);
-        assert_eq!(serde_json::to_string(&value).unwrap(), text);
-        let json: Json = serde_json::from_str(text).unwrap();
+        assert_eq!(String::from_utf8(out)?, text);
+        assert_eq!(serde_json::to_string(&value)?, text);
+        let json: Json = serde_json::from_str(text)?;
         assert_eq!(value.to_json(), json);
         assert_eq!(Value::from(json), value);
+        Ok(())
     }
 
     #[test]
-    fn objects_keep_order_and_find_the_first_duplicate() {
-        let value: Value = serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
-        let object = value.as_object().unwrap();
+    fn objects_keep_order_and_find_the_first_duplicate() -> TestResult {
+        let value: Value = serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#)?;
+        let object = value.as_object().ok_or("not an object")?;
         let keys: Vec<&str> = object.keys().map(Str::as_str).collect();
         assert_eq!(keys, ["b", "a", "b"]);
         assert_eq!(value.get("b"), Some(&Value::Number(1.into())));
+        assert_eq!(object.find(&Str::new("a"), 1), Some(1));
+        assert_eq!(object.find(&Str::new("a"), 0), Some(1));
+        assert_eq!(object.find(&Str::new("zz"), 7), None);
+        Ok(())
     }
 
     #[test]
