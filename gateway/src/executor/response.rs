@@ -19,10 +19,10 @@ use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
 use crate::value::{Object, Str, Value, write_json_string};
 
-/// One step of the current response path (`Name` clones are reference counts).
-#[derive(Clone)]
-enum Seg {
-    Key(Name),
+/// One step of the current response path, borrowed from the operation.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a Name),
     Index(usize),
 }
 
@@ -31,7 +31,7 @@ struct Projector<'a> {
     variables: &'a Map<String, Json>,
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
-    path: Vec<Seg>,
+    path: Vec<Seg<'a>>,
     out: Vec<u8>,
 }
 
@@ -43,14 +43,14 @@ struct Bubble;
 
 /// Project the client's response `data` as JSON text (`null` when a null bubbled to
 /// the root).
-pub fn project(
-    schema: &SchemaSnapshot,
-    operation: &Operation,
+pub fn project<'a>(
+    schema: &'a SchemaSnapshot,
+    operation: &'a Operation,
     data: &Value,
     introspection: &Map<String, Json>,
-    variables: &Map<String, Json>,
-    errors: &mut Vec<Json>,
-    failed: &[Vec<PathElem>],
+    variables: &'a Map<String, Json>,
+    errors: &'a mut Vec<Json>,
+    failed: &'a [Vec<PathElem>],
 ) -> Vec<u8> {
     let empty = Object::new();
     let root = data.as_object().unwrap_or(&empty);
@@ -82,7 +82,7 @@ pub fn project(
             );
             continue;
         }
-        p.path.push(Seg::Key(key.clone()));
+        p.path.push(Seg::Key(key));
         let value = p.complete(root.get(key.as_str()), &field.ty, &group);
         p.path.pop();
         if value.is_err() {
@@ -112,17 +112,17 @@ impl<'a> Projector<'a> {
 
     /// CollectFields: group the selected fields by response key, in order, keeping
     /// those whose conditions hold and whose type condition the object satisfies.
-    fn collect<'s>(&self, set: &'s SelectionSet, runtime_type: &str) -> Vec<(&'s Name, Group<'s>)> {
+    fn collect(&self, set: &'a SelectionSet, runtime_type: &str) -> Vec<(&'a Name, Group<'a>)> {
         let mut out: Vec<(&Name, Group)> = Vec::with_capacity(set.0.len());
         self.collect_into(set, runtime_type, &mut out);
         out
     }
 
-    fn collect_into<'s>(
+    fn collect_into(
         &self,
-        set: &'s SelectionSet,
+        set: &'a SelectionSet,
         runtime_type: &str,
-        out: &mut Vec<(&'s Name, Group<'s>)>,
+        out: &mut Vec<(&'a Name, Group<'a>)>,
     ) {
         for item in &set.0 {
             match item {
@@ -173,7 +173,7 @@ impl<'a> Projector<'a> {
                         .iter()
                         .zip(path)
                         .all(|(elem, seg)| match (elem, seg) {
-                            (PathElem::Key(k), Seg::Key(s)) => k == s,
+                            (PathElem::Key(k), Seg::Key(s)) => k == *s,
                             (PathElem::List, Seg::Index(_)) => true,
                             _ => false,
                         })
@@ -196,8 +196,8 @@ impl<'a> Projector<'a> {
     fn complete(
         &mut self,
         value: Option<&Value>,
-        ty: &Type,
-        fields: &[&Field],
+        ty: &'a Type,
+        fields: &[&'a Field],
     ) -> Result<(), Bubble> {
         let start = self.out.len();
         match ty {
@@ -226,8 +226,8 @@ impl<'a> Projector<'a> {
     fn complete_nullable(
         &mut self,
         value: Option<&Value>,
-        ty: &Type,
-        fields: &[&Field],
+        ty: &'a Type,
+        fields: &[&'a Field],
     ) -> Result<bool, Bubble> {
         match ty {
             Type::List(inner) | Type::NonNullList(inner) => match value {
@@ -264,7 +264,7 @@ impl<'a> Projector<'a> {
         &mut self,
         value: &Value,
         type_name: &Name,
-        fields: &[&Field],
+        fields: &[&'a Field],
     ) -> Result<bool, Bubble> {
         match self.schema.api.types.get(type_name) {
             Some(ExtendedType::Scalar(_)) => {
@@ -315,22 +315,14 @@ impl<'a> Projector<'a> {
         &mut self,
         object: &Object,
         runtime: &str,
-        fields: &[&Field],
+        fields: &[&'a Field],
     ) -> Result<(), Bubble> {
         // Several fields under one key (from different fragments) select the union of
-        // their selections; the common case of one field borrows its own.
-        let merged: SelectionSet;
-        let set: &SelectionSet = if fields.len() == 1 {
-            &fields[0].selection
-        } else {
-            let mut all = SelectionSet::default();
-            for f in fields {
-                all.0.extend(f.selection.0.iter().cloned());
-            }
-            merged = all;
-            &merged
-        };
-        let collected = self.collect(set, runtime);
+        // their selections: collected one after the other into one list.
+        let mut collected = Vec::new();
+        for field in fields {
+            self.collect_into(&field.selection, runtime, &mut collected);
+        }
         self.out.push(b'{');
         // Where the last field was found: the next one is most likely right after it.
         let mut hint = 0;
@@ -349,7 +341,7 @@ impl<'a> Projector<'a> {
                 hint = at + 1;
                 object.value_at(at)
             });
-            self.path.push(Seg::Key(key.clone()));
+            self.path.push(Seg::Key(key));
             let r = self.complete(value, &field.ty, &group);
             self.path.pop();
             r?;
