@@ -94,7 +94,47 @@ fn telemetry_config(cli: &Cli) -> gateway::config::Telemetry {
         .unwrap_or_default()
 }
 
+/// mimalloc's options for a long-running server under bursts: commit arena memory on
+/// demand and return freed pages to the OS after 50 ms. Measured with loadbench (unique
+/// mode): peak RSS about a third lower at the same throughput; purging at once cost a
+/// quarter of the throughput.
+const ALLOCATOR_DEFAULTS: [(&str, &str); 2] = [
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_PURGE_DELAY", "50"),
+];
+const ALLOCATOR_TUNED: &str = "GATEWAY_ALLOCATOR_TUNED";
+
+/// mimalloc reads its options from the environment as the process starts, so the
+/// defaults above are applied by executing this binary again with them set (same
+/// process id). Values the operator set are kept; if the exec fails, it runs untuned.
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(ALLOCATOR_TUNED).is_some() {
+        return;
+    }
+    let missing: Vec<_> = ALLOCATOR_DEFAULTS
+        .iter()
+        .filter(|(name, _)| std::env::var_os(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(std::env::args_os().skip(1))
+        .env(ALLOCATOR_TUNED, "1");
+    for (name, value) in missing {
+        command.env(name, value);
+    }
+    let error = command.exec();
+    eprintln!("gateway: running without allocator tuning (re-exec failed: {error})");
+}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let telemetry = telemetry_config(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -139,6 +139,9 @@ pub struct Prepared {
     /// Response-key paths of the fields removed for authorization (the plan does not
     /// fetch them; `operation` still has them, so they are projected as null).
     pub unauthorized: Vec<Vec<String>>,
+    /// The length of the last response `data` of this operation: the next one's buffer
+    /// is allocated at about that size instead of growing by doubling.
+    pub data_size: std::sync::atomic::AtomicUsize,
 }
 
 /// One schema version with its plan cache; swapped as a whole on reload. Metrics are
@@ -217,6 +220,7 @@ impl Engine {
             plan,
             introspection: full.introspection,
             unauthorized: filtered.removed,
+            data_size: Default::default(),
         });
         self.cache.insert(key, prepared.clone());
         Ok(prepared)
@@ -455,6 +459,7 @@ pub fn prepare_with(
         plan,
         introspection,
         unauthorized: Vec::new(),
+        data_size: Default::default(),
     })
 }
 

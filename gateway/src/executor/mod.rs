@@ -151,6 +151,9 @@ pub async fn execute(
         upstream_requests,
         ..
     } = exec;
+    let size_hint = prepared
+        .data_size
+        .load(std::sync::atomic::Ordering::Relaxed);
     let data = response::project(
         &engine.schema,
         &prepared.operation,
@@ -159,7 +162,11 @@ pub async fn execute(
         &variables,
         &mut errors,
         &failed,
+        size_hint,
     );
+    prepared
+        .data_size
+        .store(data.len(), std::sync::atomic::Ordering::Relaxed);
     let mut extensions = Map::new();
     if context.expose_plan {
         extensions.insert("fetches".into(), Json::Array(timings));

@@ -42,7 +42,9 @@ type Group<'s> = SmallVec<[&'s Field; 1]>;
 struct Bubble;
 
 /// Project the client's response `data` as JSON text (`null` when a null bubbled to
-/// the root).
+/// the root). `size_hint`: the expected length (room is left for the response envelope
+/// around it).
+#[allow(clippy::too_many_arguments)]
 pub fn project<'a>(
     schema: &'a SchemaSnapshot,
     operation: &'a Operation,
@@ -51,6 +53,7 @@ pub fn project<'a>(
     variables: &'a Map<String, Json>,
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
+    size_hint: usize,
 ) -> Vec<u8> {
     let empty = Object::new();
     let root = data.as_object().unwrap_or(&empty);
@@ -60,7 +63,8 @@ pub fn project<'a>(
         errors,
         failed,
         path: Vec::new(),
-        out: Vec::with_capacity(16 * 1024),
+        // Capped: one huge answer must not make every later one allocate as much.
+        out: Vec::with_capacity((size_hint + size_hint / 16 + 64).clamp(4096, 1 << 20)),
     };
     let fields = p.collect(&operation.selection, &operation.root_type);
     p.out.push(b'{');
