@@ -58,7 +58,10 @@ fn environment_after_start(env: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn the_binary_runs_with_its_allocator_defaults() {
     let vars = environment_after_start(&[]);
-    assert!(vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"), "{vars:?}");
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"),
+        "{vars:?}"
+    );
     assert!(
         vars.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
         "{vars:?}"
@@ -68,8 +71,14 @@ fn the_binary_runs_with_its_allocator_defaults() {
 #[test]
 fn operator_allocator_settings_are_kept() {
     let vars = environment_after_start(&[("MIMALLOC_PURGE_DELAY", "7")]);
-    assert!(vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=7"), "{vars:?}");
-    assert!(!vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"), "{vars:?}");
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=7"),
+        "{vars:?}"
+    );
+    assert!(
+        !vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"),
+        "{vars:?}"
+    );
     assert!(
         vars.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
         "{vars:?}"

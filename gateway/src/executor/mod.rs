@@ -215,8 +215,8 @@ impl<'a> Execution<'a> {
     /// One step: prepare every fetch from the current tree, send them all at once,
     /// then merge the answers in plan order.
     async fn step(&mut self, fetches: &[&FetchNode]) {
-        let prepared: Vec<PendingFetch<'_>> = fetches.iter().map(|f| self.prepare(f)).collect();
-        let calls = prepared.iter().map(|p| {
+        let mut prepared: Vec<PendingFetch<'_>> = fetches.iter().map(|f| self.prepare(f)).collect();
+        let calls = prepared.iter_mut().map(|p| {
             let source = self.sources.get(p.node.graph).cloned();
             let span = tracing::info_span!(
                 "fetch",
@@ -229,7 +229,8 @@ impl<'a> Execution<'a> {
                 breaker = tracing::field::Empty,
                 attempts = tracing::field::Empty,
             );
-            let request = p.request.clone().map(|mut r| {
+            // Sent once: the request moves to the source (merging needs only the slots).
+            let request = p.request.take().map(|mut r| {
                 telemetry::tracing::upstream_trace_headers(
                     &span,
                     &self.context.client_headers,
@@ -329,9 +330,9 @@ impl<'a> Execution<'a> {
             }
         }
         let request = Some(SourceRequest {
-            operation: node.operation.as_str().into(),
-            operation_name: node.operation_name.as_str().into(),
-            variables,
+            operation: node.operation.clone(),
+            operation_name: node.operation_name.clone(),
+            variables: std::sync::Arc::new(variables),
             is_mutation: node.operation.starts_with("mutation"),
             headers: self.upstream_headers(),
             client_headers: self.context.client_headers.clone(),

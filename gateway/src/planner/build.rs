@@ -1331,8 +1331,8 @@ impl<'a> Builder<'a> {
         FetchNode {
             graph: group.graph,
             service: self.sg.graphs[group.graph].name.clone(),
-            operation_name,
-            operation: text,
+            operation_name: operation_name.into(),
+            operation: text.into(),
             variables: used,
             kind: FetchKind::Root { selection },
         }
@@ -1414,8 +1414,8 @@ impl<'a> Builder<'a> {
         FetchNode {
             graph,
             service: self.sg.graphs[graph].name.clone(),
-            operation_name,
-            operation: text,
+            operation_name: operation_name.into(),
+            operation: text.into(),
             variables: used,
             kind: FetchKind::Entities(entity_parts),
         }

@@ -3,6 +3,7 @@
 //! subgraph, either for root fields or for `_entities` at one or more response paths.
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use apollo_compiler::ast::Argument;
 use apollo_compiler::{Name, Node};
@@ -43,9 +44,9 @@ pub enum PlanNode {
 pub struct FetchNode {
     pub graph: GraphId,
     pub service: String,
-    pub operation_name: String,
+    pub operation_name: Arc<str>,
     /// The subgraph operation, ready to send.
-    pub operation: String,
+    pub operation: Arc<str>,
     /// Client variables the subgraph operation uses.
     pub variables: Vec<Name>,
     pub kind: FetchKind,

@@ -1344,7 +1344,7 @@ mod tests {
             .fetch(SourceRequest {
                 operation: op.into(),
                 operation_name: "".into(),
-                variables: variables.as_object().cloned().unwrap_or_default(),
+                variables: Arc::new(variables.as_object().cloned().unwrap_or_default()),
                 is_mutation: false,
                 headers: http::HeaderMap::new(),
                 client_headers: Default::default(),

@@ -89,7 +89,9 @@ impl SourceKind {
 pub struct SourceRequest {
     pub operation: Arc<str>,
     pub operation_name: Arc<str>,
-    pub variables: Map<String, Json>,
+    /// Shared: retries and policies pass the request on without copying the
+    /// (possibly large) representations.
+    pub variables: Arc<Map<String, Json>>,
     /// Mutations are never retried nor cached.
     pub is_mutation: bool,
     /// Headers to send upstream (request id, propagated credentials, trace context);
