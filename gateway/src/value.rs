@@ -20,14 +20,16 @@ use serde_json::{Number, Value as Json};
 /// Longest string kept inline.
 const INLINE: usize = 22;
 
-/// An immutable string, inline when short.
+/// An immutable string: inline when short, shared when long.
 #[derive(Clone)]
 pub struct Str(Repr);
 
 #[derive(Clone)]
 enum Repr {
     Inline(u8, [u8; INLINE]),
-    Heap(Box<str>),
+    /// Shared: an answer handed to several waiting requests is copied once per request,
+    /// and long strings (descriptions, bodies) are then not copied again.
+    Heap(std::sync::Arc<str>),
 }
 
 impl Str {
@@ -64,7 +66,7 @@ impl From<String> for Str {
         if s.len() <= INLINE {
             Str::new(&s)
         } else {
-            Str(Repr::Heap(s.into_boxed_str()))
+            Str(Repr::Heap(s.into()))
         }
     }
 }
