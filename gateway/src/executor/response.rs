@@ -12,6 +12,8 @@ use apollo_compiler::ast::Type;
 use apollo_compiler::schema::ExtendedType;
 use serde_json::{Map, Value as Json, json};
 
+use std::rc::Rc;
+
 use smallvec::{SmallVec, smallvec};
 
 use crate::planner::PathElem;
@@ -32,11 +34,18 @@ struct Projector<'a> {
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
     path: Vec<Seg<'a>>,
+    memo: Vec<((usize, usize), Collected<'a>)>,
     out: Vec<u8>,
 }
 
 /// The fields selected under one response key (nearly always one: no allocation).
 type Group<'s> = SmallVec<[&'s Field; 1]>;
+
+/// The result of CollectFields: response keys in order, with their fields.
+type Collected<'a> = Rc<[(&'a Name, Group<'a>)]>;
+
+/// How many (selection, runtime type) pairs one projection remembers.
+const MEMO_ENTRIES: usize = 64;
 
 /// A non-null field was null: the parent must become null.
 struct Bubble;
@@ -63,6 +72,7 @@ pub fn project<'a>(
         errors,
         failed,
         path: Vec::new(),
+        memo: Vec::new(),
         // Capped: one huge answer must not make every later one allocate as much.
         out: Vec::with_capacity((size_hint + size_hint / 16 + 64).clamp(4096, 1 << 20)),
     };
@@ -72,8 +82,7 @@ pub fn project<'a>(
         if i > 0 {
             p.out.push(b',');
         }
-        p.write_str(key);
-        p.out.push(b':');
+        p.write_key(key);
         let field = group[0];
         if field.name == "__typename" {
             p.write_str(&operation.root_type);
@@ -100,6 +109,14 @@ pub fn project<'a>(
 impl<'a> Projector<'a> {
     fn write_str(&mut self, s: &str) {
         write_json_string(&mut self.out, s.as_bytes());
+    }
+
+    /// `"key":` for a response key: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`), which
+    /// never needs escaping.
+    fn write_key(&mut self, key: &Name) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_str().as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     fn path_json(&self) -> Json {
@@ -301,10 +318,10 @@ impl<'a> Projector<'a> {
                     .and_then(Value::as_str)
                     .unwrap_or(type_name.as_str());
                 // A runtime type the API schema hides must not leak to the client.
-                if !self.schema.api.types.contains_key(runtime) {
+                let Some((runtime, _)) = self.schema.api.types.get_key_value(runtime) else {
                     self.out.extend_from_slice(b"null");
                     return Ok(true);
-                }
+                };
                 self.complete_object(object, runtime, fields)?;
                 Ok(false)
             }
@@ -315,27 +332,49 @@ impl<'a> Projector<'a> {
         }
     }
 
+    /// CollectFields for one field's selection on one runtime type, computed once per
+    /// response: lists of objects repeat the same selection many times.
+    fn collected(&mut self, field: &'a Field, runtime: &'a Name) -> Collected<'a> {
+        let key = (
+            std::ptr::from_ref(&field.selection) as usize,
+            runtime.as_str().as_ptr() as usize,
+        );
+        if let Some((_, collected)) = self.memo.iter().find(|(k, _)| *k == key) {
+            return collected.clone();
+        }
+        let collected: Collected<'a> = self.collect(&field.selection, runtime).into();
+        if self.memo.len() < MEMO_ENTRIES {
+            self.memo.push((key, collected.clone()));
+        }
+        collected
+    }
+
     fn complete_object(
         &mut self,
         object: &Object,
-        runtime: &str,
+        runtime: &'a Name,
         fields: &[&'a Field],
     ) -> Result<(), Bubble> {
-        // Several fields under one key (from different fragments) select the union of
-        // their selections: collected one after the other into one list.
-        let mut collected = Vec::new();
-        for field in fields {
-            self.collect_into(&field.selection, runtime, &mut collected);
-        }
+        let collected = match fields {
+            [field] => self.collected(field, runtime),
+            // Several fields under one key (from different fragments) select the union
+            // of their selections: collected one after the other into one list.
+            _ => {
+                let mut all = Vec::new();
+                for field in fields {
+                    self.collect_into(&field.selection, runtime, &mut all);
+                }
+                all.into()
+            }
+        };
         self.out.push(b'{');
         // Where the last field was found: the next one is most likely right after it.
         let mut hint = 0;
-        for (i, (key, group)) in collected.into_iter().enumerate() {
+        for (i, (key, group)) in collected.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.write_str(key);
-            self.out.push(b':');
+            self.write_key(key);
             let field = group[0];
             if field.name == "__typename" {
                 self.write_str(runtime);
@@ -346,7 +385,7 @@ impl<'a> Projector<'a> {
                 object.value_at(at)
             });
             self.path.push(Seg::Key(key));
-            let r = self.complete(value, &field.ty, &group);
+            let r = self.complete(value, &field.ty, group);
             self.path.pop();
             r?;
         }
