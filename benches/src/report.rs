@@ -336,3 +336,71 @@ fn markdown_table<const N: usize>(headers: &[&str; N], cells: &[[String; N]]) ->
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(gateway: Contender, mode: Mode, requests: u64, p99_ms: u64, cpu_s: f64) -> Row {
+        Row {
+            gateway,
+            mode,
+            wrk: WrkResult {
+                requests,
+                duration: Duration::from_secs(10),
+                non_2xx: 0,
+                bad_body: 0,
+                socket_errors: 0,
+                p50: Duration::from_millis(p99_ms / 2),
+                p90: Duration::from_millis(p99_ms),
+                p99: Duration::from_millis(p99_ms),
+                max: Duration::from_millis(p99_ms),
+            },
+            response_bytes: 100,
+            gateway_peak_rss_bytes: 40 << 20,
+            gateway_cpu_seconds: cpu_s,
+            mocks_cpu_seconds: cpu_s / 10.0,
+            cpu_busy: vec![1.0, 0.1],
+        }
+    }
+
+    fn report(rows: Vec<Row>) -> Report {
+        Report {
+            setup: Setup {
+                duration: Duration::from_secs(10),
+                warmup: Duration::from_secs(1),
+                connections: 50,
+                threads: 1,
+                pinned: true,
+                cpus: 2,
+                wrk_version: "wrk 4".into(),
+                gateways: vec!["ours 0.1.0".into(), "hive-router 0.2.19".into()],
+            },
+            rows,
+        }
+    }
+
+    #[test]
+    fn compares_ours_with_each_peer_in_the_same_mode() {
+        let report = report(vec![
+            row(Contender::Ours, Mode::Unique, 3000, 20, 1.0),
+            row(Contender::HiveRouter, Mode::Unique, 2000, 40, 1.0),
+            row(Contender::HiveRouter, Mode::Identical, 2000, 40, 1.0),
+        ]);
+        let comparisons = report.comparisons();
+        // No row of ours in identical mode: nothing to compare there.
+        assert_eq!(comparisons.len(), 1);
+        let c = &comparisons[0];
+        assert_eq!((c.peer, c.mode), (Contender::HiveRouter, Mode::Unique));
+        assert!((c.rps - 1.5).abs() < 1e-9);
+        assert!((c.p99 - 0.5).abs() < 1e-9);
+        // Same CPU seconds over 1.5x the requests.
+        assert!((c.cpu - 2.0 / 3.0).abs() < 1e-9);
+        assert!((c.rss - 1.0).abs() < 1e-9);
+        let text = report.table();
+        assert!(text.contains("ours / peer"), "{text}");
+        assert!(text.contains("1.50x"), "{text}");
+        let markdown = report.markdown();
+        assert!(markdown.contains("| hive-router | unique | 1.50x | 0.50x | 0.67x | 1.00x |"));
+    }
+}
