@@ -467,15 +467,16 @@ async fn partial_failure_per_kind_nulls_only_the_failed_field() {
 
 #[tokio::test]
 async fn a_grpc_endpoint_that_refuses_connections_is_unavailable() {
-    // A port that was just free: nothing listens there.
+    // A port that was just free on 127.0.0.2: every other test listens on 127.0.0.1
+    // only, so even if the port number is handed out again, nothing answers here.
     let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let l = std::net::TcpListener::bind("127.0.0.2:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
     let env = Env::start_with("refused", |config| {
         for s in &mut config.subgraphs {
             if s.name == "notifications" {
-                s.url = Some(format!("http://127.0.0.1:{closed}"));
+                s.url = Some(format!("http://127.0.0.2:{closed}"));
             }
         }
     })
