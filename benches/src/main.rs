@@ -151,25 +151,24 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     } else {
         cli.gateways.clone()
     };
-    for bin in std::iter::once(mocks_bin.clone()).chain(
-        gateways
-            .iter()
-            .filter(|g| **g == Contender::Ours)
-            .map(|g| g.program(&bin_dir, peers_dir)),
-    ) {
-        ensure!(
-            bin.is_file(),
-            "{} is missing; build the release binaries first (from the workspace root):\n    {BUILD_HINT}",
-            bin.display()
-        );
-    }
-    for peer in gateways.iter().filter(|g| **g != Contender::Ours) {
-        let program = peer.program(&bin_dir, peers_dir);
+    let build_hint =
+        format!("build the release binaries first (from the workspace root):\n    {BUILD_HINT}");
+    ensure!(
+        mocks_bin.is_file(),
+        "{} is missing; {build_hint}",
+        mocks_bin.display()
+    );
+    for gateway in &gateways {
+        let program = gateway.program(&bin_dir, peers_dir);
         ensure!(
             program.is_file(),
-            "{} is not installed ({} missing); add --install-peers",
-            peer.name(),
-            program.display()
+            "{} is missing; {}",
+            program.display(),
+            if *gateway == Contender::Ours {
+                build_hint.clone()
+            } else {
+                format!("install {} with --install-peers", gateway.name())
+            }
         );
     }
     if !available("wrk", &["--version"]) {
@@ -213,16 +212,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         dir.path().join("mocks.log"),
     )?;
     let probe = format!("http://127.0.0.1:{mocks_port}/accounts");
-    wait_until_ready(&mut mocks, || async {
-        let r = http
-            .post(&probe)
-            .header("content-type", "application/json")
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await?;
-        Ok(r.status().is_success())
-    })
-    .await?;
+    wait_until_ready(&mut mocks, &http, &probe).await?;
 
     let supergraph_file = dir.path().join("supergraph.graphql");
     ensure!(
@@ -338,16 +328,14 @@ impl Run<'_> {
             .dir
             .join(format!("{}-{}", self.gateway.name(), mode.name()));
         std::fs::create_dir_all(&scratch)?;
-        let launch = self
-            .gateway
-            .launch(self.program.clone(), self.supergraph, port, &scratch)?;
+        let launch = self.gateway.launch(self.supergraph, port, &scratch)?;
         progress(&format!(
             "[{label}] starting {} on 127.0.0.1:{port}",
-            launch.program.display()
+            self.program.display()
         ));
         let mut gateway = Service::spawn(
             self.gateway.name(),
-            &launch.program,
+            &self.program,
             &launch.args,
             &launch.env,
             &scratch,
@@ -355,19 +343,9 @@ impl Run<'_> {
             self.dir
                 .join(format!("{}-{}.log", self.gateway.name(), mode.name())),
         )?;
-        let url = launch.url;
-        let probe = r#"{"query":"{ __typename }"}"#;
-        wait_until_ready(&mut gateway, || async {
-            let r = self
-                .http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(probe)
-                .send()
-                .await?;
-            Ok(r.status().is_success())
-        })
-        .await?;
+        // Every contender is configured to serve GraphQL at `/graphql`.
+        let url = format!("http://127.0.0.1:{port}/graphql");
+        wait_until_ready(&mut gateway, self.http, &url).await?;
         let answer = check_answer(self.http, &url, self.body, self.expected).await?;
         // Ours must answer byte for byte; a peer may format differently, and its own
         // answer's length is what every response under load is checked against.
@@ -458,16 +436,24 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Poll `probe` until it says yes, the service dies, or [`STARTUP_TIMEOUT`] passes.
-async fn wait_until_ready<F, Fut>(service: &mut Service, probe: F) -> anyhow::Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
+/// Poll the GraphQL endpoint `url` with `{ __typename }` until it answers 2xx, the
+/// service dies, or [`STARTUP_TIMEOUT`] passes. (Every gateway and each mock subgraph
+/// answers it; not every one has the same health route.)
+async fn wait_until_ready(
+    service: &mut Service,
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         service.ensure_running()?;
-        if matches!(probe().await, Ok(true)) {
+        let answer = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ __typename }"}"#)
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }
         if start.elapsed() > STARTUP_TIMEOUT {

@@ -24,13 +24,10 @@ pub enum Contender {
     HiveGateway,
 }
 
-/// How to start one gateway for one run.
+/// How to start one gateway for one run (its program is [`Contender::program`]).
 pub struct Launch {
-    pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// The GraphQL endpoint once it listens.
-    pub url: String,
 }
 
 pub const PEERS: [Contender; 3] = [
@@ -69,21 +66,13 @@ impl Contender {
         }
     }
 
-    /// The command line for one run on `port`, serving `supergraph`. `dir` is a scratch
-    /// directory for config files and the working directory.
-    pub fn launch(
-        self,
-        program: PathBuf,
-        supergraph: &Path,
-        port: u16,
-        dir: &Path,
-    ) -> anyhow::Result<Launch> {
+    /// The command line for one run serving `supergraph` at `http://127.0.0.1:PORT/graphql`.
+    /// `dir` is a scratch directory for config files and the working directory.
+    pub fn launch(self, supergraph: &Path, port: u16, dir: &Path) -> anyhow::Result<Launch> {
         let listen = format!("127.0.0.1:{port}");
         let supergraph = supergraph.display().to_string();
-        let graphql = format!("http://{listen}/graphql");
         let launch = match self {
             Contender::Ours => Launch {
-                program,
                 args: vec![
                     "run".into(),
                     "--supergraph".into(),
@@ -92,12 +81,10 @@ impl Contender {
                     listen,
                 ],
                 env: Vec::new(),
-                url: graphql,
             },
             // Configured through its documented environment overrides; no config file is
             // read because the working directory (`dir`) has none.
             Contender::HiveRouter => Launch {
-                program,
                 args: Vec::new(),
                 env: vec![
                     ("SUPERGRAPH_FILE_PATH".into(), supergraph),
@@ -105,7 +92,6 @@ impl Contender {
                     ("PORT".into(), port.to_string()),
                     ("LOG_LEVEL".into(), "warn".into()),
                 ],
-                url: graphql,
             },
             Contender::ApolloRouter => {
                 let config = dir.join("apollo-router.yaml");
@@ -117,7 +103,6 @@ impl Contender {
                     ),
                 )?;
                 Launch {
-                    program,
                     args: vec![
                         "--supergraph".into(),
                         supergraph,
@@ -128,11 +113,9 @@ impl Contender {
                         "--anonymous-telemetry-disabled".into(),
                     ],
                     env: vec![("APOLLO_TELEMETRY_DISABLED".into(), "true".into())],
-                    url: graphql,
                 }
             }
             Contender::HiveGateway => Launch {
-                program,
                 args: vec![
                     "supergraph".into(),
                     supergraph,
@@ -144,7 +127,6 @@ impl Contender {
                     "1".into(),
                 ],
                 env: vec![("NODE_ENV".into(), "production".into())],
-                url: graphql,
             },
         };
         Ok(launch)

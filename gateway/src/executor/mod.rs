@@ -357,11 +357,9 @@ impl<'a> Execution<'a> {
                     self.errors.push(upstream_error(error, &node.service, None));
                 }
                 match response.data {
-                    Some(Value::Object(map)) => store::deep_merge(
-                        &mut self.data,
-                        Value::Object(map),
-                        node.operation.contains(crate::planner::ALIAS_MARK),
-                    ),
+                    Some(Value::Object(map)) => {
+                        store::deep_merge(&mut self.data, Value::Object(map), node.aliased)
+                    }
                     Some(Value::Null) | None => {}
                     Some(_) => self.fail(
                         node,
@@ -415,7 +413,7 @@ impl<'a> Execution<'a> {
                             &part.paths,
                             slots,
                             list,
-                            node.operation.contains(crate::planner::ALIAS_MARK),
+                            node.aliased,
                         ),
                         None => self.failed.extend(part.paths.iter().cloned()),
                     }

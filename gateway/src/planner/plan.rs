@@ -47,6 +47,9 @@ pub struct FetchNode {
     pub operation_name: Arc<str>,
     /// The subgraph operation, ready to send.
     pub operation: Arc<str>,
+    /// The operation uses planner aliases (`id__gwa3`) that the answer's keys must be
+    /// mapped back from; known when the text is built, not searched per response.
+    pub aliased: bool,
     /// Client variables the subgraph operation uses.
     pub variables: Vec<Name>,
     pub kind: FetchKind,
