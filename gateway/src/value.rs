@@ -82,7 +82,7 @@ impl PartialEq for Str {
         // Heap strings are always longer than inline ones, and inline bytes past the
         // length are zero: two fixed-size compares, no call to memcmp.
         match (&self.0, &other.0) {
-            (Repr::Inline(a_len, a), Repr::Inline(b_len, b)) => a_len == b_len && a == b,
+            (Repr::Inline(a_len, a), Repr::Inline(b_len, b)) => a_len == b_len && inline_eq(a, b),
             (Repr::Heap(a), Repr::Heap(b)) => a == b,
             _ => false,
         }
@@ -90,6 +90,16 @@ impl PartialEq for Str {
 }
 
 impl Eq for Str {}
+
+/// Inline bytes compared as three machine words (the last overlapping), which the
+/// compiler keeps inline; comparing the arrays calls into a slice comparison.
+#[inline]
+fn inline_eq(a: &[u8; INLINE], b: &[u8; INLINE]) -> bool {
+    let word = |x: &[u8; INLINE], at: usize| {
+        u64::from_ne_bytes(x[at..at + 8].try_into().unwrap_or_default())
+    };
+    ((word(a, 0) ^ word(b, 0)) | (word(a, 8) ^ word(b, 8)) | (word(a, 14) ^ word(b, 14))) == 0
+}
 
 impl std::hash::Hash for Str {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -284,6 +294,19 @@ impl Object {
         self.0.get(index).map(|(_, v)| v)
     }
 
+    pub fn value_at_mut(&mut self, index: usize) -> Option<&mut Value> {
+        self.0.get_mut(index).map(|(_, v)| v)
+    }
+
+    /// The object's `__typename`, which upstream answers usually put first.
+    pub fn typename(&self) -> Option<&str> {
+        let value = match self.0.first() {
+            Some((k, v)) if k.as_bytes() == b"__typename" => v,
+            _ => self.get("__typename")?,
+        };
+        value.as_str()
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.position(&Str::new(key)).map(|i| &self.0[i].1)
     }
@@ -322,14 +345,16 @@ impl Object {
         self.0.iter_mut().map(|(_, v)| v)
     }
 
-    /// Merge every field of `src` with `merge_value` where `dst` has it and append it
-    /// otherwise. A large `src` is matched through an index, so a hostile answer with
-    /// many keys costs linear, not quadratic, time.
-    pub fn merge_with(
+    /// Merge every field of `src` with `merge_value` where `self` has it, and append a
+    /// copy of it otherwise. `src` is borrowed: an upstream answer is shared by every
+    /// request waiting on it, and each copies only what it takes. A large `src` is
+    /// matched through an index, so a hostile answer with many keys costs linear, not
+    /// quadratic, time.
+    pub fn merge_from(
         &mut self,
-        src: Object,
-        mut rekey: impl FnMut(Str) -> Str,
-        mut merge_value: impl FnMut(&mut Value, Value),
+        src: &Object,
+        mut rekey: impl FnMut(&Str) -> Str,
+        mut merge_value: impl FnMut(&mut Value, &Value),
         mut on_insert: impl FnMut(&mut Value),
     ) {
         const INDEX_ABOVE: usize = 32;
@@ -341,7 +366,8 @@ impl Object {
                 .rev()
                 .collect()
         });
-        for (k, v) in src.0 {
+        self.0.reserve(src.len());
+        for (k, v) in &src.0 {
             let k = rekey(k);
             let found = match &index {
                 Some(index) => index.get(&k).copied(),
@@ -350,7 +376,7 @@ impl Object {
             match found {
                 Some(i) => merge_value(&mut self.0[i].1, v),
                 None => {
-                    let mut v = v;
+                    let mut v = v.clone();
                     on_insert(&mut v);
                     if let Some(index) = &mut index {
                         index.insert(k.clone(), self.0.len());
@@ -562,7 +588,7 @@ mod tests {
                 .collect()
         };
         let mut dst = big(0);
-        dst.merge_with(big(50), |k| k, |d, s| *d = s, |_| {});
+        dst.merge_from(&big(50), Str::clone, |d, s| *d = s.clone(), |_| {});
         assert_eq!(dst.len(), 150);
         assert_eq!(dst.get("k60"), Some(&Value::Number(10.into())));
         assert_eq!(dst.get("k149"), Some(&Value::Number(99.into())));

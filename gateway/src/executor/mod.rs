@@ -353,12 +353,12 @@ impl<'a> Execution<'a> {
         };
         match &node.kind {
             FetchKind::Root { .. } => {
-                for error in response.errors.unwrap_or_default() {
+                for error in response.errors.iter().flatten() {
                     self.errors.push(upstream_error(error, &node.service, None));
                 }
-                match response.data {
-                    Some(Value::Object(map)) => {
-                        store::deep_merge(&mut self.data, Value::Object(map), node.aliased)
+                match response.data.as_deref() {
+                    Some(data @ Value::Object(_)) => {
+                        store::deep_merge(&mut self.data, data, node.aliased)
                     }
                     Some(Value::Null) | None => {}
                     Some(_) => self.fail(
@@ -370,9 +370,9 @@ impl<'a> Execution<'a> {
                 }
             }
             FetchKind::Entities(parts) => {
-                let mut data = match response.data {
-                    Some(Value::Object(map)) => map,
-                    Some(Value::Null) | None => Object::new(),
+                let data = match response.data.as_deref() {
+                    Some(Value::Object(map)) => Some(map),
+                    Some(Value::Null) | None => None,
                     Some(_) => {
                         return self.fail(
                             node,
@@ -385,7 +385,7 @@ impl<'a> Execution<'a> {
                 let mut lists = Vec::with_capacity(parts.len());
                 for (part, slots) in parts.iter().zip(&p.slots) {
                     let expected = slots.iter().flatten().flatten().max().map_or(0, |m| m + 1);
-                    match data.remove(&part.response_key) {
+                    match data.and_then(|d| d.get(&part.response_key)) {
                         Some(Value::Array(list)) if list.len() == expected => {
                             lists.push(Some(list))
                         }
@@ -401,8 +401,8 @@ impl<'a> Execution<'a> {
                         _ => lists.push(None),
                     }
                 }
-                for error in response.errors.unwrap_or_default() {
-                    let mapped = self.map_entity_error_path(&error, parts, &p.slots);
+                for error in response.errors.iter().flatten() {
+                    let mapped = self.map_entity_error_path(error, parts, &p.slots);
                     self.errors
                         .push(upstream_error(error, &node.service, Some(mapped)));
                 }
@@ -487,7 +487,7 @@ fn top_level_keys(selection: &SubSelection) -> Vec<String> {
 }
 
 /// A subgraph's GraphQL error, re-pathed for the client and tagged with the service.
-fn upstream_error(error: Json, service: &str, path: Option<Option<Vec<Json>>>) -> Json {
+fn upstream_error(error: &Json, service: &str, path: Option<Option<Vec<Json>>>) -> Json {
     let mut out = Map::new();
     let message = error
         .get("message")

@@ -41,8 +41,19 @@ struct Projector<'a> {
 /// The fields selected under one response key (nearly always one: no allocation).
 type Group<'s> = SmallVec<[&'s Field; 1]>;
 
+/// One response key of an object's selection, with what completing it needs, looked
+/// up once per selection instead of once per object.
+struct Entry<'a> {
+    key: &'a Name,
+    /// The key as a tree string, to find the field in upstream objects.
+    tree_key: Str,
+    group: Group<'a>,
+    /// The API schema's definition of the field's named type.
+    def: Option<&'a ExtendedType>,
+}
+
 /// The result of CollectFields: response keys in order, with their fields.
-type Collected<'a> = Rc<[(&'a Name, Group<'a>)]>;
+type Collected<'a> = Rc<[Entry<'a>]>;
 
 /// How many (selection, runtime type) pairs one projection remembers.
 const MEMO_ENTRIES: usize = 64;
@@ -96,7 +107,8 @@ pub fn project<'a>(
             continue;
         }
         p.path.push(Seg::Key(key));
-        let value = p.complete(root.get(key.as_str()), &field.ty, &group);
+        let def = p.definition(&field.ty);
+        let value = p.complete(root.get(key.as_str()), &field.ty, def, &group);
         p.path.pop();
         if value.is_err() {
             return b"null".to_vec();
@@ -117,6 +129,23 @@ impl<'a> Projector<'a> {
         self.out.push(b'"');
         self.out.extend_from_slice(key.as_str().as_bytes());
         self.out.extend_from_slice(b"\":");
+    }
+
+    fn definition(&self, ty: &Type) -> Option<&'a ExtendedType> {
+        self.schema.api.types.get(ty.inner_named_type())
+    }
+
+    /// CollectFields with each key's lookups done.
+    fn entries(&self, fields: Vec<(&'a Name, Group<'a>)>) -> Collected<'a> {
+        fields
+            .into_iter()
+            .map(|(key, group)| Entry {
+                key,
+                tree_key: Str::new(key.as_str()),
+                def: self.definition(&group[0].ty),
+                group,
+            })
+            .collect()
     }
 
     fn path_json(&self) -> Json {
@@ -218,12 +247,13 @@ impl<'a> Projector<'a> {
         &mut self,
         value: Option<&Value>,
         ty: &'a Type,
+        def: Option<&'a ExtendedType>,
         fields: &[&'a Field],
     ) -> Result<(), Bubble> {
         let start = self.out.len();
         match ty {
             Type::NonNullNamed(_) | Type::NonNullList(_) => {
-                let wrote_null = self.complete_nullable(value, ty, fields)?;
+                let wrote_null = self.complete_nullable(value, ty, def, fields)?;
                 if wrote_null {
                     self.out.truncate(start);
                     let name = fields.first().map(|f| f.name.as_str()).unwrap_or("");
@@ -233,7 +263,7 @@ impl<'a> Projector<'a> {
                 Ok(())
             }
             _ => {
-                if self.complete_nullable(value, ty, fields).is_err() {
+                if self.complete_nullable(value, ty, def, fields).is_err() {
                     self.out.truncate(start);
                     self.out.extend_from_slice(b"null");
                 }
@@ -248,6 +278,7 @@ impl<'a> Projector<'a> {
         &mut self,
         value: Option<&Value>,
         ty: &'a Type,
+        def: Option<&'a ExtendedType>,
         fields: &[&'a Field],
     ) -> Result<bool, Bubble> {
         match ty {
@@ -259,7 +290,7 @@ impl<'a> Projector<'a> {
                             self.out.push(b',');
                         }
                         self.path.push(Seg::Index(i));
-                        let r = self.complete(Some(item), inner, fields);
+                        let r = self.complete(Some(item), inner, def, fields);
                         self.path.pop();
                         r?;
                     }
@@ -276,7 +307,7 @@ impl<'a> Projector<'a> {
                     self.out.extend_from_slice(b"null");
                     Ok(true)
                 }
-                Some(v) => self.complete_named(v, name, fields),
+                Some(v) => self.complete_named(v, name, def, fields),
             },
         }
     }
@@ -285,9 +316,10 @@ impl<'a> Projector<'a> {
         &mut self,
         value: &Value,
         type_name: &Name,
+        def: Option<&'a ExtendedType>,
         fields: &[&'a Field],
     ) -> Result<bool, Bubble> {
-        match self.schema.api.types.get(type_name) {
+        match def {
             Some(ExtendedType::Scalar(_)) => {
                 value.write_json(&mut self.out);
                 Ok(false)
@@ -313,10 +345,7 @@ impl<'a> Projector<'a> {
                     self.out.extend_from_slice(b"null");
                     return Ok(true);
                 };
-                let runtime = object
-                    .get("__typename")
-                    .and_then(Value::as_str)
-                    .unwrap_or(type_name.as_str());
+                let runtime = object.typename().unwrap_or(type_name.as_str());
                 // A runtime type the API schema hides must not leak to the client.
                 let Some((runtime, _)) = self.schema.api.types.get_key_value(runtime) else {
                     self.out.extend_from_slice(b"null");
@@ -342,7 +371,7 @@ impl<'a> Projector<'a> {
         if let Some((_, collected)) = self.memo.iter().find(|(k, _)| *k == key) {
             return collected.clone();
         }
-        let collected: Collected<'a> = self.collect(&field.selection, runtime).into();
+        let collected = self.entries(self.collect(&field.selection, runtime));
         if self.memo.len() < MEMO_ENTRIES {
             self.memo.push((key, collected.clone()));
         }
@@ -364,28 +393,28 @@ impl<'a> Projector<'a> {
                 for field in fields {
                     self.collect_into(&field.selection, runtime, &mut all);
                 }
-                all.into()
+                self.entries(all)
             }
         };
         self.out.push(b'{');
         // Where the last field was found: the next one is most likely right after it.
         let mut hint = 0;
-        for (i, (key, group)) in collected.iter().enumerate() {
+        for (i, entry) in collected.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.write_key(key);
-            let field = group[0];
+            self.write_key(entry.key);
+            let field = entry.group[0];
             if field.name == "__typename" {
                 self.write_str(runtime);
                 continue;
             }
-            let value = object.find(&Str::new(key), hint).and_then(|at| {
+            let value = object.find(&entry.tree_key, hint).and_then(|at| {
                 hint = at + 1;
                 object.value_at(at)
             });
-            self.path.push(Seg::Key(key));
-            let r = self.complete(value, &field.ty, group);
+            self.path.push(Seg::Key(entry.key));
+            let r = self.complete(value, &field.ty, entry.def, &entry.group);
             self.path.pop();
             r?;
         }

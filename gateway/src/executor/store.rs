@@ -9,40 +9,78 @@ use crate::planner::plan::EntityPart;
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
 use crate::value::{Object, Str, Value, write_json_string};
 
-/// Visit every object at `path`, in a stable order.
-fn visit<'a>(value: &'a Value, path: &[PathElem], f: &mut impl FnMut(&'a Object)) {
-    match (path.first(), value) {
-        (None, Value::Object(map)) => f(map),
-        (None, _) => {}
-        (Some(PathElem::Key(k)), Value::Object(map)) => {
-            if let Some(v) = map.get(k.as_str()) {
-                visit(v, &path[1..], f);
-            }
-        }
-        (Some(PathElem::List), Value::Array(items)) => {
-            for item in items {
-                visit(item, &path[1..], f);
-            }
-        }
-        _ => {}
-    }
+/// A plan path (`users.@.reviews.@`) ready for walking the tree: keys as tree strings,
+/// and per key where it was found last, looked at first (objects in a list share
+/// their shape, so the hint nearly always hits).
+struct Walk {
+    steps: Vec<Step>,
 }
 
-fn visit_mut(value: &mut Value, path: &[PathElem], f: &mut impl FnMut(&mut Object)) {
-    match (path.first(), value) {
-        (None, Value::Object(map)) => f(map),
-        (None, _) => {}
-        (Some(PathElem::Key(k)), Value::Object(map)) => {
-            if let Some(v) = map.get_mut(k.as_str()) {
-                visit_mut(v, &path[1..], f);
+enum Step {
+    Key(Str, usize),
+    List,
+}
+
+impl Walk {
+    fn new(path: &[PathElem]) -> Self {
+        let steps = path
+            .iter()
+            .map(|elem| match elem {
+                PathElem::Key(k) => Step::Key(Str::new(k.as_str()), 0),
+                PathElem::List => Step::List,
+            })
+            .collect();
+        Walk { steps }
+    }
+
+    /// Visit every object at the path, in a stable order.
+    fn visit<'a>(&mut self, value: &'a Value, f: &mut impl FnMut(&'a Object)) {
+        fn go<'a>(value: &'a Value, steps: &mut [Step], f: &mut impl FnMut(&'a Object)) {
+            match (steps.split_first_mut(), value) {
+                (None, Value::Object(map)) => f(map),
+                (None, _) => {}
+                (Some((Step::Key(k, hint), rest)), Value::Object(map)) => {
+                    if let Some(i) = map.find(k, *hint) {
+                        *hint = i;
+                        if let Some(v) = map.value_at(i) {
+                            go(v, rest, f);
+                        }
+                    }
+                }
+                (Some((Step::List, rest)), Value::Array(items)) => {
+                    for item in items {
+                        go(item, rest, f);
+                    }
+                }
+                _ => {}
             }
         }
-        (Some(PathElem::List), Value::Array(items)) => {
-            for item in items {
-                visit_mut(item, &path[1..], f);
+        go(value, &mut self.steps, f)
+    }
+
+    /// [`Walk::visit`], with each object writable.
+    fn visit_mut(&mut self, value: &mut Value, f: &mut impl FnMut(&mut Object)) {
+        fn go(value: &mut Value, steps: &mut [Step], f: &mut impl FnMut(&mut Object)) {
+            match (steps.split_first_mut(), value) {
+                (None, Value::Object(map)) => f(map),
+                (None, _) => {}
+                (Some((Step::Key(k, hint), rest)), Value::Object(map)) => {
+                    if let Some(i) = map.find(k, *hint) {
+                        *hint = i;
+                        if let Some(v) = map.value_at_mut(i) {
+                            go(v, rest, f);
+                        }
+                    }
+                }
+                (Some((Step::List, rest)), Value::Array(items)) => {
+                    for item in items {
+                        go(item, rest, f);
+                    }
+                }
+                _ => {}
             }
         }
-        _ => {}
+        go(value, &mut self.steps, f)
     }
 }
 
@@ -60,10 +98,10 @@ pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
     let mut all_slots = Vec::with_capacity(part.paths.len());
     for path in &part.paths {
         let mut slots = Vec::new();
-        visit(data, path, &mut |object| {
+        Walk::new(path).visit(data, &mut |object| {
             // An object whose type the subgraph only knows through an interface is
             // sent as that interface.
-            let typename = object.get("__typename").and_then(Value::as_str).map(|t| {
+            let typename = object.typename().map(|t| {
                 part.typename_rewrites
                     .iter()
                     .find(|(from, _)| from == t)
@@ -162,7 +200,7 @@ fn write_fields(object: &Object, fields: &FieldSet, typename: &str, out: &mut Ve
 fn write_projected(value: &Value, fields: &FieldSet, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let typename = map.get("__typename").and_then(Value::as_str).unwrap_or("");
+            let typename = map.typename().unwrap_or("");
             let start = out.len();
             out.push(b'{');
             write_fields(map, fields, typename, out);
@@ -191,33 +229,15 @@ pub fn merge_entities(
     data: &mut Value,
     paths: &[Vec<PathElem>],
     slots: &Slots,
-    entities: Vec<Value>,
+    entities: &[Value],
     aliased: bool,
 ) {
-    // Results used by several objects are cloned; the last user takes the original.
-    let mut remaining = vec![0usize; entities.len()];
-    for i in slots.iter().flatten().flatten() {
-        if let Some(r) = remaining.get_mut(*i) {
-            *r += 1;
-        }
-    }
-    let mut entities: Vec<Option<Value>> = entities.into_iter().map(Some).collect();
     for (path, path_slots) in paths.iter().zip(slots) {
         let mut ordinal = 0;
-        visit_mut(data, path, &mut |object| {
+        Walk::new(path).visit_mut(data, &mut |object| {
             let slot = path_slots.get(ordinal).copied().flatten();
             ordinal += 1;
-            let Some(i) = slot else { return };
-            let Some(count) = remaining.get_mut(i) else {
-                return;
-            };
-            *count -= 1;
-            let entity = if *count == 0 {
-                entities[i].take()
-            } else {
-                entities[i].clone()
-            };
-            if let Some(Value::Object(fields)) = entity {
+            if let Some(Value::Object(fields)) = slot.and_then(|i| entities.get(i)) {
                 merge_map(object, fields, aliased);
             }
         });
@@ -292,7 +312,7 @@ fn concrete_path(data: &Value, path: &[PathElem], ordinal: usize) -> Option<Vec<
 /// Merge `src` into `dst`: objects field by field, lists element by element.
 /// `aliased`: the subgraph query used planner aliases (`id__gwa3`) that must be
 /// mapped back to response keys; when it did not, keys are taken as they are.
-pub fn deep_merge(dst: &mut Value, src: Value, aliased: bool) {
+pub fn deep_merge(dst: &mut Value, src: &Value, aliased: bool) {
     match (dst, src) {
         (Value::Object(d), Value::Object(s)) => merge_map(d, s, aliased),
         (Value::Array(d), Value::Array(s)) if d.len() == s.len() => {
@@ -302,7 +322,10 @@ pub fn deep_merge(dst: &mut Value, src: Value, aliased: bool) {
         }
         (d, s) => {
             if !s.is_null() || !d.is_object() {
-                *d = s;
+                *d = s.clone();
+                if aliased {
+                    strip_aliases(d);
+                }
             }
         }
     }
@@ -310,7 +333,7 @@ pub fn deep_merge(dst: &mut Value, src: Value, aliased: bool) {
 
 /// A key the planner aliased to avoid a field conflict (`id__gwa3`), back to its
 /// response key (`id`).
-fn unalias(key: Str) -> Str {
+fn unalias(key: &Str) -> Str {
     let text = key.as_str();
     if let Some(i) = text.rfind(crate::planner::ALIAS_MARK) {
         let digits = &text[i + crate::planner::ALIAS_MARK.len()..];
@@ -318,7 +341,7 @@ fn unalias(key: Str) -> Str {
             return Str::new(&text[..i]);
         }
     }
-    key
+    key.clone()
 }
 
 /// Un-alias every planner alias in a value that is inserted as a whole.
@@ -330,7 +353,7 @@ fn strip_aliases(value: &mut Value) {
                 .any(|k| k.as_str().contains(crate::planner::ALIAS_MARK))
             {
                 let old = std::mem::take(map);
-                map.merge_with(old, unalias, |d, s| deep_merge(d, s, true), |_| {});
+                map.merge_from(&old, unalias, |d, s| deep_merge(d, s, true), |_| {});
             }
             map.values_mut().for_each(strip_aliases);
         }
@@ -339,10 +362,10 @@ fn strip_aliases(value: &mut Value) {
     }
 }
 
-fn merge_map(dst: &mut Object, src: Object, aliased: bool) {
+fn merge_map(dst: &mut Object, src: &Object, aliased: bool) {
     if aliased {
-        dst.merge_with(src, unalias, |d, s| deep_merge(d, s, true), strip_aliases);
+        dst.merge_from(src, unalias, |d, s| deep_merge(d, s, true), strip_aliases);
     } else {
-        dst.merge_with(src, |k| k, |d, s| deep_merge(d, s, false), |_| {});
+        dst.merge_from(src, Str::clone, |d, s| deep_merge(d, s, false), |_| {});
     }
 }

@@ -467,7 +467,7 @@ impl LocalExecutor {
             }
             let errors = run.errors.into_inner().unwrap_or_default();
             Ok(SourceResponse {
-                data: Some(data.into()),
+                data: Some(Arc::new(data.into())),
                 errors: (!errors.is_empty()).then_some(errors),
                 ..SourceResponse::default()
             })

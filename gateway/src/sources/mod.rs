@@ -107,9 +107,11 @@ pub struct SourceRequest {
 /// A well-formed GraphQL response from an upstream.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct SourceResponse {
-    /// Parsed straight into the response tree's value (the executor merges it as is).
+    /// Parsed straight into the response tree's value. Shared: requests waiting on
+    /// the same upstream call (or cache entry) read one answer and each copy only
+    /// what they merge.
     #[serde(default)]
-    pub data: Option<crate::value::Value>,
+    pub data: Option<Arc<crate::value::Value>>,
     #[serde(default)]
     pub errors: Option<Vec<Json>>,
     /// Freshness the upstream declared (`Cache-Control: max-age`; zero for
