@@ -80,7 +80,8 @@ impl Contender {
                     "--listen".into(),
                     listen,
                 ],
-                env: Vec::new(),
+                // Warnings only, like every peer: no access log line per request.
+                env: vec![("RUST_LOG".into(), "warn".into())],
             },
             // Configured through its documented environment overrides; no config file is
             // read because the working directory (`dir`) has none.

@@ -16,7 +16,7 @@ use std::time::Instant;
 use crate::pipeline::{Engine, Prepared, RequestContext};
 use crate::planner::plan::{EntityPart, SubItem, SubSelection};
 use crate::planner::{FetchKind, FetchNode, PathElem, PlanNode};
-use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources};
+use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources, VariablesWriter};
 use tracing::Instrument;
 
 use crate::telemetry::{self, Metrics, REQUEST_ID};
@@ -300,25 +300,25 @@ impl<'a> Execution<'a> {
     }
 
     fn prepare<'p>(&self, node: &'p FetchNode) -> PendingFetch<'p> {
-        let mut variables = Map::new();
+        let mut variables = VariablesWriter::new();
         for name in &node.variables {
             if let Some(v) = self.variables.get(name.as_str()) {
-                variables.insert(name.to_string(), v.clone());
+                variables.value(name, v);
             }
         }
         let mut slots = Vec::new();
         if let FetchKind::Entities(parts) = &node.kind {
             let mut any = false;
             for part in parts {
+                let out = variables.entry(&part.variable);
                 // Everything this part selects is skipped for these variables.
                 if part.is_excluded(self.variables) {
-                    variables.insert(part.variable.clone(), Json::Array(Vec::new()));
+                    out.extend_from_slice(b"[]");
                     slots.push(Vec::new());
                     continue;
                 }
-                let (reps, part_slots) = store::representations(&self.data, part);
-                any |= !reps.is_empty();
-                variables.insert(part.variable.clone(), Json::Array(reps));
+                let (count, part_slots) = store::representations(&self.data, part, out);
+                any |= count > 0;
                 slots.push(part_slots);
             }
             if !any {
@@ -332,7 +332,7 @@ impl<'a> Execution<'a> {
         let request = Some(SourceRequest {
             operation: node.operation.clone(),
             operation_name: node.operation_name.clone(),
-            variables: std::sync::Arc::new(variables),
+            variables: variables.finish(),
             is_mutation: node.operation.starts_with("mutation"),
             headers: self.upstream_headers(),
             client_headers: self.context.client_headers.clone(),

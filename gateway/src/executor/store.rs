@@ -88,11 +88,11 @@ impl Walk {
 /// representation (`None`: not an entity of this fetch).
 pub type Slots = Vec<Vec<Option<usize>>>;
 
-/// The representations of the entities at the part's paths, de-duplicated.
-pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
-    let mut reps: Vec<Json> = Vec::new();
+/// Write the representations of the entities at the part's paths, de-duplicated, as a
+/// JSON list into `out`; returns how many there are.
+pub fn representations(data: &Value, part: &EntityPart, out: &mut Vec<u8>) -> (usize, Slots) {
     // Each representation is first written as JSON text, its identity: only the first
-    // of equal ones becomes a value for the request.
+    // of equal ones goes into the list.
     let mut seen: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
     let mut text = Vec::with_capacity(128);
     let mut all_slots = Vec::with_capacity(part.paths.len());
@@ -141,18 +141,22 @@ pub fn representations(data: &Value, part: &EntityPart) -> (Vec<Json>, Slots) {
             let index = match seen.get(text.as_slice()) {
                 Some(index) => *index,
                 None => {
-                    // Our own well-formed JSON text: parsing it cannot fail.
-                    let rep = serde_json::from_slice(&text).unwrap_or(Json::Null);
-                    reps.push(rep);
-                    seen.insert(text.clone(), reps.len() - 1);
-                    reps.len() - 1
+                    let index = seen.len();
+                    out.push(if index == 0 { b'[' } else { b',' });
+                    out.extend_from_slice(&text);
+                    seen.insert(text.clone(), index);
+                    index
                 }
             };
             slots.push(Some(index));
         });
         all_slots.push(slots);
     }
-    (reps, all_slots)
+    if seen.is_empty() {
+        out.push(b'[');
+    }
+    out.push(b']');
+    (seen.len(), all_slots)
 }
 
 /// Append `,"field":value` for each of the field set's fields in `object`; false when a

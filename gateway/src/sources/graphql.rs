@@ -10,14 +10,6 @@ use super::{FetchError, Source, SourceRequest, SourceResponse};
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-#[derive(serde::Serialize)]
-struct GraphqlRequest<'a> {
-    query: &'a str,
-    #[serde(rename = "operationName")]
-    operation_name: &'a str,
-    variables: &'a serde_json::Map<String, serde_json::Value>,
-}
-
 /// Timeouts, retries and the rest are the policy stack's business.
 pub struct GraphqlSource {
     url: reqwest::Url,
@@ -52,21 +44,7 @@ impl Source for GraphqlSource {
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
         tracing::Span::current().record("kind", "graphql");
-        let body = serde_json::to_vec(&GraphqlRequest {
-            query: &request.operation,
-            operation_name: &request.operation_name,
-            variables: &request.variables,
-        });
-        let body = match body {
-            Ok(b) => b,
-            Err(e) => {
-                return Box::pin(async move {
-                    Err(FetchError::BadResponse(format!(
-                        "cannot encode the request: {e}"
-                    )))
-                });
-            }
-        };
+        let body = request_body(&request);
         let call = self
             .client
             .post(self.url.clone())
@@ -166,9 +144,59 @@ fn max_age(value: &str) -> Option<Duration> {
     age
 }
 
+/// `{"query":…,"operationName":…,"variables":…}`, the variables copied as written.
+fn request_body(request: &SourceRequest) -> Vec<u8> {
+    use crate::value::write_json_string;
+    let variables = request.variables.as_bytes();
+    let mut body = Vec::with_capacity(request.operation.len() + variables.len() + 64);
+    body.extend_from_slice(b"{\"query\":");
+    write_json_string(&mut body, request.operation.as_bytes());
+    body.extend_from_slice(b",\"operationName\":");
+    write_json_string(&mut body, request.operation_name.as_bytes());
+    body.extend_from_slice(b",\"variables\":");
+    body.extend_from_slice(variables);
+    body.push(b'}');
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_the_request_body_with_variables_as_given() -> Result<(), serde_json::Error> {
+        let mut variables = crate::sources::VariablesWriter::new();
+        variables.value("id", &serde_json::json!("a \"quoted\"\nid"));
+        variables
+            .entry("representations")
+            .extend_from_slice(br#"[{"__typename":"User","id":"1"}]"#);
+        let request = SourceRequest {
+            operation: "query Q($id: ID) {\n  a(s: \"x\")\n}".into(),
+            operation_name: "Q".into(),
+            variables: variables.finish(),
+            is_mutation: false,
+            headers: Default::default(),
+            client_headers: Default::default(),
+            principal: None,
+        };
+        let body: serde_json::Value = serde_json::from_slice(&request_body(&request))?;
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "query": "query Q($id: ID) {\n  a(s: \"x\")\n}",
+                "operationName": "Q",
+                "variables": {
+                    "id": "a \"quoted\"\nid",
+                    "representations": [{"__typename": "User", "id": "1"}],
+                },
+            })
+        );
+        assert_eq!(
+            request.variables.to_map(),
+            body["variables"].as_object().cloned().unwrap_or_default()
+        );
+        Ok(())
+    }
 
     #[test]
     fn reads_cache_control() {

@@ -451,10 +451,11 @@ impl LocalExecutor {
         };
         let schema = self.schema.clone();
         Box::pin(async move {
+            let variables = request.variables.to_map();
             let run = Run {
                 schema: &schema,
                 op: &parsed,
-                variables: &request.variables,
+                variables: &variables,
                 headers: &request.headers,
                 errors: Mutex::new(Vec::new()),
                 inflight: Mutex::new(HashMap::new()),
@@ -1344,7 +1345,9 @@ mod tests {
             .fetch(SourceRequest {
                 operation: op.into(),
                 operation_name: "".into(),
-                variables: Arc::new(variables.as_object().cloned().unwrap_or_default()),
+                variables: crate::sources::Variables::from_map(
+                    &variables.as_object().cloned().unwrap_or_default(),
+                ),
                 is_mutation: false,
                 headers: http::HeaderMap::new(),
                 client_headers: Default::default(),

@@ -89,9 +89,7 @@ impl SourceKind {
 pub struct SourceRequest {
     pub operation: Arc<str>,
     pub operation_name: Arc<str>,
-    /// Shared: retries and policies pass the request on without copying the
-    /// (possibly large) representations.
-    pub variables: Arc<Map<String, Json>>,
+    pub variables: Variables,
     /// Mutations are never retried nor cached.
     pub is_mutation: bool,
     /// Headers to send upstream (request id, propagated credentials, trace context);
@@ -102,6 +100,78 @@ pub struct SourceRequest {
     /// Who the client is, when authenticated (never for anonymous requests): the auth
     /// propagation policy may pass its verified claims on.
     pub principal: Option<Arc<crate::ingress::auth::Principal>>,
+}
+
+/// The variables of an upstream request, as the JSON object text sent upstream. The
+/// executor writes it once (entity representations go in as the text they were
+/// de-duplicated by, never as values); cache keys hash it as it is, and only sources
+/// that execute the operation themselves parse it. Shared: retries and policies pass
+/// the request on without copying the (possibly large) representations.
+#[derive(Debug, Clone)]
+pub struct Variables(Arc<[u8]>);
+
+impl Default for Variables {
+    fn default() -> Self {
+        Variables(Arc::from(&b"{}"[..]))
+    }
+}
+
+impl Variables {
+    pub fn from_map(map: &Map<String, Json>) -> Self {
+        let mut writer = VariablesWriter::new();
+        for (name, value) in map {
+            writer.value(name, value);
+        }
+        writer.finish()
+    }
+
+    /// The JSON object text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The variables as values (text this type wrote always parses).
+    pub fn to_map(&self) -> Map<String, Json> {
+        serde_json::from_slice(&self.0).unwrap_or_default()
+    }
+}
+
+/// Writes [`Variables`] one entry at a time.
+pub struct VariablesWriter {
+    out: Vec<u8>,
+}
+
+impl Default for VariablesWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VariablesWriter {
+    pub fn new() -> Self {
+        VariablesWriter { out: vec![b'{'] }
+    }
+
+    pub fn value(&mut self, name: &str, value: &Json) {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(self.entry(name), value);
+    }
+
+    /// Start the entry `name`: the caller writes exactly one JSON value into the
+    /// returned buffer.
+    pub fn entry(&mut self, name: &str) -> &mut Vec<u8> {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        crate::value::write_json_string(&mut self.out, name.as_bytes());
+        self.out.push(b':');
+        &mut self.out
+    }
+
+    pub fn finish(mut self) -> Variables {
+        self.out.push(b'}');
+        Variables(self.out.into())
+    }
 }
 
 /// A well-formed GraphQL response from an upstream.
