@@ -55,6 +55,11 @@ struct Cli {
     /// Modes to run, comma-separated.
     #[arg(long = "mode", value_enum, value_delimiter = ',', default_values_t = [Mode::Identical, Mode::Unique])]
     modes: Vec<Mode>,
+    /// Rounds: each round runs every gateway in every mode once, so that gateways
+    /// alternate over the session and share its slow and fast stretches; the ratio
+    /// table then compares medians over the rounds.
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// Do not pin with taskset (default: gateway on core 0, mocks and wrk on core 1).
     #[arg(long)]
     no_pin: bool,
@@ -123,6 +128,7 @@ fn progress(message: &str) {
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     ensure!(cli.duration > 0, "--duration must be at least 1 second");
+    ensure!(cli.rounds > 0, "--rounds must be at least 1");
     ensure!(
         cli.threads > 0 && cli.connections >= cli.threads,
         "wrk needs --threads >= 1 and --connections >= --threads"
@@ -234,35 +240,41 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
-    for &gateway in &gateways {
-        for &mode in &cli.modes {
-            let run = Run {
-                cli,
-                gateway,
-                mode,
-                program: gateway.program(&bin_dir, peers_dir),
-                supergraph: &supergraph_file,
-                body: &body,
-                body_file: &body_file,
-                expected: &expected,
-                dir: dir.path(),
-                http: &http,
-                gateway_cpu,
-                load_cpu,
-                ticks,
-            };
-            match run.measure(&mut mocks).await {
-                Ok(row) => rows.push(row),
-                // A peer that fails is reported and skipped; ours failing ends the run.
-                Err(e) if gateway != Contender::Ours => {
-                    progress(&format!(
-                        "[{} {}] failed: {e:#}",
-                        gateway.name(),
-                        mode.name()
-                    ));
-                    failed.push(format!("{} {}: {e:#}", gateway.name(), mode.name()));
+    for round in 1..=cli.rounds {
+        if cli.rounds > 1 {
+            progress(&format!("round {round} of {}", cli.rounds));
+        }
+        for &gateway in &gateways {
+            for &mode in &cli.modes {
+                let run = Run {
+                    cli,
+                    gateway,
+                    mode,
+                    round,
+                    program: gateway.program(&bin_dir, peers_dir),
+                    supergraph: &supergraph_file,
+                    body: &body,
+                    body_file: &body_file,
+                    expected: &expected,
+                    dir: dir.path(),
+                    http: &http,
+                    gateway_cpu,
+                    load_cpu,
+                    ticks,
+                };
+                match run.measure(&mut mocks).await {
+                    Ok(row) => rows.push(row),
+                    // A peer that fails is reported and skipped; ours failing ends the run.
+                    Err(e) if gateway != Contender::Ours => {
+                        progress(&format!(
+                            "[{} {}] failed: {e:#}",
+                            gateway.name(),
+                            mode.name()
+                        ));
+                        failed.push(format!("{} {}: {e:#}", gateway.name(), mode.name()));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -272,6 +284,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         setup: Setup {
             duration: Duration::from_secs(cli.duration),
             warmup: Duration::from_secs(cli.warmup),
+            rounds: cli.rounds,
             connections: cli.connections,
             threads: cli.threads,
             pinned,
@@ -307,6 +320,7 @@ struct Run<'a> {
     cli: &'a Cli,
     gateway: Contender,
     mode: Mode,
+    round: u32,
     program: PathBuf,
     supergraph: &'a Path,
     body: &'a [u8],
@@ -324,9 +338,12 @@ impl Run<'_> {
         let (cli, mode) = (self.cli, self.mode);
         let label = format!("{} {}", self.gateway.name(), mode.name());
         let port = free_port()?;
-        let scratch = self
-            .dir
-            .join(format!("{}-{}", self.gateway.name(), mode.name()));
+        let scratch = self.dir.join(format!(
+            "{}-{}-{}",
+            self.gateway.name(),
+            mode.name(),
+            self.round
+        ));
         std::fs::create_dir_all(&scratch)?;
         let launch = self.gateway.launch(self.supergraph, port, &scratch)?;
         progress(&format!(
@@ -340,8 +357,7 @@ impl Run<'_> {
             &launch.env,
             &scratch,
             self.gateway_cpu,
-            self.dir
-                .join(format!("{}-{}.log", self.gateway.name(), mode.name())),
+            scratch.join("gateway.log"),
         )?;
         // Every contender is configured to serve GraphQL at `/graphql`.
         let url = format!("http://127.0.0.1:{port}/graphql");
@@ -396,6 +412,7 @@ impl Run<'_> {
         Ok(Row {
             gateway: self.gateway,
             mode,
+            round: self.round,
             wrk: result,
             response_bytes: answer.len,
             gateway_peak_rss_bytes,

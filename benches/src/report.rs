@@ -13,6 +13,8 @@ use crate::wrk::{Mode, WrkResult};
 pub struct Setup {
     pub duration: Duration,
     pub warmup: Duration,
+    /// Every gateway ran once per mode per round, rounds one after the other.
+    pub rounds: u32,
     pub connections: u32,
     pub threads: u32,
     /// Gateway on core 0, mocks and wrk on core 1.
@@ -28,6 +30,8 @@ pub struct Setup {
 pub struct Row {
     pub gateway: Contender,
     pub mode: Mode,
+    /// Which round (from 1).
+    pub round: u32,
     pub wrk: WrkResult,
     /// The length of the gateway's answer, which every response was checked against.
     pub response_bytes: usize,
@@ -79,6 +83,39 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
+/// One gateway's figures in one mode: the median of each over its rounds (each figure
+/// on its own, so they may come from different rounds).
+struct Summary {
+    gateway: Contender,
+    mode: Mode,
+    runs: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_ms: f64,
+    rss_mib: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+const SUMMARY_HEADERS: [&str; 8] = [
+    "median of rounds",
+    "mode",
+    "runs",
+    "RPS",
+    "p50 ms",
+    "p99 ms",
+    "gw CPU ms/req",
+    "gw peak RSS MiB",
+];
+
 /// Ours over one peer in one mode (RPS: higher is better for ours; the rest: lower).
 struct Comparison {
     peer: Contender,
@@ -98,9 +135,10 @@ const COMPARISON_HEADERS: [&str; 6] = [
     "peak RSS",
 ];
 
-const HEADERS: [&str; 15] = [
+const HEADERS: [&str; 16] = [
     "gateway",
     "mode",
+    "round",
     "requests",
     "RPS",
     "p50 ms",
@@ -121,13 +159,14 @@ fn ms(d: Duration) -> String {
 }
 
 impl Report {
-    fn cells(&self) -> Vec<[String; 15]> {
+    fn cells(&self) -> Vec<[String; 16]> {
         self.rows
             .iter()
             .map(|r| {
                 [
                     r.gateway.name().to_string(),
                     r.mode.name().to_string(),
+                    r.round.to_string(),
                     r.wrk.requests.to_string(),
                     format!("{:.0}", r.rps()),
                     ms(r.wrk.p50),
@@ -150,28 +189,76 @@ impl Report {
             .collect()
     }
 
-    fn comparisons(&self) -> Vec<Comparison> {
-        let ours = |mode: Mode| {
-            self.rows
-                .iter()
-                .find(|r| r.gateway == Contender::Ours && r.mode == mode)
-        };
-        self.rows
+    /// Per gateway and mode (in run order), the medians over the rounds.
+    fn summaries(&self) -> Vec<Summary> {
+        let mut keys: Vec<(Contender, Mode)> = Vec::new();
+        for r in &self.rows {
+            if !keys.contains(&(r.gateway, r.mode)) {
+                keys.push((r.gateway, r.mode));
+            }
+        }
+        keys.into_iter()
+            .map(|(gateway, mode)| {
+                let rows: Vec<&Row> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.gateway == gateway && r.mode == mode)
+                    .collect();
+                let of = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(|r| f(r)).collect());
+                Summary {
+                    gateway,
+                    mode,
+                    runs: rows.len(),
+                    rps: of(&Row::rps),
+                    p50_ms: of(&|r| r.wrk.p50.as_secs_f64() * 1e3),
+                    p99_ms: of(&|r| r.wrk.p99.as_secs_f64() * 1e3),
+                    cpu_ms: of(&Row::gateway_cpu_ms_per_request),
+                    rss_mib: of(&Row::peak_rss_mib),
+                }
+            })
+            .collect()
+    }
+
+    fn summary_cells(&self) -> Vec<[String; 8]> {
+        self.summaries()
             .iter()
-            .filter(|r| r.gateway != Contender::Ours)
+            .map(|s| {
+                [
+                    s.gateway.name().to_string(),
+                    s.mode.name().to_string(),
+                    s.runs.to_string(),
+                    format!("{:.0}", s.rps),
+                    format!("{:.2}", s.p50_ms),
+                    format!("{:.2}", s.p99_ms),
+                    format!("{:.3}", s.cpu_ms),
+                    format!("{:.1}", s.rss_mib),
+                ]
+            })
+            .collect()
+    }
+
+    /// Ours over each peer, mode by mode, from the medians (the only run when there
+    /// is one round).
+    fn comparisons(&self) -> Vec<Comparison> {
+        let summaries = self.summaries();
+        let ours = |mode: Mode| {
+            summaries
+                .iter()
+                .find(|s| s.gateway == Contender::Ours && s.mode == mode)
+        };
+        summaries
+            .iter()
+            .filter(|s| s.gateway != Contender::Ours)
             .filter_map(|peer| {
                 let ours = ours(peer.mode)?;
                 let ratio = |a: f64, b: f64| a / b.max(1e-9);
                 Some(Comparison {
                     peer: peer.gateway,
                     mode: peer.mode,
-                    rps: ratio(ours.rps(), peer.rps()),
-                    p99: ratio(ours.wrk.p99.as_secs_f64(), peer.wrk.p99.as_secs_f64()),
-                    cpu: ratio(
-                        ours.gateway_cpu_ms_per_request(),
-                        peer.gateway_cpu_ms_per_request(),
-                    ),
-                    rss: ratio(ours.peak_rss_mib(), peer.peak_rss_mib()),
+                    rps: ratio(ours.rps, peer.rps),
+                    p99: ratio(ours.p99_ms, peer.p99_ms),
+                    cpu: ratio(ours.cpu_ms, peer.cpu_ms),
+                    rss: ratio(ours.rss_mib, peer.rss_mib),
                 })
             })
             .collect()
@@ -196,10 +283,11 @@ impl Report {
     pub fn setup_line(&self) -> String {
         let s = &self.setup;
         format!(
-            "{} s measured after {} s warm-up per mode, {} connections, {} wrk thread(s), {}, \
-             {} CPUs, {}; gateways: {}; a fresh gateway process per run",
+            "{} s measured after {} s warm-up per mode, {} round(s), {} connections, \
+             {} wrk thread(s), {}, {} CPUs, {}; gateways: {}; a fresh gateway process per run",
             s.duration.as_secs(),
             s.warmup.as_secs(),
+            s.rounds,
             s.connections,
             s.threads,
             if s.pinned {
@@ -216,6 +304,10 @@ impl Report {
     /// Aligned plain-text tables: the runs, then ours over each peer.
     pub fn table(&self) -> String {
         let mut out = text_table(&HEADERS, &self.cells());
+        if self.setup.rounds > 1 {
+            out.push('\n');
+            out.push_str(&text_table(&SUMMARY_HEADERS, &self.summary_cells()));
+        }
         let comparisons = self.comparison_cells();
         if !comparisons.is_empty() {
             out.push('\n');
@@ -228,6 +320,10 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut out = markdown_table(&HEADERS, &self.cells());
+        if self.setup.rounds > 1 {
+            out.push('\n');
+            out.push_str(&markdown_table(&SUMMARY_HEADERS, &self.summary_cells()));
+        }
         let comparisons = self.comparison_cells();
         if !comparisons.is_empty() {
             out.push('\n');
@@ -243,6 +339,7 @@ impl Report {
             "setup": {
                 "duration_s": s.duration.as_secs(),
                 "warmup_s": s.warmup.as_secs(),
+                "rounds": s.rounds,
                 "connections": s.connections,
                 "wrk_threads": s.threads,
                 "pinned": s.pinned,
@@ -258,9 +355,20 @@ impl Report {
                 "cpu_per_request": c.cpu,
                 "peak_rss": c.rss,
             })).collect::<Vec<_>>(),
+            "medians": self.summaries().iter().map(|s| json!({
+                "gateway": s.gateway.name(),
+                "mode": s.mode.name(),
+                "runs": s.runs,
+                "rps": s.rps,
+                "p50_ms": s.p50_ms,
+                "p99_ms": s.p99_ms,
+                "gateway_cpu_ms_per_request": s.cpu_ms,
+                "gateway_peak_rss_mib": s.rss_mib,
+            })).collect::<Vec<_>>(),
             "results": self.rows.iter().map(|r| json!({
                 "gateway": r.gateway.name(),
                 "mode": r.mode.name(),
+                "round": r.round,
                 "response_bytes": r.response_bytes,
                 "requests": r.wrk.requests,
                 "duration_s": r.wrk.duration.as_secs_f64(),
@@ -345,6 +453,7 @@ mod tests {
         Row {
             gateway,
             mode,
+            round: 1,
             wrk: WrkResult {
                 requests,
                 duration: Duration::from_secs(10),
@@ -365,10 +474,12 @@ mod tests {
     }
 
     fn report(rows: Vec<Row>) -> Report {
+        let rounds = rows.iter().map(|r| r.round).max().unwrap_or(1);
         Report {
             setup: Setup {
                 duration: Duration::from_secs(10),
                 warmup: Duration::from_secs(1),
+                rounds,
                 connections: 50,
                 threads: 1,
                 pinned: true,
@@ -402,5 +513,39 @@ mod tests {
         assert!(text.contains("1.50x"), "{text}");
         let markdown = report.markdown();
         assert!(markdown.contains("| hive-router | unique | 1.50x | 0.50x | 0.67x | 1.00x |"));
+    }
+
+    #[test]
+    fn compares_medians_over_rounds() {
+        let mut rows = Vec::new();
+        // Ours: 300, 100, 200 RPS (median 200); the peer: 100, 400, 100 (median 100).
+        for (round, (ours, peer)) in [(3000, 1000), (1000, 4000), (2000, 1000)]
+            .into_iter()
+            .enumerate()
+        {
+            let round = round as u32 + 1;
+            rows.push(Row {
+                round,
+                ..row(Contender::Ours, Mode::Unique, ours, 20, 1.0)
+            });
+            rows.push(Row {
+                round,
+                ..row(Contender::HiveRouter, Mode::Unique, peer, 40, 1.0)
+            });
+        }
+        let report = report(rows);
+        let summaries = report.summaries();
+        assert_eq!(summaries.len(), 2);
+        assert_eq!(summaries[0].runs, 3);
+        assert!((summaries[0].rps - 200.0).abs() < 1e-9);
+        assert!((summaries[1].rps - 100.0).abs() < 1e-9);
+        let comparisons = report.comparisons();
+        assert!((comparisons[0].rps - 2.0).abs() < 1e-9);
+        // CPU per request: 1 s over the median requests (2000 vs 1000).
+        assert!((comparisons[0].cpu - 0.5).abs() < 1e-9);
+        let text = report.table();
+        assert!(text.contains("median of rounds"), "{text}");
+        assert!(text.contains("3 round(s)"), "{text}");
+        assert_eq!(median(vec![4.0, 1.0]), 2.5);
     }
 }
