@@ -24,29 +24,49 @@ const INLINE: usize = 22;
 #[derive(Clone)]
 pub struct Str(Repr);
 
+/// Each variant carries whether the string is known to need no escaping in JSON text
+/// (checked once when an upstream answer is read), so writing it is one copy. The flag
+/// never takes part in comparisons.
 #[derive(Clone)]
 enum Repr {
+    /// The length, with [`CLEAN`] set when known clean.
     Inline(u8, [u8; INLINE]),
     /// Shared: an answer handed to several waiting requests is copied once per request,
     /// and long strings (descriptions, bodies) are then not copied again.
-    Heap(std::sync::Arc<str>),
+    Heap(std::sync::Arc<str>, bool),
 }
+
+/// The flag bit of an inline length.
+const CLEAN: u8 = 0x80;
 
 impl Str {
     pub fn new(s: &str) -> Self {
+        Self::flagged(s, false)
+    }
+
+    /// A string from an upstream answer, checked once so that every request writing
+    /// it copies it without checking again.
+    fn checked(s: &str) -> Self {
+        Self::flagged(s, !needs_escape(s.as_bytes()))
+    }
+
+    fn flagged(s: &str, clean: bool) -> Self {
         if s.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Str(Repr::Inline(s.len() as u8, bytes))
+            Str(Repr::Inline(
+                s.len() as u8 | if clean { CLEAN } else { 0 },
+                bytes,
+            ))
         } else {
-            Str(Repr::Heap(s.into()))
+            Str(Repr::Heap(s.into(), clean))
         }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline(len, bytes) => &bytes[..usize::from(*len)],
-            Repr::Heap(s) => s.as_bytes(),
+            Repr::Inline(len, bytes) => &bytes[..usize::from(len & !CLEAN)],
+            Repr::Heap(s, _) => s.as_bytes(),
         }
     }
 
@@ -54,9 +74,26 @@ impl Str {
         match &self.0 {
             // Built from a `&str` only, so always UTF-8.
             Repr::Inline(len, bytes) => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+                std::str::from_utf8(&bytes[..usize::from(len & !CLEAN)]).unwrap_or_default()
             }
-            Repr::Heap(s) => s,
+            Repr::Heap(s, _) => s,
+        }
+    }
+
+    /// Append as a JSON string literal.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let clean = match &self.0 {
+            Repr::Inline(len, _) => len & CLEAN != 0,
+            Repr::Heap(_, clean) => *clean,
+        };
+        if clean {
+            let bytes = self.as_bytes();
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        } else {
+            write_json_string(out, self.as_bytes());
         }
     }
 }
@@ -66,7 +103,7 @@ impl From<String> for Str {
         if s.len() <= INLINE {
             Str::new(&s)
         } else {
-            Str(Repr::Heap(s.into()))
+            Str(Repr::Heap(s.into(), false))
         }
     }
 }
@@ -82,8 +119,10 @@ impl PartialEq for Str {
         // Heap strings are always longer than inline ones, and inline bytes past the
         // length are zero: two fixed-size compares, no call to memcmp.
         match (&self.0, &other.0) {
-            (Repr::Inline(a_len, a), Repr::Inline(b_len, b)) => a_len == b_len && inline_eq(a, b),
-            (Repr::Heap(a), Repr::Heap(b)) => a == b,
+            (Repr::Inline(a_len, a), Repr::Inline(b_len, b)) => {
+                (a_len & !CLEAN) == (b_len & !CLEAN) && inline_eq(a, b)
+            }
+            (Repr::Heap(a, _), Repr::Heap(b, _)) => a == b,
             _ => false,
         }
     }
@@ -188,7 +227,7 @@ impl Value {
             Value::Number(n) => {
                 let _ = serde_json::to_writer(&mut *out, n);
             }
-            Value::String(s) => write_json_string(out, s.as_bytes()),
+            Value::String(s) => s.write_json(out),
             Value::Array(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
@@ -215,18 +254,22 @@ impl Value {
     }
 }
 
+/// Whether `s` has a byte JSON text must escape. A branch-free OR over the bytes,
+/// which the compiler turns into vector code.
+fn needs_escape(s: &[u8]) -> bool {
+    s.iter()
+        .map(|&b| u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\'))
+        .fold(0, |acc, x| acc | x)
+        != 0
+}
+
 /// Append `s` (UTF-8) as a JSON string literal.
 pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     // Almost every string has nothing to escape: one pass to check, one copy.
-    // A branch-free OR over the bytes, which the compiler turns into vector code.
-    let needs_escape = s
-        .iter()
-        .map(|&b| u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\'))
-        .fold(0, |acc, x| acc | x);
-    if needs_escape == 0 {
+    if !needs_escape(s) {
         out.extend_from_slice(s);
         out.push(b'"');
         return;
@@ -458,13 +501,16 @@ impl Serialize for Value {
 impl<'de> Deserialize<'de> for Str {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StrVisitor;
-        impl Visitor<'_> for StrVisitor {
+        impl<'v> Visitor<'v> for StrVisitor {
             type Value = Str;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
             fn visit_str<E>(self, s: &str) -> Result<Str, E> {
                 Ok(Str::new(s))
+            }
+            fn visit_borrowed_str<E>(self, s: &'v str) -> Result<Str, E> {
+                Ok(Str::checked(s))
             }
             fn visit_string<E>(self, s: String) -> Result<Str, E> {
                 Ok(Str::from(s))
@@ -507,6 +553,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_str<E>(self, s: &str) -> Result<Value, E> {
         Ok(Value::String(Str::new(s)))
+    }
+
+    /// serde_json lends a string straight from the input when it had no escape
+    /// sequence: nearly all of them.
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value, E> {
+        Ok(Value::String(Str::checked(s)))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Value, E> {
@@ -572,6 +624,31 @@ mod tests {
         assert_eq!(object.find(&Str::new("a"), 1), Some(1));
         assert_eq!(object.find(&Str::new("a"), 0), Some(1));
         assert_eq!(object.find(&Str::new("zz"), 7), None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_clean_flag_never_changes_equality_or_output() -> TestResult {
+        let long = "a string longer than twenty-two bytes";
+        for text in ["id-1", long] {
+            assert_eq!(Str::checked(text), Str::new(text));
+            assert_eq!(Str::new(text), Str::checked(text));
+            let hash = |s: &Str| {
+                use std::hash::{BuildHasher, BuildHasherDefault};
+                BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(s)
+            };
+            assert_eq!(hash(&Str::checked(text)), hash(&Str::new(text)));
+        }
+        // Read with and without escape sequences, written back the same way.
+        let value: Value = serde_json::from_str(r#"["plain","q\"uote","tab\tx"]"#)?;
+        let mut out = Vec::new();
+        value.write_json(&mut out);
+        assert_eq!(out, br#"["plain","q\"uote","tab\tx"]"#);
+        for text in ["q\"uote", "c\u{1}", long] {
+            let mut out = Vec::new();
+            Str::checked(text).write_json(&mut out);
+            assert_eq!(serde_json::from_slice::<String>(&out)?, text);
+        }
         Ok(())
     }
 
