@@ -234,6 +234,40 @@ async fn weighted_versions_split_traffic_exactly_and_a_header_pins_one() {
     gw.shutdown().await;
 }
 
+/// The pinning header decides which version answers, so fetches that differ only in it
+/// are different fetches: neither the in-flight de-duplication nor the response cache
+/// may hand one version's answer to a request pinned to the other.
+#[tokio::test]
+async fn requests_pinned_to_different_versions_never_share_an_answer() {
+    let never = Arc::new(AtomicBool::new(false));
+    let stable = instance_with("stable", Duration::from_millis(300), never.clone()).await;
+    let canary = instance_with("canary", Duration::from_millis(300), never).await;
+    let targets = format!(
+        "versions:\n  - {{ name: stable, url: {}, weight: 1 }}\n  - {{ name: canary, url: {}, weight: 1 }}\nversion_header: x-canary-version",
+        stable.url, canary.url
+    );
+    for upstream in ["", "  cache: { enabled: true, ttl: 60s }"] {
+        let gw = gateway(&targets, upstream).await;
+        let url = gw.url();
+        // At the same time: identical fetches, one pinned to each version.
+        let (a, b) = tokio::join!(
+            hello_with(&url, ("x-canary-version", "canary")),
+            hello_with(&url, ("x-canary-version", "stable")),
+        );
+        assert_eq!((a.as_str(), b.as_str()), ("canary", "stable"), "{upstream}");
+        // One after the other: a cached answer of one version is not the other's.
+        assert_eq!(
+            hello_with(&url, ("x-canary-version", "stable")).await,
+            "stable"
+        );
+        assert_eq!(
+            hello_with(&url, ("x-canary-version", "canary")).await,
+            "canary"
+        );
+        gw.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn header_rules_reach_the_upstream() {
     let a = instance("a").await;

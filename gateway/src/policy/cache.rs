@@ -80,13 +80,17 @@ type SharedFetch = Shared<BoxFuture<'static, Result<SourceResponse, FetchError>>
 pub struct Dedupe {
     inner: Arc<dyn Source>,
     in_flight: Arc<Mutex<FxHashMap<u64, SharedFetch>>>,
+    /// Client headers that keep otherwise identical fetches apart (the layers below
+    /// read them, for example to pin a version).
+    vary: Arc<[String]>,
 }
 
 impl Dedupe {
-    pub fn new(inner: Arc<dyn Source>) -> Self {
+    pub fn new(inner: Arc<dyn Source>, vary: Vec<String>) -> Self {
         Dedupe {
             inner,
             in_flight: Arc::new(Mutex::new(FxHashMap::default())),
+            vary: vary.into(),
         }
     }
 
@@ -135,7 +139,7 @@ impl Source for Dedupe {
         if request.is_mutation {
             return self.inner.fetch(request);
         }
-        let k = key(&request, &[]);
+        let k = key(&request, &self.vary);
         self.fetch_keyed(request, k)
     }
 }
@@ -174,7 +178,8 @@ impl Cache {
         };
         Cache {
             name: name.to_string(),
-            dedupe: Dedupe::new(inner),
+            // Keyed by the cache's key, which has the vary headers.
+            dedupe: Dedupe::new(inner, Vec::new()),
             config: config.clone(),
             backend,
             metrics,

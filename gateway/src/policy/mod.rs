@@ -57,9 +57,15 @@ pub fn stack(
     shared_cache: Option<&crate::distributed::RedisStore>,
 ) -> Arc<dyn Source> {
     let after = policy.timeout;
-    let targets = targets
-        .into()
-        .map(|inner| Arc::new(Timeout { inner, after }));
+    let targets: Targets = targets.into();
+    // The pinning header picks the version that answers: fetches that differ in it
+    // must not share an in-flight call or a cached answer.
+    let pinned_by: Vec<String> = targets
+        .version_header
+        .iter()
+        .map(|h| h.as_str().to_string())
+        .collect();
+    let targets = targets.map(|inner| Arc::new(Timeout { inner, after }));
     let mut s: Arc<dyn Source> = match targets.single() {
         Some(only) => only,
         None => Arc::new(balance::Balancer::new(
@@ -85,15 +91,19 @@ pub fn stack(
         s = Arc::new(retry::Retry::new(s, &policy.retry));
     }
     if policy.cache.enabled {
-        s = Arc::new(cache::Cache::new(
-            name,
-            s,
-            &policy.cache,
-            metrics,
-            shared_cache,
-        ));
+        let mut config = policy.cache.clone();
+        for header in pinned_by {
+            if !config
+                .vary_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&header))
+            {
+                config.vary_headers.push(header);
+            }
+        }
+        s = Arc::new(cache::Cache::new(name, s, &config, metrics, shared_cache));
     } else {
-        s = Arc::new(cache::Dedupe::new(s));
+        s = Arc::new(cache::Dedupe::new(s, pinned_by));
     }
     s = rules::HeaderRules::layer(name, s, &policy.header_rules);
     s = Arc::new(headers::Propagate::new(s, &policy.auth));
