@@ -378,3 +378,36 @@ async fn cors_is_set_per_endpoint() {
     );
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_the_edge_turns_away_are_counted_under_their_bff() {
+    let env = TestEnv::start().await;
+    let query = json!({"query": "{ topProducts { upc } }"});
+    let reply = post(
+        &env,
+        "/bff/partner/graphql",
+        query.clone(),
+        Some("no-such-key"),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{:?}", reply.body);
+    let reply = post(&env, "/graphql", query.clone(), Some("no-such-key")).await;
+    assert_eq!(reply.status, 401, "{:?}", reply.body);
+    // A BFF name that does not exist never becomes a label.
+    let reply = post(&env, "/bff/nobody/graphql", query, Some("no-such-key")).await;
+    assert_eq!(reply.status, 401, "{:?}", reply.body);
+    let metrics = e2e_tests::metrics_text(env.gateway.addr).await;
+    let rejected = |client: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("gateway_http_requests_total{")
+                    && l.contains(&format!("client=\"{client}\""))
+                    && l.contains("outcome=\"rejected\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert_eq!(rejected("partner"), Some(1.0), "{metrics}");
+    assert_eq!(rejected("unified"), Some(2.0), "{metrics}");
+    assert_eq!(rejected("nobody"), None, "{metrics}");
+}

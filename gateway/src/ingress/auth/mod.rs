@@ -371,7 +371,7 @@ pub(crate) async fn guard(
                         .append(header::WWW_AUTHENTICATE, challenge);
                 }
             }
-            return rejected(response);
+            return rejected(&state, request.uri().path(), response);
         }
     };
     let decision = match &access.limiter {
@@ -384,12 +384,16 @@ pub(crate) async fn guard(
             match limiter.check(&principal, ip).await {
                 Ok(decision) => Some(decision),
                 Err(error) => {
-                    return rejected(simple_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        media,
-                        &error.to_string(),
-                        "RATE_LIMIT_UNAVAILABLE",
-                    ));
+                    return rejected(
+                        &state,
+                        request.uri().path(),
+                        simple_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            media,
+                            &error.to_string(),
+                            "RATE_LIMIT_UNAVAILABLE",
+                        ),
+                    );
                 }
             }
         }
@@ -407,7 +411,7 @@ pub(crate) async fn guard(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-        return rejected(response);
+        return rejected(&state, request.uri().path(), response);
     }
     request.extensions_mut().insert(Arc::new(principal));
     let mut response = next.run(request).await;
@@ -417,9 +421,17 @@ pub(crate) async fn guard(
     response
 }
 
-fn rejected(mut response: Response) -> Response {
+/// A request the edge turned away, counted under its client: the BFF its path names
+/// when one by that name exists (an unknown name never becomes a metric label), else
+/// the unified endpoint.
+fn rejected(state: &AppState, path: &str, mut response: Response) -> Response {
+    let client = path
+        .strip_prefix("/bff/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|name| state.engine.load().bffs.contains_key(*name))
+        .unwrap_or("unified");
     response.extensions_mut().insert(RequestInfo {
-        client: "unified".to_string(),
+        client: client.to_string(),
         operation: None,
         outcome: "rejected",
         upstream_requests: 0,
