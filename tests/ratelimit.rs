@@ -192,6 +192,50 @@ async fn anonymous_clients_are_limited_by_their_ip() {
     gw.shutdown().await;
 }
 
+/// Behind a trusted proxy, anonymous clients are told apart by `X-Forwarded-For`; from
+/// anyone else the header changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_limited_by_their_forwarded_address() {
+    let (a, _) = upstream().await;
+    let forwarded = |url: String, chain: &'static str| async move {
+        send(
+            client()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", chain)
+                .body(json!({"query": "{ hello }"}).to_string()),
+        )
+        .await
+        .status
+    };
+    // The test client connects from 127.0.0.1: a trusted proxy here.
+    let gw = gateway_with_access(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        &config("token_bucket", "  trusted_proxies: [127.0.0.1/32]\n"),
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(forwarded(gw.url(), "198.51.100.1, 203.0.113.5").await, 200);
+    }
+    assert_eq!(forwarded(gw.url(), "203.0.113.5").await, 429);
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(forwarded(gw.url(), "203.0.113.6").await, 200);
+    gw.shutdown().await;
+
+    // Not trusted: every request spends the peer's budget, whatever it claims.
+    let gw = gateway_with_access(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        &config("token_bucket", ""),
+    )
+    .await;
+    assert_eq!(forwarded(gw.url(), "203.0.113.5").await, 200);
+    assert_eq!(forwarded(gw.url(), "203.0.113.6").await, 200);
+    assert_eq!(forwarded(gw.url(), "203.0.113.7").await, 429);
+    gw.shutdown().await;
+}
+
 fn redis_yaml(url: &str, prefix: &str) -> String {
     format!("redis:\n  url: \"{url}\"\n  prefix: \"{prefix}\"\n  timeout: 2s\n")
 }

@@ -33,6 +33,11 @@ pub struct RateLimitConfig {
     /// `basic` 1000/h, `pro` 10000/h, `enterprise` 100000/h).
     #[serde(default)]
     pub tiers: BTreeMap<String, TierLimit>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: behind
+    /// them, an anonymous client is limited by the address they saw, not theirs.
+    /// Without it the header is ignored (anyone can send it).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -86,6 +91,14 @@ impl RateLimitConfig {
     }
 
     pub fn validate(&self, named: &[(String, String)]) -> Result<(), String> {
+        for text in &self.trusted_proxies {
+            if IpRange::parse(text).is_none() {
+                return Err(format!(
+                    "rate_limit.trusted_proxies: `{text}` is not an IP address or CIDR range \
+                     (like 10.0.0.0/8 or ::1)"
+                ));
+            }
+        }
         for (name, t) in &self.tiers {
             if t.requests == 0 || t.per.is_zero() || t.burst == Some(0) {
                 return Err(format!(
@@ -161,6 +174,7 @@ struct Outcome {
 
 pub struct RateLimiter {
     algorithm: Algorithm,
+    trusted_proxies: Vec<IpRange>,
     tiers: FxHashMap<String, Limit>,
     default_tier: String,
     local: LocalLimits,
@@ -177,6 +191,11 @@ impl RateLimiter {
     ) -> Self {
         RateLimiter {
             algorithm: config.algorithm,
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|t| IpRange::parse(t))
+                .collect(),
             tiers: config
                 .effective_tiers()
                 .into_iter()
@@ -187,6 +206,37 @@ impl RateLimiter {
             fallback: redis.map_or(RedisFallback::Local, |(_, f)| f),
             redis: redis.map(|(r, _)| r.clone()),
         }
+    }
+
+    /// The client's address: the peer's, or when the peer is a trusted proxy, the
+    /// nearest address in `X-Forwarded-For` that is not one (proxies append, so it is
+    /// read from the right; the entries left of it are whatever the client sent).
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> Option<IpAddr> {
+        /// Hops read at most: a longer chain is not a real deployment.
+        const MAX_HOPS: usize = 32;
+        let mut client = peer?.to_canonical();
+        if !self.trusted(client) {
+            return Some(client);
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for hop in hops.iter().rev().take(MAX_HOPS) {
+            // A malformed entry ends the chain: the proxy before it is the client.
+            let Some(ip) = parse_hop(hop) else { break };
+            client = ip;
+            if !self.trusted(ip) {
+                break;
+            }
+        }
+        Some(client)
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|r| r.contains(ip))
     }
 
     /// Check and consume one request of this client.
@@ -283,6 +333,52 @@ impl RateLimiter {
             .collect();
         Some((reply[0] == 1, outcomes))
     }
+}
+
+/// An address or CIDR range (`10.0.0.0/8`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpRange {
+    network: IpAddr,
+    prefix: u32,
+}
+
+impl IpRange {
+    fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network = addr.parse::<IpAddr>().ok()?.to_canonical();
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u32>().ok().filter(|p| *p <= bits)?,
+            None => bits,
+        };
+        Some(IpRange { network, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        fn same(a: u128, b: u128, bits: u32, prefix: u32) -> bool {
+            let shift = bits - prefix;
+            shift >= bits || (a >> shift) == (b >> shift)
+        }
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                same(u32::from(n).into(), u32::from(a).into(), 32, self.prefix)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => same(n.into(), a.into(), 128, self.prefix),
+            _ => false,
+        }
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 /// Whose budget a request spends.
@@ -621,6 +717,77 @@ mod tests {
 
     fn per_hour(n: u64) -> Limit {
         Limit::new(n, HOUR, None)
+    }
+
+    #[test]
+    fn ranges_match_addresses_by_prefix() {
+        let range = |t: &str| IpRange::parse(t).unwrap_or_else(|| panic!("{t}"));
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap_or_else(|_| panic!("{t}"));
+        assert!(range("10.0.0.0/8").contains(ip("10.200.1.2")));
+        assert!(!range("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(range("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(range("192.168.1.7").contains(ip("192.168.1.7")));
+        assert!(!range("192.168.1.7").contains(ip("192.168.1.8")));
+        assert!(range("fd00::/8").contains(ip("fd12::1")));
+        assert!(!range("fd00::/8").contains(ip("fe80::1")));
+        // An IPv4 peer seen through a dual-stack socket is still IPv4.
+        assert!(range("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        assert!(!range("::1").contains(ip("127.0.0.1")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "host.example",
+            "1.2.3.4/x",
+        ] {
+            assert_eq!(IpRange::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_hop() {
+        let limiter = RateLimiter::compile(
+            &RateLimitConfig {
+                trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
+                ..RateLimitConfig::default()
+            },
+            "free",
+            None,
+        );
+        let ip = |t: &str| t.parse::<IpAddr>().ok();
+        let forwarded = |values: &[&str]| {
+            let mut headers = http::HeaderMap::new();
+            for v in values {
+                headers.append(
+                    "x-forwarded-for",
+                    http::HeaderValue::from_str(v).unwrap_or_else(|_| panic!("{v}")),
+                );
+            }
+            headers
+        };
+        let chain = forwarded(&["198.51.100.7, 203.0.113.5", "10.1.1.1"]);
+        // An untrusted peer's header is ignored.
+        assert_eq!(limiter.client_ip(ip("192.0.2.1"), &chain), ip("192.0.2.1"));
+        // Through trusted proxies: the first untrusted hop from the right; the client
+        // may have put anything to its left.
+        assert_eq!(limiter.client_ip(ip("10.0.0.2"), &chain), ip("203.0.113.5"));
+        assert_eq!(limiter.client_ip(ip("::1"), &chain), ip("203.0.113.5"));
+        // Only trusted hops: the farthest one.
+        let internal = forwarded(&["10.9.9.9"]);
+        assert_eq!(limiter.client_ip(ip("10.0.0.2"), &internal), ip("10.9.9.9"));
+        // A malformed hop ends the chain at the proxy that wrote it.
+        let garbage = forwarded(&["203.0.113.5, not-an-ip"]);
+        assert_eq!(limiter.client_ip(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
+        // Ports and brackets are tolerated; no header: the peer.
+        let ported = forwarded(&["[2001:db8::1]:443"]);
+        assert_eq!(
+            limiter.client_ip(ip("10.0.0.2"), &ported),
+            ip("2001:db8::1")
+        );
+        let none = http::HeaderMap::new();
+        assert_eq!(limiter.client_ip(ip("10.0.0.2"), &none), ip("10.0.0.2"));
+        assert_eq!(limiter.client_ip(None, &chain), None);
     }
 
     #[test]

@@ -378,6 +378,10 @@ mod tests {
                 "rate_limit:\n  tiers: { free: { requests: 0, per: 1h } }\n",
                 "positive `requests`",
             ),
+            (
+                "rate_limit:\n  trusted_proxies: [10.0.0.0/40]\n",
+                "`10.0.0.0/40` is not an IP address or CIDR range",
+            ),
             ("redis: { url: \"nope://\" }\n", "redis.url"),
             (
                 "redis: { url: \"redis://x\", on_error: maybe }\n",

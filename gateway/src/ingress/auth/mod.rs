@@ -377,10 +377,11 @@ pub(crate) async fn guard(
     let decision = match &access.limiter {
         None => None,
         Some(limiter) => {
-            let ip = request
+            let peer = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip());
+            let ip = limiter.client_ip(peer, request.headers());
             match limiter.check(&principal, ip).await {
                 Ok(decision) => Some(decision),
                 Err(error) => {
