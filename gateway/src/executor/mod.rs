@@ -38,45 +38,35 @@ pub struct Response {
 
 impl Response {
     /// The GraphQL response body: errors first (as the spec suggests, so they are seen
-    /// in long responses), then data, then extensions.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let data_len = self.data.as_ref().map_or(0, Vec::len);
-        let mut out = Vec::with_capacity(data_len + 64);
-        out.push(b'{');
-        let mut first = true;
-        let mut field = |out: &mut Vec<u8>, name: &[u8]| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
-            out.extend_from_slice(name);
-        };
-        if !self.errors.is_empty() {
-            field(&mut out, b"\"errors\":");
-            let _ = serde_json::to_writer(&mut out, &self.errors);
-        }
-        if let Some(data) = &self.data {
-            field(&mut out, b"\"data\":");
-            out.extend_from_slice(data);
-        }
-        if !self.extensions.is_empty() {
-            field(&mut out, b"\"extensions\":");
-            let _ = serde_json::to_writer(&mut out, &self.extensions);
-        }
-        out.push(b'}');
-        out
-    }
-
-    /// [`Response::to_bytes`], reusing the `data` buffer when there is nothing else to
-    /// write (the common case: no second copy of a large response).
+    /// in long responses), then data, then extensions. The `data` buffer becomes the
+    /// body, the envelope written around it: no second copy of a large response.
     pub fn into_bytes(self) -> Vec<u8> {
-        match self.data {
-            Some(mut data) if self.errors.is_empty() && self.extensions.is_empty() => {
-                data.splice(0..0, *b"{\"data\":");
-                data.push(b'}');
+        let mut head = vec![b'{'];
+        if !self.errors.is_empty() {
+            head.extend_from_slice(b"\"errors\":");
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut head, &self.errors);
+        }
+        let mut body = match self.data {
+            Some(mut data) => {
+                if head.len() > 1 {
+                    head.push(b',');
+                }
+                head.extend_from_slice(b"\"data\":");
+                data.splice(0..0, head);
                 data
             }
-            _ => self.to_bytes(),
+            None => head,
+        };
+        if !self.extensions.is_empty() {
+            if body.len() > 1 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"extensions\":");
+            let _ = serde_json::to_writer(&mut body, &self.extensions);
         }
+        body.push(b'}');
+        body
     }
 
     /// `data` as a JSON value, for the rare consumers that need to look inside.
@@ -517,4 +507,44 @@ fn upstream_error(error: &Json, service: &str, path: Option<Option<Vec<Json>>>) 
     extensions.insert("service".into(), Json::String(service.to_string()));
     out.insert("extensions".into(), Json::Object(extensions));
     Json::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_puts_errors_first_and_omits_empty_members() -> Result<(), serde_json::Error> {
+        let body = |errors: Vec<Json>, data: Option<&str>, extensions: Json| {
+            let response = Response {
+                errors,
+                data: data.map(|d| d.as_bytes().to_vec()),
+                extensions: extensions.as_object().cloned().unwrap_or_default(),
+                ..Response::default()
+            };
+            String::from_utf8(response.into_bytes()).unwrap_or_default()
+        };
+        let error = json!({"message": "m"});
+        assert_eq!(
+            body(vec![], Some("{\"a\":1}"), json!({})),
+            r#"{"data":{"a":1}}"#
+        );
+        assert_eq!(
+            body(vec![error.clone()], Some("null"), json!({"x": 1})),
+            r#"{"errors":[{"message":"m"}],"data":null,"extensions":{"x":1}}"#
+        );
+        assert_eq!(
+            body(vec![error], None, json!({"x": 1})),
+            r#"{"errors":[{"message":"m"}],"extensions":{"x":1}}"#
+        );
+        assert_eq!(
+            body(vec![], None, json!({"x": 1})),
+            r#"{"extensions":{"x":1}}"#
+        );
+        assert_eq!(body(vec![], None, json!({})), "{}");
+        // Every variant is JSON.
+        let parsed: Json = serde_json::from_str(&body(vec![], Some("[1]"), json!({"y": 2})))?;
+        assert_eq!(parsed, json!({"data": [1], "extensions": {"y": 2}}));
+        Ok(())
+    }
 }
