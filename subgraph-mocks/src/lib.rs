@@ -44,6 +44,6 @@ pub mod subgraphs;
 
 pub use fault::{Fault, FaultParseError, Stats};
 pub use gate::Gate;
-pub use server::MockSubgraphs;
+pub use server::{MockSubgraphs, serve_router};
 pub use services::{MockServices, SERVICES};
 pub use subgraphs::SUBGRAPHS;

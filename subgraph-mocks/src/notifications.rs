@@ -305,6 +305,29 @@ where
     grpc.unary(svc, req).await.map(axum::body::Body::new)
 }
 
+/// One unary call of any gRPC service, answered by `answer`: a gRPC peer for tests
+/// that need one of their own (route it at `/{package.Service}/{Method}` and serve it
+/// with [`crate::serve_router`]).
+pub async fn unary_with<Req, Resp>(
+    req: Request,
+    answer: impl Fn(Req) -> Resp + Send + Clone + 'static,
+) -> Response
+where
+    Req: prost::Message + Default + Send + 'static,
+    Resp: prost::Message + Send + 'static,
+{
+    let svc = tower::service_fn(move |request: tonic::Request<Req>| {
+        let answer = answer.clone();
+        async move {
+            Ok::<_, Status>(tonic::Response::new(Reply::Message(answer(
+                request.into_inner(),
+            ))))
+        }
+    });
+    let mut grpc = tonic::server::Grpc::new(ReplyCodec::<Req, Resp>::default());
+    grpc.unary(svc, req).await.map(axum::body::Body::new)
+}
+
 /// Bytes that are not a valid protobuf message of any of these types.
 const GARBAGE: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0x0f];
 

@@ -416,6 +416,29 @@ async fn accept_loop(
 
 /// Serves one connection until the peer closes it, a handler asks to drop it ([`ConnHandle`]),
 /// the subgraph goes down (separate mode: `down` is `Some`), or shutdown (graceful).
+/// Serve `router` on `listener` like the mocks (HTTP/1.1, and HTTP/2 with prior
+/// knowledge, which gRPC clients use) until the task is dropped.
+pub async fn serve_router(listener: tokio::net::TcpListener, router: Router) {
+    // Never signalled: held here so that connections are not told to shut down.
+    let (_keep, shutdown) = watch::channel(false);
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_connection(
+                    stream,
+                    router.clone(),
+                    shutdown.clone(),
+                    None,
+                ));
+            }
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     router: Router,

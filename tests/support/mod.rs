@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod fixture_subgraph;
+pub mod otlp;
 pub mod scripted;
 
 use std::collections::HashMap;
