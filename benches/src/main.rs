@@ -74,6 +74,11 @@ struct Cli {
     /// apollo-router with `cargo install --locked`, hive-gateway with npm.
     #[arg(long)]
     install_peers: bool,
+    /// Another build of our gateway to run as `baseline` (by default right after ours):
+    /// build the other revision in a target directory of its own, never the shared one
+    /// (cargo would then take this tree's artifacts for fresh).
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<PathBuf>,
     /// Where peers are installed.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_PEERS_DIR)]
     peers_dir: PathBuf,
@@ -148,10 +153,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     let gateways: Vec<Contender> = if cli.gateways.is_empty() {
         std::iter::once(Contender::Ours)
+            .chain(cli.baseline.as_ref().map(|_| Contender::Baseline))
             .chain(
                 PEERS
                     .into_iter()
-                    .filter(|p| p.program(&bin_dir, peers_dir).is_file()),
+                    .filter(|p| p.program(&bin_dir, peers_dir, None).is_file()),
             )
             .collect()
     } else {
@@ -165,15 +171,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         mocks_bin.display()
     );
     for gateway in &gateways {
-        let program = gateway.program(&bin_dir, peers_dir);
+        let program = gateway.program(&bin_dir, peers_dir, cli.baseline.as_deref());
         ensure!(
             program.is_file(),
             "{} is missing; {}",
             program.display(),
-            if *gateway == Contender::Ours {
-                build_hint.clone()
-            } else {
-                format!("install {} with --install-peers", gateway.name())
+            match gateway {
+                Contender::Ours => build_hint.clone(),
+                Contender::Baseline => "give another gateway build with --baseline PATH".into(),
+                _ => format!("install {} with --install-peers", gateway.name()),
             }
         );
     }
@@ -251,7 +257,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     gateway,
                     mode,
                     round,
-                    program: gateway.program(&bin_dir, peers_dir),
+                    program: gateway.program(&bin_dir, peers_dir, cli.baseline.as_deref()),
                     supergraph: &supergraph_file,
                     body: &body,
                     body_file: &body_file,
@@ -292,7 +298,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             wrk_version,
             gateways: gateways
                 .iter()
-                .map(|g| format!("{} {}", g.name(), g.version()))
+                .map(|g| match (g, &cli.baseline) {
+                    (Contender::Baseline, Some(path)) => format!("baseline {}", path.display()),
+                    _ => format!("{} {}", g.name(), g.version()),
+                })
                 .collect(),
         },
         rows,

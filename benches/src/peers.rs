@@ -16,6 +16,8 @@ use crate::child::available;
 pub enum Contender {
     /// This repository's release `gateway` binary.
     Ours,
+    /// Another build of ours (`--baseline PATH`), to compare two revisions side by side.
+    Baseline,
     /// The Guild's Rust router (crates.io `hive-router`).
     HiveRouter,
     /// Apollo's Rust router (crates.io `apollo-router`, binary `router`).
@@ -40,6 +42,7 @@ impl Contender {
     pub fn name(self) -> &'static str {
         match self {
             Contender::Ours => "ours",
+            Contender::Baseline => "baseline",
             Contender::HiveRouter => "hive-router",
             Contender::ApolloRouter => "apollo-router",
             Contender::HiveGateway => "hive-gateway",
@@ -50,16 +53,19 @@ impl Contender {
     pub fn version(self) -> &'static str {
         match self {
             Contender::Ours => env!("CARGO_PKG_VERSION"),
+            Contender::Baseline => "(--baseline)",
             Contender::HiveRouter => "0.2.19",
             Contender::ApolloRouter => "2.17.0",
             Contender::HiveGateway => "2.15.1",
         }
     }
 
-    /// The executable: ours in `bin_dir`, a peer under `peers_dir`.
-    pub fn program(self, bin_dir: &Path, peers_dir: &Path) -> PathBuf {
+    /// The executable: ours in `bin_dir`, the baseline where `--baseline` says (empty
+    /// without it), a peer under `peers_dir`.
+    pub fn program(self, bin_dir: &Path, peers_dir: &Path, baseline: Option<&Path>) -> PathBuf {
         match self {
             Contender::Ours => bin_dir.join("gateway"),
+            Contender::Baseline => baseline.map(Path::to_path_buf).unwrap_or_default(),
             Contender::HiveRouter => peers_dir.join("bin/hive_router"),
             Contender::ApolloRouter => peers_dir.join("bin/router"),
             Contender::HiveGateway => peers_dir.join("hive-gateway/node_modules/.bin/hive-gateway"),
@@ -72,7 +78,7 @@ impl Contender {
         let listen = format!("127.0.0.1:{port}");
         let supergraph = supergraph.display().to_string();
         let launch = match self {
-            Contender::Ours => Launch {
+            Contender::Ours | Contender::Baseline => Launch {
                 args: vec![
                     "run".into(),
                     "--supergraph".into(),
@@ -137,7 +143,7 @@ impl Contender {
     pub fn install(self, peers_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(peers_dir)?;
         match self {
-            Contender::Ours => Ok(()),
+            Contender::Ours | Contender::Baseline => Ok(()),
             // Without `graphiql` its build script fetches a UI bundle from npm, and the
             // pinned one is gone from the registry; the feature serves GraphiQL instead.
             Contender::HiveRouter => {
