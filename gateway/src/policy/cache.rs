@@ -178,8 +178,7 @@ impl Cache {
         };
         Cache {
             name: name.to_string(),
-            // Keyed by the cache's key, which has the vary headers.
-            dedupe: Dedupe::new(inner, Vec::new()),
+            dedupe: Dedupe::new(inner, config.vary_headers.clone()),
             config: config.clone(),
             backend,
             metrics,

@@ -10,6 +10,10 @@ use super::{FetchError, Source, SourceRequest, SourceResponse};
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// At most this much is allocated up front for a declared `Content-Length`: an
+/// upstream that declares a large body and sends little does not cost the whole of it.
+const PREALLOCATE_BYTES: usize = 1024 * 1024;
+
 /// Timeouts, retries and the rest are the policy stack's business.
 pub struct GraphqlSource {
     url: reqwest::Url,
@@ -77,9 +81,9 @@ impl Source for GraphqlSource {
                     return Err(FetchError::BadResponse("response too large".into()));
                 }
                 // Read in chunks so a body without Content-Length is bounded too; a
-                // declared length is allocated once.
+                // declared length (up to a cap) is allocated once.
                 let mut response = response;
-                let mut body = Vec::with_capacity(declared as usize);
+                let mut body = Vec::with_capacity((declared as usize).min(PREALLOCATE_BYTES));
                 while let Some(chunk) = response
                     .chunk()
                     .await
