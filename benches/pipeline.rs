@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use criterion::{Criterion, criterion_group, criterion_main};
-use gateway::pipeline::{Engine, Request, RequestContext};
+use gateway::pipeline::Engine;
+use gateway::request::{Request, RequestContext};
 use gateway::schema::SchemaSnapshot;
 use gateway::server::GatewaySpec;
 use gateway::sources::Sources;
@@ -42,7 +43,7 @@ fn parse_validate_plan(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
     group.bench_function("cold", |b| {
-        b.iter(|| gateway::pipeline::prepare(&schema, black_box(QUERY), None).expect("plans"))
+        b.iter(|| gateway::request::prepare(&schema, black_box(QUERY), None).expect("plans"))
     });
     group.bench_function("cached", |b| {
         b.iter(|| engine.prepare(black_box(QUERY), None).expect("plans"))
@@ -112,7 +113,6 @@ fn execute(c: &mut Criterion) {
         request_id: http::HeaderValue::from_static("pipeline-bench"),
         expose_plan: false,
         client_headers: Arc::new(http::HeaderMap::new()),
-        view: None,
         principal: None,
     };
     runtime

@@ -44,7 +44,7 @@ fn upstream_requests(env: &TestEnv) -> u64 {
 }
 
 fn sha256(text: &str) -> String {
-    gateway::bff::persisted::sha256_hex(text)
+    gateway::common::digest::sha256_hex(text)
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use e2e_tests::scripted::ScriptedSubgraph;
 use e2e_tests::{client, post_json};
 use gateway::config::Config;
-use gateway::reload::{self, Origin, Outcome};
+use gateway::server::reload::{self, Origin, Outcome};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use serde_json::{Value, json};
 

@@ -634,7 +634,7 @@ async fn plans_show_rest_and_grpc_fetches() {
     let spec = GatewaySpec::from_config(&config).await.expect("compose");
     let snapshot = gateway::schema::SchemaSnapshot::from_supergraph_sdl(&spec.supergraph_sdl)
         .expect("supergraph");
-    let prepared = gateway::pipeline::prepare(&snapshot, DASHBOARD, None).expect("plan");
+    let prepared = gateway::request::prepare(&snapshot, DASHBOARD, None).expect("plan");
     let plan = prepared.plan.to_string();
     for service in [
         "accounts",

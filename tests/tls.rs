@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use e2e_tests::scripted::ScriptedSubgraph;
 use e2e_tests::{gateway_with_upstream, post_json};
-use gateway::config::{ClientAuth, Config, TlsConfig};
+use gateway::config::Config;
+use gateway::ingress::tls::{ClientAuth, TlsConfig};
 use gateway::schema::compose::{SubgraphInput, compose};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use rcgen::{
@@ -375,7 +376,7 @@ async fn bad_pem_files_stop_the_start_with_the_file_named() {
 /// certificates of `client_ca` when given.
 async fn tls_upstream(ca: &Ca, client_ca: Option<&Ca>) -> ScriptedSubgraph {
     let server = ca.server();
-    let config = gateway::tls::server_config(
+    let config = gateway::ingress::tls::server_config(
         server.cert.as_bytes(),
         server.key.as_bytes(),
         client_ca.map(|c| c.pem()).as_deref().map(str::as_bytes),
@@ -490,7 +491,7 @@ impl Drop for TlsGrpcService {
 
 async fn tls_grpc_service(ca: &Ca, client_ca: Option<&Ca>) -> TlsGrpcService {
     let server = ca.server();
-    let config = gateway::tls::server_config(
+    let config = gateway::ingress::tls::server_config(
         server.cert.as_bytes(),
         server.key.as_bytes(),
         client_ca.map(|c| c.pem()).as_deref().map(str::as_bytes),
@@ -502,7 +503,7 @@ async fn tls_grpc_service(ca: &Ca, client_ca: Option<&Ca>) -> TlsGrpcService {
         .expect("bind gRPC service");
     let url = format!("https://{}", listener.local_addr().expect("addr"));
     let router = subgraph_mocks::notifications::standalone_router();
-    let task = tokio::spawn(gateway::tls::serve(
+    let task = tokio::spawn(gateway::ingress::tls::serve(
         listener,
         tokio_rustls::TlsAcceptor::from(config),
         router,

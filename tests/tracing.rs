@@ -3,7 +3,7 @@
 //! in the same trace. (Its own test binary: it installs the global subscriber.)
 
 use e2e_tests::otlp::{Traced, exported, hex, http_receiver};
-use gateway::config::OtlpProtocol;
+use gateway::telemetry::config::OtlpProtocol;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_continue_the_client_trace_and_reach_the_upstream() {

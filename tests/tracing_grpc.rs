@@ -2,7 +2,7 @@
 //! client's trace. (Its own test binary: it installs the global subscriber.)
 
 use e2e_tests::otlp::{Traced, exported, grpc_receiver, hex};
-use gateway::config::OtlpProtocol;
+use gateway::telemetry::config::OtlpProtocol;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_grpc_collector() {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use gateway::config::Config;
 use std::sync::Arc;
 
-use gateway::reload::{self, Origin};
+use gateway::server::reload::{self, Origin};
 use gateway::server::{self, GatewaySpec};
 
 #[global_allocator]
@@ -83,7 +83,7 @@ impl SchemaArgs {
 
 /// Telemetry settings from the config file the command uses, if any (a config that
 /// fails to load is reported properly later; logging then uses the defaults).
-fn telemetry_config(cli: &Cli) -> gateway::config::Telemetry {
+fn telemetry_config(cli: &Cli) -> gateway::telemetry::config::TelemetryConfig {
     let path = match &cli.command {
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
@@ -234,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 gateway::schema::SchemaSnapshot::from_supergraph_sdl(&spec.supergraph_sdl)?;
             let text = std::fs::read_to_string(&query)
                 .with_context(|| format!("reading {}", query.display()))?;
-            let prepared = gateway::pipeline::prepare(&snapshot, &text, operation_name.as_deref())
+            let prepared = gateway::request::prepare(&snapshot, &text, operation_name.as_deref())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", prepared.plan);
         }

@@ -7,14 +7,9 @@
 //! `application/graphql-response+json` when the request's `Accept` asks for it, else
 //! `application/json`.
 //!
-//! Since the data never changes, a subgraph's answer is a pure function of the POST body; the
-//! serialized answer is kept in a bounded per-subgraph cache keyed by the exact body bytes, so
-//! the repeated queries of a load benchmark cost a hash lookup (counters and faults still apply
-//! to every request).
+//! Answers are kept per subgraph in a response cache ([`crate::state`]).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{BatchRequest, BatchResponse};
@@ -26,72 +21,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Map, Value, json};
-use tokio::sync::Notify;
 
+use crate::conn::ConnHandle;
 use crate::fault::Counters;
-use crate::server::Shared;
+use crate::state::{Cached, OpCounts, Shared};
 use crate::subgraphs::{self, SUBGRAPHS};
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 16 << 20;
-/// Per-subgraph response cache bounds.
-const CACHE_MAX_ENTRIES: usize = 4096;
-const CACHE_MAX_BYTES: usize = 64 << 20;
-
-/// Lets a handler close the connection its request arrived on (inserted into every request's
-/// extensions by the connection task, see [`crate::server`]).
-#[derive(Clone, Debug)]
-pub(crate) struct ConnHandle(pub Arc<Notify>);
-
-impl ConnHandle {
-    pub(crate) fn kill(&self) {
-        self.0.notify_one();
-    }
-}
-
-/// A cached answer plus the classification of the request that produced it.
-#[derive(Clone)]
-pub(crate) struct Cached {
-    body: Bytes,
-    ops: OpCounts,
-}
-
-#[derive(Clone, Copy, Default)]
-struct OpCounts {
-    /// The request was a JSON array (answers must be arrays too).
-    batched: bool,
-    entity: u64,
-    root: u64,
-    representations: u64,
-}
-
-/// Bounded map from exact POST body to serialized answer.
-#[derive(Default)]
-pub(crate) struct ResponseCache {
-    map: RwLock<HashMap<Bytes, Cached>>,
-    bytes: AtomicUsize,
-}
-
-impl ResponseCache {
-    fn get(&self, key: &[u8]) -> Option<Cached> {
-        self.map.read().ok()?.get(key).cloned()
-    }
-
-    fn insert(&self, key: &[u8], value: Cached) {
-        let size = key.len() + value.body.len();
-        if self.bytes.load(Relaxed) + size > CACHE_MAX_BYTES {
-            return;
-        }
-        if let Ok(mut map) = self.map.write()
-            && map.len() < CACHE_MAX_ENTRIES
-            && !map.contains_key(key)
-        {
-            map.insert(Bytes::copy_from_slice(key), value);
-            self.bytes.fetch_add(size, Relaxed);
-        }
-    }
-}
-
 /// The router serving the given subgraphs (by index in [`SUBGRAPHS`]) at `/<name>`, plus the
 /// control routes for all subgraphs.
 pub(crate) fn router(shared: Arc<Shared>, subgraphs: &[usize]) -> Router {

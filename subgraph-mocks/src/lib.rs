@@ -31,6 +31,7 @@
 //! [`subgraphs::sdl`]), and [`reference::benchmark_response`] is the exact answer a gateway
 //! must give to the benchmark query over these subgraphs.
 
+mod conn;
 pub mod data;
 pub mod fault;
 pub mod gate;
@@ -39,11 +40,14 @@ pub mod notifications;
 pub mod orders;
 pub mod reference;
 mod server;
+mod service_state;
 mod services;
+mod state;
 pub mod subgraphs;
 
+pub use conn::serve_router;
 pub use fault::{Fault, FaultParseError, Stats};
 pub use gate::Gate;
-pub use server::{MockSubgraphs, serve_router};
+pub use server::MockSubgraphs;
 pub use services::{MockServices, SERVICES};
 pub use subgraphs::SUBGRAPHS;

@@ -17,7 +17,7 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use crate::data::data;
-use crate::services::{ServicesShared, Verdict};
+use crate::service_state::{ServicesShared, Verdict};
 
 /// The fully qualified service name.
 pub const SERVICE: &str = "notifications.v1.Notifications";

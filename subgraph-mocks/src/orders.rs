@@ -21,9 +21,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::conn::ConnHandle;
 use crate::data::data;
-use crate::http::ConnHandle;
-use crate::services::{ServicesShared, Verdict};
+use crate::service_state::{ServicesShared, Verdict};
 
 /// One order of the data set.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,107 +13,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
-use crate::fault::{Counters, Fault, FaultState, Stats};
-use crate::gate::{Gate, GateSlot};
-use crate::http::{ConnHandle, ResponseCache, router};
-use crate::subgraphs::{self, AnySchema, SUBGRAPHS};
-
-/// How long shutdown waits for in-flight requests before closing connections.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long [`MockSubgraphs::apply_fault`] waits for a listener to close or re-open.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Runtime state of one subgraph.
-pub(crate) struct SubgraphState {
-    pub name: &'static str,
-    pub schema: &'static AnySchema,
-    pub counters: Counters,
-    pub fault: FaultState,
-    /// Mirrors `fault.down`; wakes the accept loop and the connections.
-    pub down: watch::Sender<bool>,
-    /// Separate mode: whether the subgraph's listener is currently bound.
-    pub listening: watch::Sender<bool>,
-    pub cache: ResponseCache,
-    pub gate: GateSlot,
-}
-
-/// State shared by the handlers, the accept loops and [`MockSubgraphs`].
-pub(crate) struct Shared {
-    pub subgraphs: [SubgraphState; 4],
-    pub separate: bool,
-}
-
-impl Shared {
-    fn new(separate: bool) -> Arc<Self> {
-        Arc::new(Self {
-            subgraphs: std::array::from_fn(|i| SubgraphState {
-                name: SUBGRAPHS[i],
-                schema: &subgraphs::schemas()[i],
-                counters: Counters::default(),
-                fault: FaultState::default(),
-                down: watch::Sender::new(false),
-                listening: watch::Sender::new(false),
-                cache: ResponseCache::default(),
-                gate: GateSlot::default(),
-            }),
-            separate,
-        })
-    }
-
-    pub fn all_stats(&self) -> Vec<(&'static str, Stats)> {
-        self.subgraphs
-            .iter()
-            .map(|s| (s.name, s.counters.snapshot()))
-            .collect()
-    }
-
-    pub fn reset_stats(&self) {
-        for s in &self.subgraphs {
-            s.counters.reset();
-            s.fault.restart_sequences();
-        }
-    }
-
-    pub fn set_fault(&self, index: usize, fault: Fault) {
-        let sg = &self.subgraphs[index];
-        let fault = fault.normalized();
-        sg.fault.set(fault);
-        sg.down.send_replace(fault.down);
-        if fault == Fault::default() {
-            info!(subgraph = sg.name, "fault cleared");
-        } else {
-            info!(subgraph = sg.name, ?fault, "fault set");
-        }
-    }
-
-    /// In separate mode, waits (bounded) until the listener state matches the `down` flag.
-    pub async fn wait_applied(&self, index: usize) {
-        if !self.separate {
-            return;
-        }
-        let sg = &self.subgraphs[index];
-        let want_listening = !sg.fault.is_down();
-        let mut rx = sg.listening.subscribe();
-        let waited = tokio::time::timeout(APPLY_TIMEOUT, async {
-            rx.wait_for(|l| *l == want_listening).await.is_ok()
-        })
-        .await;
-        if !matches!(waited, Ok(true)) {
-            warn!(
-                subgraph = sg.name,
-                want_listening, "listener did not reach the requested state in time"
-            );
-        }
-    }
-}
+use crate::conn::{DRAIN_TIMEOUT, serve_connection};
+use crate::fault::{Fault, Stats};
+use crate::gate::Gate;
+use crate::http::router;
+use crate::state::Shared;
+use crate::subgraphs::{self, SUBGRAPHS};
 
 /// Handle to the four running mock subgraphs.
 ///
@@ -412,68 +322,4 @@ async fn accept_loop(
         while conns.join_next().await.is_some() {}
     })
     .await;
-}
-
-/// Serves one connection until the peer closes it, a handler asks to drop it ([`ConnHandle`]),
-/// the subgraph goes down (separate mode: `down` is `Some`), or shutdown (graceful).
-/// Serve `router` on `listener` like the mocks (HTTP/1.1, and HTTP/2 with prior
-/// knowledge, which gRPC clients use) until the task is dropped.
-pub async fn serve_router(listener: tokio::net::TcpListener, router: Router) {
-    // Never signalled: held here so that connections are not told to shut down.
-    let (_keep, shutdown) = watch::channel(false);
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_connection(
-                    stream,
-                    router.clone(),
-                    shutdown.clone(),
-                    None,
-                ));
-            }
-            Err(e) => {
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-pub(crate) async fn serve_connection(
-    stream: TcpStream,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-    down: Option<watch::Receiver<bool>>,
-) {
-    let _ = stream.set_nodelay(true);
-    let kill = Arc::new(Notify::new());
-    let handle = ConnHandle(kill.clone());
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(handle.clone());
-        tower::ServiceExt::oneshot(router.clone(), req)
-    });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    let mut conn = std::pin::pin!(conn);
-    let down = async move {
-        match down {
-            Some(mut rx) => {
-                let _ = rx.wait_for(|d| *d).await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                debug!(error = %e, "connection error");
-            }
-            return;
-        }
-        () = kill.notified() => return,
-        () = down => return,
-        () = async { let _ = shutdown.wait_for(|s| *s).await; } => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
 }

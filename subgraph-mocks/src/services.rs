@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -34,102 +34,12 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::info;
 
-use crate::fault::{Counters, Fault, FaultState, Stats};
-use crate::gate::{Gate, GateSlot};
+use crate::fault::{Fault, Stats};
+use crate::gate::Gate;
+use crate::service_state::{ServiceState, ServicesShared};
 
 /// The services' names: the REST orders service and the gRPC notifications service.
 pub const SERVICES: [&str; 2] = ["orders", "notifications"];
-
-/// Runtime state of one service.
-#[derive(Default)]
-pub(crate) struct ServiceState {
-    pub counters: Counters,
-    pub fault: FaultState,
-    pub gate: GateSlot,
-    calls: Mutex<BTreeMap<String, u64>>,
-}
-
-/// What a guarded call should do after counters, gate and faults were applied.
-pub(crate) enum Verdict {
-    /// Answer normally.
-    Serve,
-    /// Close the connection without an answer (or, for gRPC, answer `UNAVAILABLE`).
-    Down,
-    /// The gate timed out: calls did not arrive together.
-    GateTimeout,
-    /// Answer a server error.
-    Error,
-    /// Answer a malformed body.
-    Garbage,
-}
-
-impl ServiceState {
-    /// Counts a call to `endpoint` (`keys` = entities in a batch call, `None` for a single
-    /// call), waits at the gate, then applies the fault.
-    pub async fn guard(&self, endpoint: &str, keys: Option<usize>) -> Verdict {
-        let c = &self.counters;
-        Counters::add(&c.requests, 1);
-        match keys {
-            Some(n) => {
-                Counters::add(&c.entity_requests, 1);
-                Counters::add(&c.representations, n as u64);
-            }
-            None => Counters::add(&c.root_requests, 1),
-        }
-        if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry(endpoint.to_string()).or_default() += 1;
-        }
-        if !self.gate.pass().await {
-            return Verdict::GateTimeout;
-        }
-        let fault = self.fault.get();
-        if fault.down {
-            Counters::add(&c.dropped, 1);
-            return Verdict::Down;
-        }
-        if fault.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
-        }
-        if self.fault.next_is_500(&fault) {
-            Counters::add(&c.injected_http_500, 1);
-            return Verdict::Error;
-        }
-        if self.fault.next_is_graphql_error(&fault) {
-            Counters::add(&c.injected_graphql_errors, 1);
-            return Verdict::Garbage;
-        }
-        Verdict::Serve
-    }
-
-    fn calls(&self) -> BTreeMap<String, u64> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    fn reset(&self) {
-        self.counters.reset();
-        self.fault.restart_sequences();
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.clear();
-        }
-    }
-}
-
-/// State shared by both services' handlers and [`MockServices`].
-#[derive(Default)]
-pub(crate) struct ServicesShared {
-    pub orders: ServiceState,
-    pub notifications: ServiceState,
-}
-
-impl ServicesShared {
-    fn get(&self, service: &str) -> Option<&ServiceState> {
-        match service {
-            "orders" => Some(&self.orders),
-            "notifications" => Some(&self.notifications),
-            _ => None,
-        }
-    }
-}
 
 /// Handle to the running REST and gRPC mock services. Methods taking a service name panic
 /// on a name not in [`SERVICES`]. Dropping the handle aborts the servers; prefer
@@ -257,7 +167,7 @@ async fn accept_loop(listener: TcpListener, router: Router, shutdown: watch::Rec
             () = async { let _ = stop.wait_for(|s| *s).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(crate::server::serve_connection(stream, router.clone(), shutdown.clone(), None));
+                    conns.spawn(crate::conn::serve_connection(stream, router.clone(), shutdown.clone(), None));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             },

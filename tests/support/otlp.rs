@@ -108,14 +108,17 @@ pub struct Traced {
 }
 
 impl Traced {
-    pub async fn start(endpoint: String, protocol: gateway::config::OtlpProtocol) -> Self {
+    pub async fn start(
+        endpoint: String,
+        protocol: gateway::telemetry::config::OtlpProtocol,
+    ) -> Self {
         let guard = gateway::telemetry::tracing::init(
-            &gateway::config::LogConfig::default(),
-            Some(&gateway::config::OtlpConfig {
+            &gateway::telemetry::config::LogConfig::default(),
+            Some(&gateway::telemetry::config::OtlpConfig {
                 enabled: true,
                 endpoint,
                 protocol,
-                ..gateway::config::OtlpConfig::default()
+                ..gateway::telemetry::config::OtlpConfig::default()
             }),
         )
         .expect("tracing");

@@ -84,7 +84,8 @@ impl ScriptedSubgraph {
             match tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    gateway::tls::serve(listener, acceptor, app, std::future::pending()).await;
+                    gateway::ingress::tls::serve(listener, acceptor, app, std::future::pending())
+                        .await;
                 }
                 None => {
                     let _ = axum::serve(listener, app).await;

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::common::config::{ConfigError, DurationString};
+use crate::common::cors::CorsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +26,7 @@ pub struct BffConfig {
     pub cache: BffCache,
     /// CORS for this endpoint (default: the gateway's `edge.cors`).
     #[serde(default)]
-    pub cors: Option<crate::config::CorsConfig>,
+    pub cors: Option<CorsConfig>,
 }
 
 /// Whole-response caching for this client. An operation is cached only when every
@@ -41,19 +42,6 @@ pub struct BffCache {
     pub ttl: std::collections::BTreeMap<String, DurationString>,
     #[serde(default = "entries")]
     pub max_entries: u64,
-}
-
-/// A duration written as a string (`"30s"`).
-#[derive(Debug, Clone, Copy)]
-pub struct DurationString(pub std::time::Duration);
-
-impl<'de> Deserialize<'de> for DurationString {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::config::parse_duration(&s)
-            .map(DurationString)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 fn entries() -> u64 {

@@ -20,7 +20,7 @@ use persisted::Persisted;
 
 use std::borrow::Cow;
 
-use crate::pipeline::{Prepared, Request, RequestError};
+use crate::request::{Prepared, Request, RequestError, prepare_with};
 use crate::schema::SchemaSnapshot;
 
 pub struct Bff {
@@ -84,7 +84,7 @@ pub fn build(
             persisted,
         };
         for op in bff.persisted.operations() {
-            crate::pipeline::prepare_with(schema, &bff.api, &op.document, None).map_err(|e| {
+            prepare_with(schema, &bff.api, &op.document, None).map_err(|e| {
                 fail(format!(
                     "persisted operation `{}` is invalid for this view: {e}",
                     op.name
@@ -118,7 +118,7 @@ pub fn resolve_document<'r>(bff: &Bff, request: &'r Request) -> Result<Cow<'r, s
                 .ok_or(RequestError::PersistedQueryNotFound)
         }
         (false, Some(hash)) => {
-            if persisted::sha256_hex(&request.query) != hash.to_ascii_lowercase() {
+            if crate::common::digest::sha256_hex(&request.query) != hash.to_ascii_lowercase() {
                 return Err(RequestError::PersistedQueryHashMismatch);
             }
             if persisted.is_trusted(&request.query) {
@@ -163,7 +163,7 @@ pub fn cache_ttl(bff: &Bff, prepared: &Prepared) -> Option<std::time::Duration> 
     let root = prepared.operation.root_type.as_str();
     fn nested(
         set: &SelectionSet,
-        rules: &std::collections::BTreeMap<String, config::DurationString>,
+        rules: &std::collections::BTreeMap<String, crate::common::config::DurationString>,
         min: &mut Option<std::time::Duration>,
     ) {
         for item in &set.0 {

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
+
+use crate::common::digest::sha256_hex;
 
 /// Largest number of APQ documents kept per BFF.
 const APQ_CAPACITY: u64 = 10_000;
@@ -22,13 +23,6 @@ pub struct Persisted {
     by_name: FxHashMap<String, PersistedOperation>,
     by_hash: FxHashMap<String, String>,
     apq: Option<moka::sync::Cache<String, String>>,
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl Persisted {

@@ -1,22 +1,27 @@
 //! The gateway config file (YAML): which subgraphs make up the graph, where to listen,
 //! request limits. Read once, `${ENV}`-expanded, validated with clear messages, then
 //! compiled into runtime types; the request path never reads raw config.
+//!
+//! This room only assembles: each section's type is owned by the stage it configures
+//! (`auth` by the ingress, `upstream` by the policy stack, `redis` by the Redis store,
+//! ...), and the helpers every section shares sit in [`crate::common::config`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+pub use crate::common::config::ConfigError;
+use crate::common::config::duration_opt;
+use crate::ingress::EdgeConfig;
+use crate::ingress::auth::AuthConfig;
+use crate::ingress::ratelimit::RateLimitConfig;
+use crate::ingress::tls::TlsConfig;
+use crate::policy::UpstreamConfig;
+use crate::policy::balance::{self, VersionConfig};
+use crate::redis_store::RedisConfig;
+use crate::sources::SourceKind;
+use crate::telemetry::config::TelemetryConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,9 +42,9 @@ pub struct Config {
     pub limits: Limits,
     /// The policy stack of every upstream fetch: defaults and per-source overrides.
     #[serde(default)]
-    pub upstream: crate::policy::UpstreamConfig,
+    pub upstream: UpstreamConfig,
     #[serde(default)]
-    pub telemetry: Telemetry,
+    pub telemetry: TelemetryConfig,
     /// HTTP edge settings of the GraphQL endpoints: CORS and response compression.
     #[serde(default)]
     pub edge: EdgeConfig,
@@ -48,165 +53,14 @@ pub struct Config {
     pub bffs: Vec<PathBuf>,
     /// Client authentication: JWTs, API keys, token introspection (`docs/auth.md`).
     #[serde(default)]
-    pub auth: crate::ingress::auth::AuthConfig,
+    pub auth: AuthConfig,
     /// Client rate limits by tier.
     #[serde(default)]
-    pub rate_limit: crate::ingress::ratelimit::RateLimitConfig,
+    pub rate_limit: RateLimitConfig,
     /// Distributed mode: rate limits, API keys and the response cache shared through
     /// Redis by every instance.
     #[serde(default)]
-    pub redis: Option<crate::distributed::RedisConfig>,
-}
-
-/// `tls:` of the listener: PEM files, relative to the config file (`docs/auth.md`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// The server certificate chain, leaf first.
-    pub cert_file: PathBuf,
-    /// Its private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-    /// CA certificates that client certificates must chain to; enables mTLS.
-    #[serde(default)]
-    pub client_ca_file: Option<PathBuf>,
-    /// `required` (the default with `client_ca_file`): no valid client certificate, no
-    /// handshake; `optional`: clients without a certificate are served, invalid ones
-    /// are refused.
-    #[serde(default)]
-    pub client_auth: Option<ClientAuth>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    Optional,
-    Required,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EdgeConfig {
-    /// Compress responses (gzip, br) for clients that accept it.
-    #[serde(default = "yes")]
-    pub compression: bool,
-    #[serde(default)]
-    pub cors: CorsConfig,
-}
-
-impl Default for EdgeConfig {
-    fn default() -> Self {
-        EdgeConfig {
-            compression: true,
-            cors: CorsConfig::default(),
-        }
-    }
-}
-
-/// CORS for browser clients. Off (no CORS headers) unless origins are listed.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CorsConfig {
-    /// Exact origins (`https://app.example.com`), or `"*"` for any origin.
-    #[serde(default)]
-    pub allow_origins: Vec<String>,
-    /// Request headers browsers may send (besides the CORS-safelisted ones).
-    #[serde(default = "default_cors_headers")]
-    pub allow_headers: Vec<String>,
-    #[serde(default)]
-    pub allow_credentials: bool,
-    #[serde(default, with = "duration_opt")]
-    pub max_age: Option<Duration>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_cors_headers() -> Vec<String> {
-    ["content-type", "authorization", "x-api-key", "x-request-id"]
-        .map(String::from)
-        .to_vec()
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Telemetry {
-    /// Let clients ask for the query plan and per-fetch timings in the response
-    /// `extensions` with the `x-gateway-plan: true` header. Off by default: plans
-    /// reveal the subgraph topology.
-    #[serde(default)]
-    pub expose_query_plan: bool,
-    #[serde(default)]
-    pub log: LogConfig,
-    /// OpenTelemetry trace export; off by default.
-    #[serde(default)]
-    pub otlp: OtlpConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtlpConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Collector base URL: `http://host:4318` for HTTP, `http://host:4317` for gRPC.
-    #[serde(default = "default_otlp_endpoint")]
-    pub endpoint: String,
-    #[serde(default)]
-    pub protocol: OtlpProtocol,
-    #[serde(default = "default_service_name")]
-    pub service_name: String,
-    /// Fraction of new traces sampled (a client's sampled flag is followed).
-    #[serde(default = "default_sample_ratio")]
-    pub sample_ratio: f64,
-}
-
-impl Default for OtlpConfig {
-    fn default() -> Self {
-        OtlpConfig {
-            enabled: false,
-            endpoint: default_otlp_endpoint(),
-            protocol: OtlpProtocol::default(),
-            service_name: default_service_name(),
-            sample_ratio: default_sample_ratio(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OtlpProtocol {
-    #[default]
-    Http,
-    Grpc,
-}
-
-fn default_otlp_endpoint() -> String {
-    "http://127.0.0.1:4318".into()
-}
-fn default_service_name() -> String {
-    "gateway".into()
-}
-fn default_sample_ratio() -> f64 {
-    1.0
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` (default) or `json` (one JSON object per line).
-    #[serde(default)]
-    pub format: LogFormat,
-    /// A `tracing` filter such as `info` or `gateway=debug,info`; `RUST_LOG` wins.
-    #[serde(default)]
-    pub level: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
+    pub redis: Option<RedisConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,13 +79,13 @@ pub struct SubgraphConfig {
     pub urls: Option<Vec<String>>,
     /// Versions of a GraphQL subgraph sharing its traffic by weight (canary releases).
     #[serde(default)]
-    pub versions: Option<Vec<crate::policy::balance::VersionConfig>>,
+    pub versions: Option<Vec<VersionConfig>>,
     /// A client header naming the version a request must go to (`x-canary-version`).
     #[serde(default)]
     pub version_header: Option<String>,
     /// `graphql` (default), `rest` or `grpc`: see `docs/sources.md`.
     #[serde(default)]
-    pub kind: crate::sources::SourceKind,
+    pub kind: SourceKind,
     pub schema: SchemaSource,
     /// `.proto` files of a gRPC source, relative to the config file.
     #[serde(default)]
@@ -365,13 +219,13 @@ impl Config {
                     "{entry}: set exactly one of `url`, `urls` (several instances) or `versions` (weighted versions)"
                 ));
             }
-            if s.kind != crate::sources::SourceKind::Graphql && s.url.is_none() {
+            if s.kind != SourceKind::Graphql && s.url.is_none() {
                 return Err(format!(
                     "{entry}: `urls` and `versions` are for GraphQL subgraphs; a {} source has one `url`",
                     s.kind
                 ));
             }
-            crate::policy::balance::validate(
+            balance::validate(
                 &entry,
                 s.urls.as_ref(),
                 s.versions.as_ref(),
@@ -385,7 +239,6 @@ impl Config {
                     s.name
                 ));
             }
-            use crate::sources::SourceKind;
             match s.kind {
                 SourceKind::Graphql | SourceKind::Rest if !s.protos.is_empty() => {
                     return Err(format!(
@@ -469,47 +322,6 @@ pub fn expand_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<St
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Durations as strings: `"250ms"`, `"5s"`, `"2m"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
-}
-
-pub(crate) mod duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-pub(crate) mod duration_opt {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let s = Option::<String>::deserialize(d)?;
-        s.map(|s| super::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]
@@ -597,5 +409,86 @@ mod tests {
             expand_env("a ${HOST} ${PORT:-80}", env).expect("ok"),
             "a example 80"
         );
+    }
+
+    /// The access sections (`auth`, `rate_limit`, `redis`) parse in a whole config,
+    /// with `supergraph` set so that only they are under test.
+    fn parse_access(yaml: &str) -> Result<Config, String> {
+        Config::parse(&format!("supergraph: s.graphql\n{yaml}"), no_env)
+    }
+
+    #[test]
+    fn access_sections_parse_with_defaults() {
+        let config = parse_access(
+            "auth:\n  jwt:\n    keys: [{ kid: a, algorithm: HS256, secret: 0123456789abcdef }]\nrate_limit: { enabled: true, algorithm: sliding_window }\nredis: { url: \"redis://127.0.0.1:6379\" }\n",
+        )
+        .expect("valid");
+        assert!(config.auth.allow_anonymous);
+        assert_eq!(config.auth.default_tier, "free");
+        let jwt = config.auth.jwt.expect("jwt");
+        assert_eq!(jwt.leeway.as_secs(), 30);
+        assert_eq!(
+            config.rate_limit.effective_tiers()["enterprise"].requests,
+            100_000
+        );
+        let redis = config.redis.expect("redis");
+        assert_eq!(redis.prefix, "gateway:");
+        assert_eq!(redis.on_error, crate::redis_store::RedisFallback::Local);
+    }
+
+    #[test]
+    fn bad_access_configs_are_refused_with_clear_messages() {
+        let cases = [
+            ("auth:\n  jwt: {}\n", "give `keys` or `jwks`"),
+            (
+                "auth:\n  jwt:\n    keys: [{ secret: 0123456789abcdef }]\n",
+                "`algorithm` is required",
+            ),
+            (
+                "auth:\n  jwt:\n    keys: [{ algorithm: HS256, secret: short }]\n",
+                "too short",
+            ),
+            (
+                "auth:\n  jwt:\n    keys: [{ algorithm: none, secret: 0123456789abcdef }]\n",
+                "unknown variant `none`",
+            ),
+            (
+                "auth:\n  jwt:\n    jwks: [{ url: \"ftp://x\" }]\n",
+                "url must be http or https",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, sha256: ab }]\n",
+                "exactly one of `key` or `sha256`",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, sha256: abc }]\n",
+                "64 hex digits",
+            ),
+            (
+                "auth:\n  api_keys: { redis: true }\n",
+                "needs a `redis:` section",
+            ),
+            (
+                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, tier: gold }]\nrate_limit: { enabled: true }\n",
+                "unknown rate-limit tier `gold`",
+            ),
+            (
+                "rate_limit:\n  tiers: { free: { requests: 0, per: 1h } }\n",
+                "positive `requests`",
+            ),
+            (
+                "rate_limit:\n  trusted_proxies: [10.0.0.0/40]\n",
+                "`10.0.0.0/40` is not an IP address or CIDR range",
+            ),
+            ("redis: { url: \"nope://\" }\n", "redis.url"),
+            (
+                "redis: { url: \"redis://x\", on_error: maybe }\n",
+                "unknown variant `maybe`",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = parse_access(yaml).expect_err(yaml);
+            assert!(err.contains(expected), "{yaml}: {err}");
+        }
     }
 }

@@ -13,14 +13,15 @@ use serde_json::{Map, Value as Json, json};
 
 use std::time::Instant;
 
-use crate::pipeline::{Engine, Prepared, RequestContext};
 use crate::planner::plan::{EntityPart, SubItem, SubSelection};
 use crate::planner::{FetchKind, FetchNode, PathElem, PlanNode};
+use crate::request::{Prepared, RequestContext};
+use crate::schema::SchemaSnapshot;
 use crate::sources::{FetchError, SourceRequest, SourceResponse, Sources, VariablesWriter};
 use tracing::Instrument;
 
+use crate::sources::value::{Object, Value};
 use crate::telemetry::{self, Metrics, REQUEST_ID};
-use crate::value::{Object, Value};
 use store::Slots;
 
 /// The result of an execution: `data` (absent only for request errors) and errors.
@@ -99,16 +100,19 @@ struct PendingFetch<'p> {
     request: Option<SourceRequest>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
-    engine: &Engine,
+    schema: &SchemaSnapshot,
+    sources: &Sources,
+    metrics: &Metrics,
     prepared: &Prepared,
     variables: Map<String, Json>,
     introspection: Option<ExecutionResponse>,
     context: &RequestContext,
 ) -> Response {
     let mut exec = Execution {
-        sources: &engine.sources,
-        metrics: &engine.metrics,
+        sources,
+        metrics,
         context,
         variables: &variables,
         timings: Vec::new(),
@@ -129,7 +133,12 @@ pub async fn execute(
         if let Some(d) = introspection.data {
             intro = d
                 .into_iter()
-                .map(|(k, v)| (k.as_str().to_string(), crate::pipeline::to_serde_json(v)))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        crate::common::json::to_serde_json(v),
+                    )
+                })
                 .collect();
         }
     }
@@ -145,7 +154,7 @@ pub async fn execute(
         .data_size
         .load(std::sync::atomic::Ordering::Relaxed);
     let data = response::project(
-        &engine.schema,
+        schema,
         &prepared.operation,
         &data,
         &intro,

@@ -19,7 +19,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::planner::PathElem;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
-use crate::value::{Object, Str, Value, write_json_string};
+use crate::sources::value::{Object, Str, Value, write_json_string};
 
 /// One step of the current response path, borrowed from the operation.
 #[derive(Clone, Copy)]

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 use crate::planner::PathElem;
 use crate::planner::plan::EntityPart;
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
-use crate::value::{Object, Str, Value, write_json_string};
+use crate::sources::value::{Object, Str, Value, write_json_string};
 
 /// A plan path (`users.@.reviews.@`) ready for walking the tree: keys as tree strings,
 /// and per key where it was found last, looked at first (objects in a list share

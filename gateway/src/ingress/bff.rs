@@ -12,14 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-use super::auth::{Principal, PrincipalKind};
 use super::{
     AppState, GRAPHIQL, MediaType, RequestId, graphql_get_in, graphql_post_in, negotiate,
     not_acceptable, simple_error, wants_html,
 };
 use crate::bff::Bff;
 use crate::bff::config::AuthMode;
-use crate::pipeline::Request;
+use crate::common::principal::{Principal, PrincipalKind};
+use crate::request::Request;
 
 /// The BFF named in the path, or a 404 response.
 fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {

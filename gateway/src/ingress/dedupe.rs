@@ -16,8 +16,8 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use rustc_hash::{FxHashMap, FxHasher};
 
-use super::auth::Principal;
-use crate::pipeline::Request;
+use crate::common::principal::Principal;
+use crate::request::Request;
 
 /// Headers that never change a response.
 const IGNORED: [&str; 10] = [

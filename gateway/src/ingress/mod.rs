@@ -6,6 +6,7 @@ pub mod auth;
 mod bff;
 mod dedupe;
 pub mod ratelimit;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 use std::time::Instant;
@@ -23,8 +25,10 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use crate::bff::Bff;
-use crate::config::{CorsConfig, EdgeConfig};
-use crate::pipeline::{Engine, Request, RequestContext, RequestError};
+use crate::common::cors::CorsConfig;
+use crate::common::principal::Principal;
+use crate::pipeline::Engine;
+use crate::request::{Request, RequestContext, RequestError};
 use crate::telemetry::{self, Metrics, REQUEST_ID};
 
 /// Shared state of the HTTP server. The engine (schema version + plan cache) is
@@ -42,6 +46,30 @@ pub struct AppState {
     pub access_config: std::sync::Mutex<String>,
     /// Concurrent identical queries share one execution.
     pub dedupe: dedupe::InboundDedupe,
+}
+
+/// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Compress responses (gzip, br) for clients that accept it.
+    #[serde(default = "yes")]
+    pub compression: bool,
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            compression: true,
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Header with which a client asks for the plan and fetch timings in `extensions`.
@@ -312,7 +340,7 @@ fn respond(status: StatusCode, media: MediaType, body: impl Into<axum::body::Bod
 async fn graphql_post(
     State(state): State<Arc<AppState>>,
     request_id: Extension<RequestId>,
-    principal: Option<Extension<Arc<auth::Principal>>>,
+    principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -323,7 +351,7 @@ async fn graphql_post(
 async fn graphql_post_in(
     state: Arc<AppState>,
     Extension(request_id): Extension<RequestId>,
-    principal: Option<Extension<Arc<auth::Principal>>>,
+    principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
     body: Bytes,
     view: Option<Arc<Bff>>,
@@ -391,7 +419,7 @@ async fn graphql_post_in(
 async fn graphql_get(
     State(state): State<Arc<AppState>>,
     request_id: Extension<RequestId>,
-    principal: Option<Extension<Arc<auth::Principal>>>,
+    principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
@@ -402,7 +430,7 @@ async fn graphql_get(
 async fn graphql_get_in(
     state: Arc<AppState>,
     Extension(request_id): Extension<RequestId>,
-    principal: Option<Extension<Arc<auth::Principal>>>,
+    principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     view: Option<Arc<Bff>>,
@@ -530,13 +558,14 @@ async fn execute_outcome(
     engine: Arc<Engine>,
     request: Request,
     over_get: bool,
+    view: Option<Arc<Bff>>,
     context: RequestContext,
-    principal: Arc<auth::Principal>,
+    principal: Arc<Principal>,
     media: MediaType,
 ) -> Arc<dedupe::Outcome> {
     let operation = request.operation_name.clone();
     let outcome = match engine
-        .execute_as(&request, over_get, &context, &principal)
+        .execute_as(view.as_deref(), &request, over_get, &context, &principal)
         .await
     {
         Ok(mut response) => dedupe::Outcome {
@@ -571,7 +600,7 @@ async fn run(
     state: &AppState,
     headers: HeaderMap,
     request_id: HeaderValue,
-    principal: Option<Arc<auth::Principal>>,
+    principal: Option<Arc<Principal>>,
     request: Request,
     media: MediaType,
     over_get: bool,
@@ -581,7 +610,7 @@ async fn run(
         .as_ref()
         .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
     let engine = state.engine.load_full();
-    let principal = principal.unwrap_or_else(|| Arc::new(auth::Principal::anonymous()));
+    let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
     let context = RequestContext {
         request_id,
         expose_plan: state.allow_plan_header
@@ -589,7 +618,6 @@ async fn run(
                 .get(PLAN_HEADER)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
         client_headers: Arc::new(headers),
-        view,
         principal: principal.is_authenticated().then(|| principal.clone()),
     };
     // Identical concurrent queries share one execution (never mutations, never
@@ -598,13 +626,13 @@ async fn run(
     // plan-cache lookup) on its own.
     let shareable = !context.expose_plan
         && engine.cached_kind(
-            context.view.as_deref(),
+            view.as_deref(),
             &request.query,
             request.operation_name.as_deref(),
         ) == Some(apollo_compiler::ast::OperationType::Query);
     let key = shareable.then(|| {
         dedupe::key(
-            context.view.as_deref().map(Bff::name),
+            view.as_deref().map(Bff::name),
             &request,
             over_get,
             media as u8,
@@ -612,7 +640,7 @@ async fn run(
             &principal,
         )
     });
-    let work = execute_outcome(engine, request, over_get, context, principal, media);
+    let work = execute_outcome(engine, request, over_get, view, context, principal, media);
     let done = match key {
         Some(key) => state.dedupe.run(key, Box::pin(work)).await,
         None => work.await,

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::auth::{Principal, PrincipalKind};
-use crate::config::duration;
-use crate::distributed::{RedisFallback, RedisStore};
+use crate::common::config::duration;
+use crate::common::principal::{Principal, PrincipalKind};
+use crate::redis_store::{RedisFallback, RedisStore};
 
 /// `rate_limit:` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]

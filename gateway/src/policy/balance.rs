@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use http::HeaderName;
 use serde::Deserialize;
 
-use crate::config::duration;
+use crate::common::config::duration;
 use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
 
 /// How an instance of a version is chosen (`upstream.load_balancing`).

@@ -19,6 +19,17 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// The state as the `breaker` gauge shows it.
+    fn gauge(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        }
+    }
+}
+
 /// Number of buckets of the sliding error-rate window.
 const BUCKETS: usize = 10;
 
@@ -46,7 +57,7 @@ impl Breaker {
         config: &BreakerConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
-        metrics.breaker_state(name, BreakerState::Closed);
+        metrics.breaker_state(name, BreakerState::Closed.gauge());
         Breaker {
             name: name.to_string(),
             inner_source,
@@ -155,7 +166,7 @@ impl Source for Breaker {
                 let before = inner.state;
                 let d = admit(&mut inner, &self.config);
                 if inner.state != before {
-                    self.metrics.breaker_state(&self.name, inner.state);
+                    self.metrics.breaker_state(&self.name, inner.state.gauge());
                 }
                 d
             }
@@ -193,7 +204,7 @@ impl Source for Breaker {
                 let before = inner.state;
                 record(&mut inner, &config, probe, failed);
                 if inner.state != before {
-                    metrics.breaker_state(&name, inner.state);
+                    metrics.breaker_state(&name, inner.state.gauge());
                     tracing::warn!(source = %name, state = ?inner.state, "circuit breaker changed state");
                 }
             }

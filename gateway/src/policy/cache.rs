@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::config::CacheConfig;
-use crate::distributed::{RedisStore, hex};
+use crate::common::digest::hex;
+use crate::redis_store::RedisStore;
 use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
 use crate::telemetry::Metrics;
 

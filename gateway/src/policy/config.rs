@@ -3,14 +3,15 @@
 //! per source at start-up.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 pub use super::balance::{LoadBalancing, PassiveHealthConfig};
 pub use super::rules::HeaderRule;
-use crate::config::{duration, duration_opt};
+use crate::common::config::{duration, duration_opt};
+use crate::sources::tls::UpstreamTls;
 
 /// `upstream:` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -372,22 +373,6 @@ pub struct AuthPropagation {
     /// the same name is never passed on.
     #[serde(default)]
     pub claims_as_headers: BTreeMap<String, String>,
-}
-
-/// `tls:` of an upstream: PEM files, relative to the config file. Sources with a `tls`
-/// section get their own connection pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamTls {
-    /// CA certificates trusted for the source's server certificate, instead of the
-    /// system roots.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate chain presented to the source (mTLS), with `key_file`.
-    #[serde(default)]
-    pub cert_file: Option<PathBuf>,
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -54,7 +54,7 @@ pub fn stack(
     targets: impl Into<Targets>,
     policy: &SourcePolicy,
     metrics: Arc<Metrics>,
-    shared_cache: Option<&crate::distributed::RedisStore>,
+    shared_cache: Option<&crate::redis_store::RedisStore>,
 ) -> Arc<dyn Source> {
     let after = policy.timeout;
     let targets: Targets = targets.into();

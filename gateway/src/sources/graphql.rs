@@ -150,7 +150,7 @@ fn max_age(value: &str) -> Option<Duration> {
 
 /// `{"query":…,"operationName":…,"variables":…}`, the variables copied as written.
 fn request_body(request: &SourceRequest) -> Vec<u8> {
-    use crate::value::write_json_string;
+    use crate::sources::value::write_json_string;
     let variables = request.variables.as_bytes();
     let mut body = Vec::with_capacity(request.operation.len() + variables.len() + 64);
     body.extend_from_slice(b"{\"query\":");

@@ -9,6 +9,8 @@ pub mod grpc;
 pub mod local_exec;
 pub mod mapping;
 pub mod rest;
+pub mod tls;
+pub mod value;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +101,7 @@ pub struct SourceRequest {
     pub client_headers: Arc<http::HeaderMap>,
     /// Who the client is, when authenticated (never for anonymous requests): the auth
     /// propagation policy may pass its verified claims on.
-    pub principal: Option<Arc<crate::ingress::auth::Principal>>,
+    pub principal: Option<Arc<crate::common::principal::Principal>>,
 }
 
 /// The variables of an upstream request, as the JSON object text sent upstream. The
@@ -163,7 +165,7 @@ impl VariablesWriter {
         if self.out.len() > 1 {
             self.out.push(b',');
         }
-        crate::value::write_json_string(&mut self.out, name.as_bytes());
+        value::write_json_string(&mut self.out, name.as_bytes());
         self.out.push(b':');
         &mut self.out
     }
@@ -181,7 +183,7 @@ pub struct SourceResponse {
     /// the same upstream call (or cache entry) read one answer and each copy only
     /// what they merge.
     #[serde(default)]
-    pub data: Option<Arc<crate::value::Value>>,
+    pub data: Option<Arc<value::Value>>,
     #[serde(default)]
     pub errors: Option<Vec<Json>>,
     /// Freshness the upstream declared (`Cache-Control: max-age`; zero for

@@ -196,12 +196,9 @@ impl Metrics {
         self.cache.get_or_create(&labels).inc();
     }
 
-    pub fn breaker_state(&self, source: &str, state: crate::policy::BreakerState) {
-        let value = match state {
-            crate::policy::BreakerState::Closed => 0,
-            crate::policy::BreakerState::Open => 1,
-            crate::policy::BreakerState::HalfOpen => 2,
-        };
+    /// A source's circuit-breaker gauge: 0 closed, 1 open, 2 half-open (the breaker
+    /// owns its states and says which number each is).
+    pub fn breaker_state(&self, source: &str, value: i64) {
         self.breaker
             .get_or_create(&SourceLabel {
                 source: source.to_string(),

@@ -1,5 +1,6 @@
 //! Telemetry: Prometheus metrics, request ids, structured logs.
 
+pub mod config;
 pub mod metrics;
 pub mod tracing;
 

@@ -17,7 +17,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{LogConfig, LogFormat, OtlpConfig, OtlpProtocol};
+use super::config::{LogConfig, LogFormat, OtlpConfig, OtlpProtocol};
 
 /// Whether an OpenTelemetry layer is installed (spans then carry trace context).
 static OTEL: OnceLock<()> = OnceLock::new();

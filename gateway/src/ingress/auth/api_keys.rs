@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AuthError;
-use super::config::{ApiKeysConfig, QuotaConfig, parse_digest};
-use crate::config::parse_duration;
-use crate::distributed::{RedisStore, hex};
+use super::config::ApiKeysConfig;
+use crate::common::config::parse_duration;
+use crate::common::digest::{hex, parse_sha256_hex, sha256};
+use crate::common::principal::QuotaConfig;
+use crate::redis_store::RedisStore;
 
 /// A known key (never the key itself, only its digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +43,8 @@ impl ApiKeyStore {
         let mut configured = Vec::new();
         for key in &config.keys {
             let digest = match (&key.key, &key.sha256) {
-                (Some(k), _) => digest(k.as_bytes()),
-                (None, Some(d)) => parse_digest(d)
+                (Some(k), _) => sha256(k.as_bytes()),
+                (None, Some(d)) => parse_sha256_hex(d)
                     .ok_or_else(|| format!("auth.api_keys ({}): bad sha256", key.name))?,
                 (None, None) => return Err(format!("auth.api_keys ({}): no key", key.name)),
             };
@@ -69,7 +70,7 @@ impl ApiKeyStore {
 
     /// The entry of a presented key, or why there is none.
     pub async fn lookup(&self, presented: &[u8]) -> Result<Arc<KeyEntry>, AuthError> {
-        let digest = digest(presented);
+        let digest = sha256(presented);
         let mut found = None;
         for (known, entry) in &self.configured {
             // No early exit: every configured digest is compared.
@@ -97,10 +98,6 @@ impl ApiKeyStore {
         self.remembered.insert(digest, entry.clone());
         entry.ok_or_else(|| AuthError::invalid("the API key is not valid"))
     }
-}
-
-pub fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 /// A key's Redis hash: `name` (required), `tier`, `quota_requests` + `quota_per`.
@@ -145,7 +142,7 @@ mod tests {
                 ApiKeyConfig {
                     name: "beta".into(),
                     key: None,
-                    sha256: Some(hex(&digest(b"beta-secret-key"))),
+                    sha256: Some(hex(&sha256(b"beta-secret-key"))),
                     tier: None,
                     quota: Some(QuotaConfig {
                         requests: 5,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
-use crate::config::duration;
+use crate::common::config::duration;
+use crate::common::digest::parse_sha256_hex;
+use crate::common::principal::QuotaConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,15 +137,6 @@ pub struct ApiKeyConfig {
     pub quota: Option<QuotaConfig>,
 }
 
-/// A per-key quota on top of the tier's rate limit: `requests` per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaConfig {
-    pub requests: u64,
-    #[serde(with = "duration")]
-    pub per: Duration,
-}
-
 /// OAuth2 token introspection (RFC 7662) of opaque bearer tokens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,7 +220,7 @@ impl AuthConfig {
                 }
                 match (&key.key, &key.sha256) {
                     (Some(k), None) if !k.is_empty() => {}
-                    (None, Some(d)) if parse_digest(d).is_some() => {}
+                    (None, Some(d)) if parse_sha256_hex(d).is_some() => {}
                     (None, Some(_)) => {
                         return Err(format!(
                             "auth.api_keys.keys[{i}] ({}): `sha256` must be 64 hex digits",
@@ -272,20 +265,6 @@ impl AuthConfig {
     }
 }
 
-/// A SHA-256 digest from 64 hex digits.
-pub fn parse_digest(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-        let s = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
 fn yes() -> bool {
     true
 }
@@ -313,95 +292,14 @@ fn m10() -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn parse(yaml: &str) -> Result<Config, String> {
-        Config::parse(&format!("supergraph: s.graphql\n{yaml}"), |_| None)
-    }
-
-    #[test]
-    fn access_sections_parse_with_defaults() {
-        let config = parse(
-            "auth:\n  jwt:\n    keys: [{ kid: a, algorithm: HS256, secret: 0123456789abcdef }]\nrate_limit: { enabled: true, algorithm: sliding_window }\nredis: { url: \"redis://127.0.0.1:6379\" }\n",
-        )
-        .expect("valid");
-        assert!(config.auth.allow_anonymous);
-        assert_eq!(config.auth.default_tier, "free");
-        let jwt = config.auth.jwt.expect("jwt");
-        assert_eq!(jwt.leeway.as_secs(), 30);
-        assert_eq!(
-            config.rate_limit.effective_tiers()["enterprise"].requests,
-            100_000
-        );
-        let redis = config.redis.expect("redis");
-        assert_eq!(redis.prefix, "gateway:");
-        assert_eq!(redis.on_error, crate::distributed::RedisFallback::Local);
-    }
-
-    #[test]
-    fn bad_access_configs_are_refused_with_clear_messages() {
-        let cases = [
-            ("auth:\n  jwt: {}\n", "give `keys` or `jwks`"),
-            (
-                "auth:\n  jwt:\n    keys: [{ secret: 0123456789abcdef }]\n",
-                "`algorithm` is required",
-            ),
-            (
-                "auth:\n  jwt:\n    keys: [{ algorithm: HS256, secret: short }]\n",
-                "too short",
-            ),
-            (
-                "auth:\n  jwt:\n    keys: [{ algorithm: none, secret: 0123456789abcdef }]\n",
-                "unknown variant `none`",
-            ),
-            (
-                "auth:\n  jwt:\n    jwks: [{ url: \"ftp://x\" }]\n",
-                "url must be http or https",
-            ),
-            (
-                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, sha256: ab }]\n",
-                "exactly one of `key` or `sha256`",
-            ),
-            (
-                "auth:\n  api_keys:\n    keys: [{ name: a, sha256: abc }]\n",
-                "64 hex digits",
-            ),
-            (
-                "auth:\n  api_keys: { redis: true }\n",
-                "needs a `redis:` section",
-            ),
-            (
-                "auth:\n  api_keys:\n    keys: [{ name: a, key: k, tier: gold }]\nrate_limit: { enabled: true }\n",
-                "unknown rate-limit tier `gold`",
-            ),
-            (
-                "rate_limit:\n  tiers: { free: { requests: 0, per: 1h } }\n",
-                "positive `requests`",
-            ),
-            (
-                "rate_limit:\n  trusted_proxies: [10.0.0.0/40]\n",
-                "`10.0.0.0/40` is not an IP address or CIDR range",
-            ),
-            ("redis: { url: \"nope://\" }\n", "redis.url"),
-            (
-                "redis: { url: \"redis://x\", on_error: maybe }\n",
-                "unknown variant `maybe`",
-            ),
-        ];
-        for (yaml, expected) in cases {
-            let err = parse(yaml).expect_err(yaml);
-            assert!(err.contains(expected), "{yaml}: {err}");
-        }
-    }
-
     #[test]
     fn unreadable_or_wrong_keys_fail_at_start_up() {
-        let config = parse(
-            "auth:\n  jwt:\n    keys: [{ algorithm: RS256, pem_file: /nonexistent/key.pem }]\n",
+        let auth: super::AuthConfig = serde_norway::from_str(
+            "jwt:\n  keys: [{ algorithm: RS256, pem_file: /nonexistent/key.pem }]\n",
         )
-        .expect("valid config");
+        .expect("valid section");
         let access = crate::ingress::auth::AccessConfig {
-            auth: config.auth,
+            auth,
             ..Default::default()
         };
         let err = crate::ingress::auth::Access::compile(&access)

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value as Json};
 
 use super::AuthError;
-use super::api_keys::digest;
 use super::config::IntrospectionConfig;
+use crate::common::digest::sha256;
 
 pub struct Introspector {
     url: String,
@@ -46,7 +46,7 @@ impl Introspector {
 
     /// The claims of an active token.
     pub async fn introspect(&self, token: &str) -> Result<Map<String, Json>, AuthError> {
-        let key = digest(token.as_bytes());
+        let key = sha256(token.as_bytes());
         if let Some(entry) = self.remembered.get(&key) {
             if Instant::now() < entry.1 {
                 return entry.0.clone().ok_or_else(inactive);

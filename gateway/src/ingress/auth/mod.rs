@@ -2,14 +2,13 @@
 //! JWTs, OAuth2 token introspection) and how much they may call ([`RateLimiter`]), in
 //! one middleware ([`guard`]) in front of the GraphQL endpoints. Field-level
 //! authorization from schema directives is enforced later, before planning
-//! ([`authz`]), with the [`Principal`] this stage produces.
+//! ([`crate::pipeline::authz`]), with the [`Principal`] this stage produces.
 //!
 //! The runtime is compiled once at start-up from the `auth:`, `rate_limit:` and
 //! `redis:` config sections ([`Access::compile`]); a config reload swaps the schema,
 //! not these.
 
 mod api_keys;
-pub mod authz;
 pub mod config;
 mod introspection;
 mod jwt;
@@ -23,11 +22,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-pub use config::{AuthConfig, QuotaConfig};
+use crate::common::principal::{Principal, PrincipalKind};
+pub use config::AuthConfig;
 
 use super::ratelimit::{Decision, RateLimitConfig, RateLimiter, ceil_secs};
 use super::{AppState, MediaType, RequestInfo, negotiate, simple_error, wants_html};
-use crate::distributed::{RedisConfig, RedisStore};
+use crate::redis_store::{RedisConfig, RedisStore};
 use api_keys::ApiKeyStore;
 use introspection::Introspector;
 use jwt::JwtVerifier;
@@ -38,47 +38,6 @@ pub struct AccessConfig {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub redis: Option<RedisConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrincipalKind {
-    Anonymous,
-    Jwt,
-    ApiKey,
-    Introspection,
-}
-
-/// Who a request acts for.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub kind: PrincipalKind,
-    /// The token's `sub`, or the API key's name.
-    pub subject: Option<String>,
-    /// Rate-limit tier.
-    pub tier: String,
-    pub scopes: BTreeSet<String>,
-    /// Verified claims (JWT payload, introspection answer); empty otherwise.
-    pub claims: Map<String, Json>,
-    /// An API key's own quota.
-    pub quota: Option<QuotaConfig>,
-}
-
-impl Principal {
-    pub fn anonymous() -> Self {
-        Principal {
-            kind: PrincipalKind::Anonymous,
-            subject: None,
-            tier: "anonymous".into(),
-            scopes: BTreeSet::new(),
-            claims: Map::new(),
-            quota: None,
-        }
-    }
-
-    pub fn is_authenticated(&self) -> bool {
-        self.kind != PrincipalKind::Anonymous
-    }
 }
 
 /// Why a request is refused at authentication.

@@ -1,7 +1,7 @@
 //! Planner snapshot tests: fixture supergraphs, readable plan printouts. Each module
 //! covers one federation feature with subgraph SDLs composed by `schema::compose`.
 
-use crate::pipeline::prepare;
+use crate::request::prepare;
 use crate::schema::SchemaSnapshot;
 use crate::schema::compose::{SubgraphInput, compose};
 

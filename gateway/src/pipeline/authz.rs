@@ -18,7 +18,7 @@ use apollo_compiler::{Name, name};
 use rustc_hash::FxHashMap;
 use serde_json::{Value as Json, json};
 
-use super::Principal;
+use crate::common::principal::Principal;
 use crate::planner::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use crate::schema::Supergraph;
 
@@ -418,7 +418,7 @@ fn find_nulls(value: &Json, pattern: &[String], path: &mut Vec<Json>, out: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingress::auth::{Principal, PrincipalKind};
+    use crate::common::principal::PrincipalKind;
     use crate::schema::SchemaSnapshot;
 
     const SUPERGRAPH: &str = r#"
@@ -475,7 +475,7 @@ type User @join__type(graph: A) {
     fn removed(query: &str, who: &Principal) -> Vec<Vec<String>> {
         let snapshot = SchemaSnapshot::from_supergraph_sdl(SUPERGRAPH).expect("supergraph");
         let rules = AuthzRules::from_supergraph(&snapshot.supergraph).expect("rules");
-        let prepared = crate::pipeline::prepare(&snapshot, query, None).expect("prepares");
+        let prepared = crate::request::prepare(&snapshot, query, None).expect("prepares");
         rules
             .filter(&prepared.operation, who)
             .map(|f| f.removed)

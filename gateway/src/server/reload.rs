@@ -11,9 +11,9 @@ use std::time::Duration;
 use rustc_hash::FxHasher;
 use tokio::sync::Notify;
 
+use super::spec::{GatewaySpec, StartupError};
 use crate::config::Config;
 use crate::ingress::AppState;
-use crate::server::{GatewaySpec, StartupError};
 
 /// Where the running graph comes from.
 #[derive(Debug, Clone)]

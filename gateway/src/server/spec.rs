@@ -1,18 +1,15 @@
-//! Start-up: turn a config (or a supergraph file) into a running engine and serve it.
-//! Everything that can fail at start-up fails here, with a message that says what to fix.
+//! What a gateway is built from ([`GatewaySpec`]), read from a config file or a
+//! supergraph file, and the engine built from it: composition, sources, policies,
+//! BFFs. Everything that can fail at start-up (or on a reload) fails here, with a
+//! message that says what to fix.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
-
 use crate::bff::{self, BffConfig};
 use crate::config::{Config, ConfigError};
-use crate::ingress::{self, AppState};
 use crate::pipeline::Engine;
 use crate::policy::{self, UpstreamConfig};
 use crate::schema::compose::{self, SubgraphInput};
@@ -79,13 +76,13 @@ pub struct GatewaySpec {
     pub upstream: UpstreamConfig,
     pub listen: String,
     /// TLS termination on the listener; plain HTTP when `None`.
-    pub tls: Option<crate::config::TlsConfig>,
+    pub tls: Option<crate::ingress::tls::TlsConfig>,
     pub max_body_bytes: usize,
     pub expose_query_plan: bool,
     /// Subgraphs that are not GraphQL servers (REST, gRPC), by name: they execute
     /// subgraph operations locally from the mapping directives of their SDL.
     pub sources: HashMap<String, SourceSpec>,
-    pub edge: crate::config::EdgeConfig,
+    pub edge: crate::ingress::EdgeConfig,
     /// Client auth, client rate limits and the Redis of distributed mode.
     pub access: crate::ingress::auth::AccessConfig,
     /// BFF definitions (views, limits, persisted operations), loaded.
@@ -197,7 +194,7 @@ impl GatewaySpec {
         // Distributed mode: the response cache is shared through Redis.
         let shared_cache = match &self.access.redis {
             Some(redis) if redis.response_cache => {
-                Some(crate::distributed::RedisStore::shared(redis).map_err(StartupError::Access)?)
+                Some(crate::redis_store::RedisStore::shared(redis).map_err(StartupError::Access)?)
             }
             _ => None,
         };
@@ -212,8 +209,12 @@ impl GatewaySpec {
             let policy = self.upstream.policy_for(&graph.name);
             // A source with its own `tls:` (CA, client certificate) gets its own client.
             let client = match &policy.tls {
-                Some(tls) => crate::tls::upstream_client(tls, GraphqlSource::client_builder())
-                    .map_err(|e| StartupError::Tls(format!("subgraph \"{}\": {e}", graph.name)))?,
+                Some(tls) => {
+                    crate::sources::tls::upstream_client(tls, GraphqlSource::client_builder())
+                        .map_err(|e| {
+                            StartupError::Tls(format!("subgraph \"{}\": {e}", graph.name))
+                        })?
+                }
                 None => client.clone(),
             };
             let targets: policy::Targets = match self.sources.get(&graph.name) {
@@ -284,7 +285,7 @@ fn local_source(
         SourceKind::Grpc => {
             // Read (and checked) only for an `https://` endpoint.
             let tls = if url.starts_with("https://") {
-                let tls = crate::tls::grpc_client_tls(policy.tls.as_ref())
+                let tls = crate::sources::tls::grpc_client_tls(policy.tls.as_ref())
                     .map_err(|e| StartupError::Tls(format!("source \"{name}\": {e}")))?;
                 Some(tls)
             } else {
@@ -350,92 +351,4 @@ async fn fetch_sdl(name: &str, url: &str) -> Result<String, StartupError> {
         .and_then(|v| v.as_str())
         .map(str::to_string)
         .ok_or_else(|| error("the response has no `data._service.sdl` string".into()))
-}
-
-/// A gateway serving on a socket; dropping the handle does not stop it, `shutdown` does.
-pub struct RunningGateway {
-    pub addr: SocketAddr,
-    pub state: Arc<AppState>,
-    tls: bool,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningGateway {
-    /// `https://…` when the listener terminates TLS.
-    pub fn url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}/graphql", self.addr)
-    }
-
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = self.task.await;
-    }
-}
-
-/// Bind and serve in the background.
-pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
-    let metrics = Arc::new(Metrics::new());
-    let engine = spec.engine_with(metrics.clone())?;
-    let access = ingress::auth::Access::compile(&spec.access).map_err(StartupError::Access)?;
-    access.warm_up().await;
-    let tls = spec
-        .tls
-        .as_ref()
-        .map(crate::tls::acceptor)
-        .transpose()
-        .map_err(StartupError::Tls)?;
-    let listener =
-        TcpListener::bind(&spec.listen)
-            .await
-            .map_err(|source| StartupError::Listen {
-                addr: spec.listen.clone(),
-                source,
-            })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| StartupError::Listen {
-            addr: spec.listen.clone(),
-            source,
-        })?;
-    let state = Arc::new(AppState {
-        engine: ArcSwap::from_pointee(engine),
-        metrics,
-        allow_plan_header: spec.expose_query_plan,
-        access: ArcSwap::from_pointee(access),
-        access_config: std::sync::Mutex::new(format!("{:?}", spec.access)),
-        dedupe: Default::default(),
-    });
-    let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let serves_tls = tls.is_some();
-    let task = tokio::spawn(async move {
-        let stop = async {
-            let _ = rx.await;
-        };
-        if let Some(acceptor) = tls {
-            crate::tls::serve(listener, acceptor, app, stop).await;
-            return;
-        }
-        // Connect info: the client IP is the rate-limit key of anonymous clients.
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
-    Ok(RunningGateway {
-        addr,
-        state,
-        tls: serves_tls,
-        shutdown: Some(tx),
-        task,
-    })
 }

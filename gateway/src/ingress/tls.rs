@@ -1,11 +1,10 @@
-//! TLS, both ways, with rustls and its `ring` provider: termination on the gateway's
-//! listener (HTTPS, optionally client certificates: mTLS) and the trust and identity
-//! of upstream connections. PEM files are read and checked at start-up, so a missing
-//! or malformed file stops the gateway with a message naming it; the request path only
-//! sees the compiled `ServerConfig` and `reqwest::Client`.
+//! TLS termination on the gateway's listener (HTTPS, optionally client certificates:
+//! mTLS) with rustls and its `ring` provider. PEM files are read and checked at start-up,
+//! so a missing or malformed file stops the gateway with a message naming it; the
+//! request path only sees the compiled `ServerConfig`.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,49 +15,41 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
-use crate::config::{ClientAuth, TlsConfig};
-use crate::policy::config::UpstreamTls;
+use crate::common::pem::{certificates, private_key, provider, read};
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The one crypto provider of the process (ring; reqwest uses the same).
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// `tls:` of the listener: PEM files, relative to the config file (`docs/auth.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// CA certificates that client certificates must chain to; enables mTLS.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// `required` (the default with `client_ca_file`): no valid client certificate, no
+    /// handshake; `optional`: clients without a certificate are served, invalid ones
+    /// are refused.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
-}
-
-/// Every certificate of a PEM text; none at all is an error.
-pub fn certificates(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{origin}: invalid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{origin}: no certificate (expected `-----BEGIN CERTIFICATE-----` blocks)"
-        ));
-    }
-    Ok(certs)
-}
-
-/// The first private key of a PEM text (PKCS#8, PKCS#1 or SEC1).
-pub fn private_key(pem: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| {
-        format!(
-            "{origin}: no usable private key (expected a PKCS#8, PKCS#1 or SEC1 PEM block): {e}"
-        )
-    })
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    Optional,
+    Required,
 }
 
 /// The listener's TLS settings from PEM texts: certificate chain, key, and optionally
@@ -206,70 +197,4 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-/// A client for a source with its own `tls:` section: its CA instead of the system
-/// roots, and its client certificate for mTLS. Built like the shared client otherwise.
-pub fn upstream_client(
-    tls: &UpstreamTls,
-    base: reqwest::ClientBuilder,
-) -> Result<reqwest::Client, String> {
-    let mut builder = base.use_rustls_tls();
-    if let Some(path) = &tls.ca_file {
-        let origin = path.display().to_string();
-        builder = builder.tls_built_in_root_certs(false);
-        for ca in certificates(&read(path, "upstream CA")?, &origin)? {
-            let ca = reqwest::Certificate::from_der(&ca)
-                .map_err(|e| format!("{origin}: not a usable CA certificate: {e}"))?;
-            builder = builder.add_root_certificate(ca);
-        }
-    }
-    if let (Some(cert_path), Some(key_path)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = read(cert_path, "upstream client certificate")?;
-        let key = read(key_path, "upstream client key")?;
-        // Check both here, for messages that name the file.
-        certificates(&pem, &cert_path.display().to_string())?;
-        private_key(&key, &key_path.display().to_string())?;
-        pem.push(b'\n');
-        pem.extend_from_slice(&key);
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!(
-                "{} and {}: unusable client identity: {e}",
-                cert_path.display(),
-                key_path.display()
-            )
-        })?;
-        builder = builder.identity(identity);
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the TLS client: {e}"))
-}
-
-/// The TLS settings of a gRPC source reached over `https://`: the source's CA instead
-/// of the system roots when `tls.ca_file` is set, and its client certificate for mTLS.
-/// Same trust rules as [`upstream_client`]; tonic uses the same rustls and ring.
-pub fn grpc_client_tls(
-    tls: Option<&UpstreamTls>,
-) -> Result<tonic::transport::ClientTlsConfig, String> {
-    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-    let mut config = ClientTlsConfig::new();
-    let tls = tls.cloned().unwrap_or_default();
-    match &tls.ca_file {
-        Some(path) => {
-            let pem = read(path, "upstream CA")?;
-            // Checked here, for a message that names the file.
-            certificates(&pem, &path.display().to_string())?;
-            config = config.ca_certificate(Certificate::from_pem(pem));
-        }
-        None => config = config.with_native_roots(),
-    }
-    if let (Some(cert_path), Some(key_path)) = (&tls.cert_file, &tls.key_file) {
-        let cert = read(cert_path, "upstream client certificate")?;
-        let key = read(key_path, "upstream client key")?;
-        certificates(&cert, &cert_path.display().to_string())?;
-        private_key(&key, &key_path.display().to_string())?;
-        config = config.identity(Identity::from_pem(cert, key));
-    }
-    Ok(config)
 }

@@ -1,0 +1,104 @@
+//! Start-up and serving: build the engine from a [`GatewaySpec`], bind, serve (plain
+//! HTTP or TLS) until shut down, and keep it current ([`reload`]). The top of the
+//! house: it wires every stage together and no stage imports it.
+
+pub mod reload;
+mod spec;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+
+use crate::ingress::{self, AppState};
+use crate::telemetry::Metrics;
+pub use spec::{GatewaySpec, SourceSpec, StartupError, compose_subgraphs};
+
+/// A gateway serving on a socket; dropping the handle does not stop it, `shutdown` does.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    tls: bool,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// `https://…` when the listener terminates TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/graphql", self.addr)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// Bind and serve in the background.
+pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
+    let metrics = Arc::new(Metrics::new());
+    let engine = spec.engine_with(metrics.clone())?;
+    let access = ingress::auth::Access::compile(&spec.access).map_err(StartupError::Access)?;
+    access.warm_up().await;
+    let tls = spec
+        .tls
+        .as_ref()
+        .map(ingress::tls::acceptor)
+        .transpose()
+        .map_err(StartupError::Tls)?;
+    let listener =
+        TcpListener::bind(&spec.listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: spec.listen.clone(),
+                source,
+            })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Listen {
+            addr: spec.listen.clone(),
+            source,
+        })?;
+    let state = Arc::new(AppState {
+        engine: ArcSwap::from_pointee(engine),
+        metrics,
+        allow_plan_header: spec.expose_query_plan,
+        access: ArcSwap::from_pointee(access),
+        access_config: std::sync::Mutex::new(format!("{:?}", spec.access)),
+        dedupe: Default::default(),
+    });
+    let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let serves_tls = tls.is_some();
+    let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = rx.await;
+        };
+        if let Some(acceptor) = tls {
+            ingress::tls::serve(listener, acceptor, app, stop).await;
+            return;
+        }
+        // Connect info: the client IP is the rate-limit key of anonymous clients.
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(RunningGateway {
+        addr,
+        state,
+        tls: serves_tls,
+        shutdown: Some(tx),
+        task,
+    })
+}
