@@ -2,11 +2,11 @@
 //! the supergraph model: no I/O, no clock, no async, so plans are easy to test, print
 //! and cache.
 
-mod build;
+mod builder;
 pub mod operation;
 pub mod plan;
 
-pub use build::{ALIAS_MARK, build_plan};
+pub use builder::{ALIAS_MARK, build_plan};
 pub use operation::Operation;
 pub use plan::{FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
 
