@@ -17,7 +17,7 @@ use tracing::debug;
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Lets a handler close the connection its request arrived on (inserted into every request's
-/// extensions by the connection task, see [`crate::server`]).
+/// extensions by the connection task, see [`serve_connection`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle(pub Arc<Notify>);
 

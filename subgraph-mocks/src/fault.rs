@@ -127,7 +127,7 @@ impl FromStr for Fault {
     }
 }
 
-/// Counters of one subgraph (a snapshot; see [`crate::MockSubgraphs::stats`]).
+/// Counters of one subgraph (a snapshot; see [`crate::server::MockSubgraphs::stats`]).
 ///
 /// A request counts as an *entity request* when its query text contains `_entities`, otherwise
 /// as a *root request*; in a JSON-array batch each operation is classified separately.

@@ -337,7 +337,7 @@ async fn control_get_fault(State(s): State<Arc<Shared>>, Path(subgraph): Path<St
     }
 }
 
-/// `POST /control/fault/{subgraph}` (or `all`) with a JSON [`crate::Fault`] body (all fields
+/// `POST /control/fault/{subgraph}` (or `all`) with a JSON [`crate::fault::Fault`] body (all fields
 /// optional; an empty body clears the fault). Answers once the fault is in effect (in separate
 /// mode: once the listener is closed or re-bound) with the stored fault.
 async fn control_set_fault(
@@ -348,8 +348,8 @@ async fn control_set_fault(
     let Some(indices) = targets(&subgraph) else {
         return unknown_subgraph(&subgraph);
     };
-    let fault: crate::Fault = if body.iter().all(u8::is_ascii_whitespace) {
-        crate::Fault::default()
+    let fault: crate::fault::Fault = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::fault::Fault::default()
     } else {
         match serde_json::from_slice(&body) {
             Ok(f) => f,

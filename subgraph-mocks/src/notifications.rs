@@ -307,7 +307,7 @@ where
 
 /// One unary call of any gRPC service, answered by `answer`: a gRPC peer for tests
 /// that need one of their own (route it at `/{package.Service}/{Method}` and serve it
-/// with [`crate::serve_router`]).
+/// with [`crate::conn::serve_router`]).
 pub async fn unary_with<Req, Resp>(
     req: Request,
     answer: impl Fn(Req) -> Resp + Send + Clone + 'static,

@@ -1,5 +1,5 @@
 //! Runtime state of the REST and gRPC mock services: counters, faults, the gate and
-//! per-endpoint call counts, shared by their handlers and [`crate::MockServices`].
+//! per-endpoint call counts, shared by their handlers and [`crate::services::MockServices`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! Runtime state of the mock subgraphs, shared by the HTTP handlers, the accept loops
-//! and [`crate::MockSubgraphs`]: counters, faults, the up/down flags, the gate, and each
+//! and [`crate::server::MockSubgraphs`]: counters, faults, the up/down flags, the gate, and each
 //! subgraph's response cache.
 //!
 //! Since the data never changes, a subgraph's answer is a pure function of the POST body; the

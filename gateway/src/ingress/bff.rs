@@ -10,16 +10,19 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::{Map, Value as Json};
+use serde_json::Map;
+use serde_json::Value as Json;
 
-use super::{
-    AppState, GRAPHIQL, MediaType, RequestId, graphql_get_in, graphql_post_in, negotiate,
-    not_acceptable, simple_error, wants_html,
-};
 use crate::bff::Bff;
 use crate::bff::config::AuthMode;
 use crate::common::principal::{Principal, PrincipalKind};
 use crate::request::Request;
+
+use super::graphql::{graphql_get_in, graphql_post_in, run};
+use super::http::{
+    GRAPHIQL, MediaType, RequestId, negotiate, not_acceptable, simple_error, wants_html,
+};
+use super::state::AppState;
 
 /// The BFF named in the path, or a 404 response.
 fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {
@@ -177,7 +180,7 @@ pub async fn persisted(
         extensions: Map::new(),
     };
     let principal = principal.map(|p| p.0);
-    super::run(
+    run(
         &state,
         headers,
         request_id.0.0,

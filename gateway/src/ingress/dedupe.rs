@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHashMap;
+use rustc_hash::FxHasher;
 
 use crate::common::principal::Principal;
 use crate::request::Request;

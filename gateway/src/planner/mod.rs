@@ -3,20 +3,14 @@
 //! and cache.
 
 mod builder;
+mod error;
 pub mod operation;
 pub mod plan;
 
 pub use builder::{ALIAS_MARK, build_plan};
+pub use error::PlanError;
 pub use operation::Operation;
 pub use plan::{FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PlanError {
-    #[error("cannot plan {0}")]
-    Unplannable(String),
-    #[error("the operation is too large to plan")]
-    TooLarge,
-}
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use serde_json::Value as Json;
 
-use super::PlanError;
+use super::error::PlanError;
 
 /// Upper bound on normalized selections, so fragment fan-out cannot explode memory.
 const MAX_SELECTIONS: usize = 50_000;

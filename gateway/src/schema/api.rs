@@ -7,8 +7,7 @@ use apollo_compiler::ast::DirectiveList as AstDirectives;
 use apollo_compiler::schema::{DirectiveList, ExtendedType};
 use apollo_compiler::validation::Valid;
 
-use super::SchemaError;
-use super::supergraph::is_federation_type;
+use super::supergraph::{SchemaError, is_federation_type};
 
 /// Directives of the type system that only mean something to the gateway.
 fn is_machinery_directive(name: &str) -> bool {

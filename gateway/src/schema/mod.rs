@@ -14,13 +14,7 @@ use apollo_compiler::collections::HashMap;
 use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
 
-pub use supergraph::{GraphId, Supergraph};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
-    #[error("invalid supergraph: {0}")]
-    Invalid(String),
-}
+pub use supergraph::{GraphId, SchemaError, Supergraph};
 
 /// One immutable version of the schema: the planner's model and the clients' view.
 #[derive(Debug)]

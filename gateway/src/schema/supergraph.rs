@@ -13,8 +13,13 @@ use apollo_compiler::schema::{ComponentName, ExtendedType};
 use apollo_compiler::validation::Valid;
 use rustc_hash::FxHashMap;
 
-use super::SchemaError;
 use super::fieldset::FieldSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("invalid supergraph: {0}")]
+    Invalid(String),
+}
 
 /// Index of a subgraph in [`Supergraph::graphs`].
 pub type GraphId = usize;

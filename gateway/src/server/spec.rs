@@ -14,7 +14,11 @@ use crate::pipeline::Engine;
 use crate::policy::{self, UpstreamConfig};
 use crate::schema::compose::{self, SubgraphInput};
 use crate::schema::{SchemaError, SchemaSnapshot};
-use crate::sources::{GraphqlSource, GrpcSource, RestSource, Source, SourceKind, Sources};
+use crate::sources::graphql::GraphqlSource;
+use crate::sources::grpc::{self, GrpcSource};
+use crate::sources::mapping;
+use crate::sources::rest::{self, RestSource};
+use crate::sources::{Source, SourceKind, Sources};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -318,7 +322,11 @@ async fn load_subgraphs(config: &Config) -> Result<Vec<SubgraphInput>, StartupEr
         inputs.push(SubgraphInput {
             name: subgraph.name.clone(),
             url: subgraph.primary_url().to_string(),
-            sdl: subgraph.kind.with_directive_definitions(&sdl),
+            sdl: match subgraph.kind {
+                SourceKind::Graphql => sdl,
+                SourceKind::Rest => mapping::with_directive_definitions(&sdl, rest::DIRECTIVES),
+                SourceKind::Grpc => mapping::with_directive_definitions(&sdl, grpc::DIRECTIVES),
+            },
         });
     }
     Ok(inputs)

@@ -9,6 +9,37 @@ use apollo_compiler::ast::{DirectiveList, Value as AstValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value as Json};
 
+/// The SDL with the mapping directive definitions of a REST or gRPC source added where
+/// the SDL does not define them itself, so that composition validates it.
+pub fn with_directive_definitions(sdl: &str, definitions: &str) -> String {
+    let defined: Vec<String> = apollo_compiler::ast::Document::parse(sdl, "sdl.graphql")
+        .map(|doc| {
+            doc.definitions
+                .iter()
+                .filter_map(|d| match d {
+                    apollo_compiler::ast::Definition::DirectiveDefinition(d) => {
+                        Some(d.name.to_string())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = sdl.to_string();
+    out.push('\n');
+    for line in definitions.lines() {
+        let name = line
+            .strip_prefix("directive @")
+            .and_then(|rest| rest.split('(').next())
+            .unwrap_or("");
+        if !defined.iter().any(|d| d == name) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The values a call can read: the field's arguments, the parent object (the entity
 /// representation for entity fields, else the backend object), and for batch calls the
 /// collected keys.

@@ -1,10 +1,10 @@
 //! Upstream sources: one trait for "send this request to that backend", so one policy
 //! stack can wrap every kind of backend. GraphQL subgraphs get the subgraph operation
-//! as is ([`GraphqlSource`]); REST and gRPC services execute it locally against their
-//! backend ([`RestSource`], [`GrpcSource`], both built on [`local_exec`]), mapping fields
+//! as is ([`GraphqlSource`](graphql::GraphqlSource)); REST and gRPC services execute it locally against their
+//! backend ([`RestSource`](rest::RestSource), [`GrpcSource`](grpc::GrpcSource), both built on [`local_exec`]), mapping fields
 //! to calls with the directives of their SDL (`docs/sources.md`).
 
-mod graphql;
+pub mod graphql;
 pub mod grpc;
 pub mod local_exec;
 pub mod mapping;
@@ -17,10 +17,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value as Json};
-
-pub use graphql::GraphqlSource;
-pub use grpc::GrpcSource;
-pub use rest::RestSource;
 
 /// The kinds of backend a subgraph entry can be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -43,44 +39,6 @@ impl std::fmt::Display for SourceKind {
             SourceKind::Rest => "REST",
             SourceKind::Grpc => "gRPC",
         })
-    }
-}
-
-impl SourceKind {
-    /// The SDL with this kind's mapping directive definitions added where the SDL does
-    /// not define them, so that composition validates it.
-    pub fn with_directive_definitions(self, sdl: &str) -> String {
-        let definitions = match self {
-            SourceKind::Graphql => return sdl.to_string(),
-            SourceKind::Rest => rest::DIRECTIVES,
-            SourceKind::Grpc => grpc::DIRECTIVES,
-        };
-        let defined: Vec<String> = apollo_compiler::ast::Document::parse(sdl, "sdl.graphql")
-            .map(|doc| {
-                doc.definitions
-                    .iter()
-                    .filter_map(|d| match d {
-                        apollo_compiler::ast::Definition::DirectiveDefinition(d) => {
-                            Some(d.name.to_string())
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut out = sdl.to_string();
-        out.push('\n');
-        for line in definitions.lines() {
-            let name = line
-                .strip_prefix("directive @")
-                .and_then(|rest| rest.split('(').next())
-                .unwrap_or("");
-            if !defined.iter().any(|d| d == name) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        out
     }
 }
 

@@ -8,12 +8,13 @@ use std::time::Duration;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use super::AuthError;
-use super::config::ApiKeysConfig;
 use crate::common::config::parse_duration;
 use crate::common::digest::{hex, parse_sha256_hex, sha256};
 use crate::common::principal::QuotaConfig;
 use crate::redis_store::RedisStore;
+
+use super::config::ApiKeysConfig;
+use super::error::AuthError;
 
 /// A known key (never the key itself, only its digest).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value as Json};
+use serde_json::Map;
+use serde_json::Value as Json;
 
-use super::AuthError;
-use super::config::IntrospectionConfig;
 use crate::common::digest::sha256;
+
+use super::config::IntrospectionConfig;
+use super::error::AuthError;
 
 pub struct Introspector {
     url: String,

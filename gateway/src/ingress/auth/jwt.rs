@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::{Map, Value as Json};
+use serde_json::Map;
+use serde_json::Value as Json;
 
-use super::AuthError;
 use super::config::{JwksConfig, JwtConfig, JwtKeyConfig};
+use super::error::AuthError;
 
 /// A key ready to verify with, bound to one algorithm.
 pub struct VerifyKey {

@@ -15,7 +15,7 @@ use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Node};
 use rustc_hash::FxHashMap;
 
-use super::PlanError;
+use super::error::PlanError;
 use super::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use super::plan::{
     EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan, SubSelection, merge_field_sets,

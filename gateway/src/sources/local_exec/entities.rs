@@ -1,8 +1,23 @@
 //! `_entities`: per representation, the selected fields of its type; batch calls for
 //! every representation at once where a binding declares one.
 
+use std::collections::{HashMap, HashSet};
+
+use apollo_compiler::Name;
+use apollo_compiler::Node;
+use apollo_compiler::ast;
+use apollo_compiler::ast::Selection;
+use apollo_compiler::schema::ExtendedType;
+use futures::future::join_all;
+use indexmap::IndexMap;
+use serde_json::Map;
+use serde_json::Value as Json;
+
+use crate::sources::mapping::{CallInput, lookup, set_path, text_of};
+
+use super::binding::{Batch, FieldError};
+use super::run::Run;
 use super::run::{EMPTY_ARGS, Fields, Prefetched, kind_of};
-use super::*;
 
 impl<'a> Run<'a> {
     /// `_entities(representations: ...)`: per representation, the selected fields of

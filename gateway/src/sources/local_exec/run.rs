@@ -2,7 +2,27 @@
 //! make the calls the bindings describe (de-duplicated, bounded in parallel), and
 //! complete each value to its declared type, nulling only what failed.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use apollo_compiler::Name;
+use apollo_compiler::Node;
+use apollo_compiler::ast;
+use apollo_compiler::ast::{OperationType, Selection, Type, Value as AstValue};
+use apollo_compiler::schema::{ExtendedType, FieldDefinition};
+use futures::future::{BoxFuture, FutureExt, Shared, join_all};
+use indexmap::IndexMap;
+use serde_json::Map;
+use serde_json::Number;
+use serde_json::Value as Json;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::sources::FetchError;
+use crate::sources::mapping::CallInput;
+
+use super::binding::{Connector, FieldError};
+use super::schema::LocalSchema;
 
 pub(super) type SharedCall = Shared<BoxFuture<'static, Result<Json, FieldError>>>;
 pub(super) type Fields<'o> = IndexMap<Name, Vec<&'o Node<ast::Field>>>;
@@ -527,4 +547,38 @@ pub(super) fn coerce_scalar(name: &str, value: Json) -> Result<Json, String> {
         },
         _ => Ok(value),
     }
+}
+
+/// One operation, parsed once.
+pub(super) struct ParsedOperation {
+    pub(super) operation: Node<ast::OperationDefinition>,
+    pub(super) fragments: HashMap<Name, Node<ast::FragmentDefinition>>,
+}
+
+pub(super) fn parse_operation(text: &str, name: &str) -> Result<ParsedOperation, String> {
+    let document = ast::Document::parse(text, "operation.graphql")
+        .map_err(|e| format!("cannot parse the subgraph operation: {}", e.errors))?;
+    let mut operations = Vec::new();
+    let mut fragments = HashMap::new();
+    for definition in &document.definitions {
+        match definition {
+            ast::Definition::OperationDefinition(op) => operations.push(op.clone()),
+            ast::Definition::FragmentDefinition(f) => {
+                fragments.insert(f.name.clone(), f.clone());
+            }
+            _ => {}
+        }
+    }
+    let operation = if operations.len() == 1 {
+        operations.pop()
+    } else {
+        operations
+            .into_iter()
+            .find(|op| op.name.as_ref().is_some_and(|n| n == name))
+    }
+    .ok_or_else(|| format!("no operation named `{name}` in the subgraph operation"))?;
+    Ok(ParsedOperation {
+        operation,
+        fragments,
+    })
 }

@@ -1,6 +1,18 @@
 //! A source's SDL with its field mappings and call bindings, built once at start-up.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apollo_compiler::Name;
+use apollo_compiler::Node;
+use apollo_compiler::Schema;
+use apollo_compiler::ast;
+use apollo_compiler::ast::Value as AstValue;
+use apollo_compiler::schema::{ExtendedType, FieldDefinition};
+
+use crate::sources::mapping::FieldMap;
+
+use super::binding::{Binding, Site};
 
 /// A source's SDL with its field mappings and bindings, built once at start-up.
 pub struct LocalSchema {

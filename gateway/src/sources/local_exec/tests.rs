@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::sources::mapping::Template;
+use serde_json::{Value as Json, json};
+
+use crate::sources::mapping::{CallInput, Template};
 
 use super::*;
 

@@ -1,0 +1,354 @@
+//! The unified GraphQL endpoint, `/graphql`: decode GET and POST requests, run them
+//! through the pipeline (identical concurrent queries share one execution), and map
+//! request errors to HTTP statuses (the one place where that happens).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Map;
+use serde_json::Value as Json;
+use serde_json::json;
+
+use crate::bff::Bff;
+use crate::common::principal::Principal;
+use crate::pipeline::Engine;
+use crate::request::{Request, RequestContext, RequestError};
+
+use super::dedupe;
+use super::http::{
+    GRAPHIQL, JSON, MediaType, PLAN_HEADER, RequestId, RequestInfo, negotiate, not_acceptable,
+    respond, simple_error, wants_html,
+};
+use super::state::AppState;
+
+pub(super) async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    graphql_post_in(state, request_id, principal, headers, body, None).await
+}
+
+/// GraphQL over POST on the unified endpoint (`view: None`) or a BFF.
+pub(super) async fn graphql_post_in(
+    state: Arc<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    body: Bytes,
+    view: Option<Arc<Bff>>,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(JSON) {
+        return simple_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "POST requests must have `Content-Type: application/json`",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let raw: Json = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return simple_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                &format!("the request body is not valid JSON: {e}"),
+                "BAD_REQUEST",
+            );
+        }
+    };
+    let Json::Object(fields) = raw else {
+        return simple_error(
+            StatusCode::BAD_REQUEST,
+            media,
+            "the request body must be a JSON object with a `query`",
+            "BAD_REQUEST",
+        );
+    };
+    let request = match decode_request(
+        fields.get("query"),
+        fields.get("operationName"),
+        fields.get("variables").cloned(),
+        fields.get("extensions").cloned(),
+    ) {
+        Ok(r) => r,
+        Err(message) => {
+            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    let principal = principal.map(|p| p.0);
+    run(
+        &state,
+        headers,
+        request_id.0,
+        principal,
+        request,
+        media,
+        false,
+        view,
+    )
+    .await
+}
+
+pub(super) async fn graphql_get(
+    State(state): State<Arc<AppState>>,
+    request_id: Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    graphql_get_in(state, request_id, principal, headers, query, None).await
+}
+
+/// GraphQL over GET on the unified endpoint (`view: None`) or a BFF.
+pub(super) async fn graphql_get_in(
+    state: Arc<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    view: Option<Arc<Bff>>,
+) -> Response {
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if param("query").is_none() && wants_html(&headers) {
+        return Html(GRAPHIQL).into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let variables = match param("variables") {
+        None => None,
+        Some(text) if text.is_empty() => None,
+        Some(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return simple_error(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    &format!("the `variables` parameter is not valid JSON: {e}"),
+                    "BAD_REQUEST",
+                );
+            }
+        },
+    };
+    let query = param("query").map(Json::String);
+    let operation_name = param("operationName").map(Json::String);
+    let extensions = match param("extensions").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return simple_error(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    &format!("the `extensions` parameter is not valid JSON: {e}"),
+                    "BAD_REQUEST",
+                );
+            }
+        },
+    };
+    let request = match decode_request(
+        query.as_ref(),
+        operation_name.as_ref(),
+        variables,
+        extensions,
+    ) {
+        Ok(r) => r,
+        Err(message) => {
+            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    let principal = principal.map(|p| p.0);
+    run(
+        &state,
+        headers,
+        request_id.0,
+        principal,
+        request,
+        media,
+        true,
+        view,
+    )
+    .await
+}
+
+/// Check the shape of the GraphQL request parameters.
+pub(super) fn decode_request(
+    query: Option<&Json>,
+    operation_name: Option<&Json>,
+    variables: Option<Json>,
+    extensions: Option<Json>,
+) -> Result<Request, String> {
+    let extensions = match extensions {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`extensions` must be a JSON object".into()),
+    };
+    let query = match query {
+        Some(Json::String(q)) => q.clone(),
+        // A persisted query is sent by hash alone.
+        None | Some(Json::Null) if extensions.contains_key("persistedQuery") => String::new(),
+        None | Some(Json::Null) => return Err("the request has no `query`".into()),
+        Some(_) => return Err("`query` must be a string".into()),
+    };
+    let operation_name = match operation_name {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) => Some(name.clone()),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match variables {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`variables` must be a JSON object".into()),
+    };
+    Ok(Request {
+        query,
+        operation_name,
+        variables,
+        extensions,
+    })
+}
+
+/// Execute and serialize: the part of a request that identical requests can share.
+pub(super) async fn execute_outcome(
+    engine: Arc<Engine>,
+    request: Request,
+    over_get: bool,
+    view: Option<Arc<Bff>>,
+    context: RequestContext,
+    principal: Arc<Principal>,
+    media: MediaType,
+) -> Arc<dedupe::Outcome> {
+    let operation = request.operation_name.clone();
+    let outcome = match engine
+        .execute_as(view.as_deref(), &request, over_get, &context, &principal)
+        .await
+    {
+        Ok(mut response) => dedupe::Outcome {
+            status: StatusCode::OK,
+            outcome: if response.errors.is_empty() {
+                "ok"
+            } else {
+                "partial"
+            },
+            upstream_requests: response.upstream_requests,
+            operation: response.operation_name.take().or(operation),
+            body: response.into_bytes().into(),
+            allow_post: false,
+        },
+        Err(error) => dedupe::Outcome {
+            status: status_of(&error, media),
+            outcome: "request_error",
+            upstream_requests: 0,
+            operation,
+            body: json!({ "errors": error.graphql_errors() })
+                .to_string()
+                .into_bytes()
+                .into(),
+            allow_post: matches!(error, RequestError::MutationOverGet),
+        },
+    };
+    Arc::new(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    state: &AppState,
+    headers: HeaderMap,
+    request_id: HeaderValue,
+    principal: Option<Arc<Principal>>,
+    request: Request,
+    media: MediaType,
+    over_get: bool,
+    view: Option<Arc<Bff>>,
+) -> Response {
+    let client = view
+        .as_ref()
+        .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
+    let engine = state.engine.load_full();
+    let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
+    let context = RequestContext {
+        request_id,
+        expose_plan: state.allow_plan_header
+            && headers
+                .get(PLAN_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        client_headers: Arc::new(headers),
+        principal: principal.is_authenticated().then(|| principal.clone()),
+    };
+    // Identical concurrent queries share one execution (never mutations, never
+    // requests that asked for their own plan and timings).
+    // Only operations planned before qualify: the check must not plan (nor count as a
+    // plan-cache lookup) on its own.
+    let shareable = !context.expose_plan
+        && engine.cached_kind(
+            view.as_deref(),
+            &request.query,
+            request.operation_name.as_deref(),
+        ) == Some(apollo_compiler::ast::OperationType::Query);
+    let key = shareable.then(|| {
+        dedupe::key(
+            view.as_deref().map(Bff::name),
+            &request,
+            over_get,
+            media as u8,
+            &context.client_headers,
+            &principal,
+        )
+    });
+    let work = execute_outcome(engine, request, over_get, view, context, principal, media);
+    let done = match key {
+        Some(key) => state.dedupe.run(key, Box::pin(work)).await,
+        None => work.await,
+    };
+    let mut response = respond(done.status, media, done.body.clone());
+    if done.allow_post {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    let (operation, outcome, upstream_requests) =
+        (done.operation.clone(), done.outcome, done.upstream_requests);
+    response.extensions_mut().insert(RequestInfo {
+        client,
+        operation,
+        outcome,
+        upstream_requests,
+    });
+    response
+}
+
+/// GraphQL-over-HTTP: request errors are 400 with `application/graphql-response+json`
+/// and 200 with legacy `application/json`.
+pub(super) fn status_of(error: &RequestError, media: MediaType) -> StatusCode {
+    match error {
+        RequestError::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
+        RequestError::Plan(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The APQ protocol: the client retries with the full query on this error.
+        RequestError::PersistedQueryNotFound => StatusCode::OK,
+        _ if media == MediaType::Json => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
