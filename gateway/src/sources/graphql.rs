@@ -32,7 +32,7 @@ impl GraphqlSource {
     }
 
     /// The settings of [`GraphqlSource::default_client`], for clients with their own
-    /// TLS settings (`crate::tls::upstream_client`).
+    /// TLS settings (`crate::sources::tls::upstream_client`).
     pub fn client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .pool_max_idle_per_host(256)

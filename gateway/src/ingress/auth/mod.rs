@@ -1,6 +1,6 @@
 //! Client access at the HTTP edge: who is calling ([`Authenticator`]: API keys, bearer
 //! JWTs, OAuth2 token introspection) and how much they may call ([`RateLimiter`]), in
-//! one middleware ([`guard`]) in front of the GraphQL endpoints. Field-level
+//! one middleware (`ingress/guard.rs`) in front of the GraphQL endpoints. Field-level
 //! authorization from schema directives is enforced later, before planning
 //! ([`crate::pipeline::authz`]), with the [`Principal`] this stage produces.
 //!

@@ -32,7 +32,7 @@ const MAX_LOOKAHEAD_VISITS: usize = 100_000;
 /// Upper bound on fetch groups in one plan.
 const MAX_GROUPS: usize = 2_000;
 
-/// The suffix of the aliases [`Builder::alias_conflicts`] gives (`id__gwa1`).
+/// The suffix of the aliases the builder gives to conflicting fields (`id__gwa1`).
 pub const ALIAS_MARK: &str = "__gwa";
 
 /// Response keys seen in one selection set of a subgraph query (fragments flattened).

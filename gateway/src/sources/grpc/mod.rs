@@ -69,7 +69,7 @@ struct ShapeCheck {
 }
 
 impl GrpcSource {
-    /// `tls` applies to an `https://` endpoint (see [`crate::tls::grpc_client_tls`]);
+    /// `tls` applies to an `https://` endpoint (see [`crate::sources::tls::grpc_client_tls`]);
     /// without it, an `https://` endpoint is verified against the system roots. A
     /// plaintext `http://` endpoint ignores it (`upstream.tls` may cover every source).
     pub fn new(
