@@ -66,7 +66,8 @@ pub(crate) async fn serve_connection(
         tower::ServiceExt::oneshot(router.clone(), req)
     });
     let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    // With upgrades: `reviews` serves subscriptions over WebSocket.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     let down = async move {
         match down {

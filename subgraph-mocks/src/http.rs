@@ -13,16 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{BatchRequest, BatchResponse};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Map, Value, json};
 
 use crate::conn::ConnHandle;
+use crate::events::ReviewEvent;
 use crate::fault::Counters;
 use crate::state::{Cached, OpCounts, Shared};
 use crate::subgraphs::{self, SUBGRAPHS};
@@ -47,6 +49,10 @@ pub(crate) fn router(shared: Arc<Shared>, subgraphs: &[usize]) -> Router {
             "/control/fault/{subgraph}",
             get(control_get_fault).post(control_set_fault),
         )
+        .route(
+            "/control/subscriptions/reviews",
+            get(control_get_subscriptions).post(control_subscriptions),
+        )
         .with_state(shared)
 }
 
@@ -60,6 +66,13 @@ enum Work {
 }
 
 async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrade {
+        return websocket(shared, index, req).await;
+    }
     let sg = &shared.subgraphs[index];
     let c = &sg.counters;
     Counters::add(&c.requests, 1);
@@ -191,6 +204,85 @@ async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
             GraphQLResponse::from(response).into_response()
         }
     }
+}
+
+/// GraphQL over WebSocket (async-graphql's own server): subscriptions, and queries too.
+async fn websocket(shared: Arc<Shared>, index: usize, req: Request) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(status) => return status.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let events = shared.events.clone();
+    events.note_connection(&parts.headers);
+    let schema = shared.subgraphs[index].schema;
+    let mut disconnect = events.disconnect.subscribe();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            // A disconnect drops the socket mid-stream, without a close message.
+            tokio::select! {
+                () = schema.serve_websocket(socket, protocol, events) => {}
+                _ = disconnect.changed() => {}
+            }
+        })
+}
+
+/// `GET /control/subscriptions/reviews`: `{"subscribers": open streams, "connections":
+/// accepted so far, "lastHeaders": {...}}`.
+async fn control_get_subscriptions(State(s): State<Arc<Shared>>) -> Response {
+    let headers: Map<String, Value> = s
+        .events
+        .last_headers
+        .lock()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::Json(json!({
+        "subscribers": *s.events.subscribers.borrow(),
+        "connections": s.events.connections.load(std::sync::atomic::Ordering::Relaxed),
+        "lastHeaders": headers,
+    }))
+    .into_response()
+}
+
+/// `POST /control/subscriptions/reviews` with one of `{"emit": "<review id>"}`,
+/// `{"fail": "<message>"}`, `{"complete": true}`, `{"disconnect": true}`; answers
+/// `{"delivered": <streams reached>}`.
+async fn control_subscriptions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Ok(Value::Object(command)) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected a JSON object").into_response();
+    };
+    let delivered = if let Some(id) = command.get("emit").and_then(Value::as_str) {
+        match crate::data::data().review(id) {
+            Some(review) => s.events.send(ReviewEvent::Added(review)),
+            None => {
+                return (StatusCode::NOT_FOUND, format!("no review {id}")).into_response();
+            }
+        }
+    } else if let Some(message) = command.get("fail").and_then(Value::as_str) {
+        s.events.send(ReviewEvent::Fail(message.to_string()))
+    } else if command.get("complete") == Some(&Value::Bool(true)) {
+        s.events.send(ReviewEvent::Complete)
+    } else if command.get("disconnect") == Some(&Value::Bool(true)) {
+        let open = *s.events.subscribers.borrow();
+        s.events.disconnect_all();
+        open
+    } else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected `emit`, `fail`, `complete` or `disconnect`",
+        )
+            .into_response();
+    };
+    axum::Json(json!({ "delivered": delivered })).into_response()
 }
 
 /// Closes the request's connection without answering (the connection task drops the socket,

@@ -33,6 +33,7 @@
 
 mod conn;
 pub mod data;
+mod events;
 pub mod fault;
 pub mod gate;
 mod http;

@@ -19,6 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::conn::{DRAIN_TIMEOUT, serve_connection};
+use crate::events::ReviewEvent;
 use crate::fault::{Fault, Stats};
 use crate::gate::Gate;
 use crate::http::router;
@@ -207,6 +208,53 @@ impl MockSubgraphs {
     }
 
     /// Stops accepting, lets in-flight requests finish (at most 5 s), closes everything.
+    /// `reviewAdded` events: send the review with this id to every open stream;
+    /// returns how many streams received it. Panics on an unknown id.
+    pub fn emit_review(&self, id: &str) -> usize {
+        let review = crate::data::data()
+            .review(id)
+            .unwrap_or_else(|| panic!("no review {id}"));
+        self.shared.events.send(ReviewEvent::Added(review))
+    }
+
+    /// An event carrying only an error, on every open `reviewAdded` stream.
+    pub fn fail_subscriptions(&self, message: &str) -> usize {
+        self.shared
+            .events
+            .send(ReviewEvent::Fail(message.to_string()))
+    }
+
+    /// End every open `reviewAdded` stream (the subgraph sends `complete`).
+    pub fn complete_subscriptions(&self) -> usize {
+        self.shared.events.send(ReviewEvent::Complete)
+    }
+
+    /// Drop every subscription connection at once, without a close message.
+    pub fn disconnect_subscriptions(&self) {
+        self.shared.events.disconnect_all();
+    }
+
+    /// `reviewAdded` streams open now.
+    pub fn subscribers(&self) -> usize {
+        *self.shared.events.subscribers.borrow()
+    }
+
+    /// Wait (bounded by `timeout`) until exactly `n` `reviewAdded` streams are open.
+    pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> bool {
+        self.shared.events.wait_for_subscribers(n, timeout).await
+    }
+
+    /// The upgrade request headers of the last subscription connection (lower-case
+    /// names).
+    pub fn last_subscription_headers(&self) -> Vec<(String, String)> {
+        self.shared
+            .events
+            .last_headers
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
     pub async fn shutdown(mut self) {
         self.shutdown.send_replace(true);
         for task in std::mem::take(&mut self.tasks) {

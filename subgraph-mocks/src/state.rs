@@ -16,6 +16,7 @@ use axum::body::Bytes;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::events::ReviewEvents;
 use crate::fault::{Counters, Fault, FaultState, Stats};
 use crate::gate::GateSlot;
 use crate::subgraphs::{self, AnySchema, SUBGRAPHS};
@@ -44,6 +45,8 @@ pub(crate) struct SubgraphState {
 pub(crate) struct Shared {
     pub subgraphs: [SubgraphState; 4],
     pub separate: bool,
+    /// The source of `reviewAdded` events.
+    pub events: Arc<ReviewEvents>,
 }
 
 impl Shared {
@@ -60,6 +63,7 @@ impl Shared {
                 gate: GateSlot::default(),
             }),
             separate,
+            events: Arc::default(),
         })
     }
 

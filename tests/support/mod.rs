@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod fixture_subgraph;
+pub mod node;
 pub mod otlp;
 pub mod scripted;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -20,8 +20,10 @@ use persisted::Persisted;
 
 use std::borrow::Cow;
 
+use crate::common::principal::{Principal, PrincipalKind};
 use crate::request::{Prepared, Request, RequestError, prepare_with};
 use crate::schema::SchemaSnapshot;
+use config::AuthMode;
 
 pub struct Bff {
     pub config: BffConfig,
@@ -44,6 +46,28 @@ impl std::fmt::Debug for Bff {
 impl Bff {
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether the BFF's auth mode lets `principal` in; if not, what it asks for
+    /// (`"a bearer token"`, `"an API key"`, `"credentials"`).
+    pub fn admits(&self, principal: Option<&Principal>) -> Result<(), &'static str> {
+        let auth = &self.config.auth;
+        let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
+        let ok = match (kind, auth.mode) {
+            (PrincipalKind::Anonymous, _) => auth.allow_anonymous,
+            (_, AuthMode::Any | AuthMode::None) => true,
+            (PrincipalKind::Jwt | PrincipalKind::Introspection, AuthMode::Jwt) => true,
+            (PrincipalKind::ApiKey, AuthMode::ApiKey) => true,
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match auth.mode {
+            AuthMode::Jwt => "a bearer token",
+            AuthMode::ApiKey => "an API key",
+            _ => "credentials",
+        })
     }
 }
 

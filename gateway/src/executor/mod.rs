@@ -6,6 +6,7 @@
 
 mod response;
 mod store;
+pub mod stream;
 
 use apollo_compiler::response::ExecutionResponse;
 use futures::future::{BoxFuture, join_all};
@@ -100,6 +101,17 @@ struct PendingFetch<'p> {
     request: Option<SourceRequest>,
 }
 
+impl<'p> PendingFetch<'p> {
+    /// A root fetch whose answer came another way (a subscription event).
+    fn answered(node: &'p FetchNode) -> Self {
+        PendingFetch {
+            node,
+            slots: Vec::new(),
+            request: None,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn execute(
     schema: &SchemaSnapshot,
@@ -110,72 +122,94 @@ pub async fn execute(
     introspection: Option<ExecutionResponse>,
     context: &RequestContext,
 ) -> Response {
-    let mut exec = Execution {
-        sources,
-        metrics,
-        context,
-        variables: &variables,
-        timings: Vec::new(),
-        upstream_requests: 0,
-        data: Value::Object(Object::new()),
-        errors: Vec::new(),
-        failed: Vec::new(),
-    };
+    let mut exec = Execution::new(sources, metrics, context, &variables);
     if let Some(root) = &prepared.plan.root {
         exec.run(root).await;
     }
-    let mut intro = Map::new();
-    if let Some(introspection) = introspection {
-        for e in introspection.errors {
-            exec.errors
-                .push(serde_json::to_value(e).unwrap_or(Json::Null));
-        }
-        if let Some(d) = introspection.data {
-            intro = d
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        crate::common::json::to_serde_json(v),
-                    )
-                })
-                .collect();
+    exec.finish(schema, prepared, introspection)
+}
+
+impl<'a> Execution<'a> {
+    fn new(
+        sources: &'a Sources,
+        metrics: &'a Metrics,
+        context: &'a RequestContext,
+        variables: &'a Map<String, Json>,
+    ) -> Self {
+        Execution {
+            sources,
+            metrics,
+            context,
+            variables,
+            timings: Vec::new(),
+            upstream_requests: 0,
+            data: Value::Object(Object::new()),
+            errors: Vec::new(),
+            failed: Vec::new(),
         }
     }
-    let Execution {
-        data,
-        mut errors,
-        failed,
-        timings,
-        upstream_requests,
-        ..
-    } = exec;
-    let size_hint = prepared
-        .data_size
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let data = response::project(
-        schema,
-        &prepared.operation,
-        &data,
-        &intro,
-        &variables,
-        &mut errors,
-        &failed,
-        size_hint,
-    );
-    prepared
-        .data_size
-        .store(data.len(), std::sync::atomic::Ordering::Relaxed);
-    let mut extensions = Map::new();
-    if context.expose_plan {
-        extensions.insert("fetches".into(), Json::Array(timings));
-    }
-    Response {
-        data: Some(data),
-        errors,
-        extensions,
-        upstream_requests,
-        operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
+
+    /// Project the client's response from the tree.
+    fn finish(
+        self,
+        schema: &SchemaSnapshot,
+        prepared: &Prepared,
+        introspection: Option<ExecutionResponse>,
+    ) -> Response {
+        let Execution {
+            data,
+            mut errors,
+            failed,
+            timings,
+            upstream_requests,
+            variables,
+            context,
+            ..
+        } = self;
+        let mut intro = Map::new();
+        if let Some(introspection) = introspection {
+            for e in introspection.errors {
+                errors.push(serde_json::to_value(e).unwrap_or(Json::Null));
+            }
+            if let Some(d) = introspection.data {
+                intro = d
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            crate::common::json::to_serde_json(v),
+                        )
+                    })
+                    .collect();
+            }
+        }
+        let size_hint = prepared
+            .data_size
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let data = response::project(
+            schema,
+            &prepared.operation,
+            &data,
+            &intro,
+            variables,
+            &mut errors,
+            &failed,
+            size_hint,
+        );
+        prepared
+            .data_size
+            .store(data.len(), std::sync::atomic::Ordering::Relaxed);
+        let mut extensions = Map::new();
+        if context.expose_plan {
+            extensions.insert("fetches".into(), Json::Array(timings));
+        }
+        Response {
+            data: Some(data),
+            errors,
+            extensions,
+            upstream_requests,
+            operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
+        }
     }
 }
 

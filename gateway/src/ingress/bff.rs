@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use crate::bff::Bff;
 use crate::bff::config::AuthMode;
-use crate::common::principal::{Principal, PrincipalKind};
+use crate::common::principal::Principal;
 use crate::request::Request;
 
 use super::graphql::{graphql_get_in, graphql_post_in, run};
@@ -23,6 +23,7 @@ use super::http::{
     GRAPHIQL, MediaType, RequestId, negotiate, not_acceptable, simple_error, wants_html,
 };
 use super::state::AppState;
+use super::ws::{self, Upgrade};
 
 /// The BFF named in the path, or a 404 response.
 fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {
@@ -44,22 +45,8 @@ fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {
 
 /// The BFF's auth mode against who the request is.
 fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Box<Response>> {
-    let auth = &bff.config.auth;
-    let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
-    let ok = match (kind, auth.mode) {
-        (PrincipalKind::Anonymous, _) => auth.allow_anonymous,
-        (_, AuthMode::Any | AuthMode::None) => true,
-        (PrincipalKind::Jwt | PrincipalKind::Introspection, AuthMode::Jwt) => true,
-        (PrincipalKind::ApiKey, AuthMode::ApiKey) => true,
-        _ => false,
-    };
-    if ok {
+    let Err(wanted) = bff.admits(principal) else {
         return Ok(());
-    }
-    let wanted = match auth.mode {
-        AuthMode::Jwt => "a bearer token",
-        AuthMode::ApiKey => "an API key",
-        _ => "credentials",
     };
     let mut response = simple_error(
         StatusCode::UNAUTHORIZED,
@@ -67,7 +54,7 @@ fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Box<Response>> 
         &format!("the `{}` endpoint requires {wanted}", bff.name()),
         "UNAUTHENTICATED",
     );
-    let challenge = if auth.mode == AuthMode::ApiKey {
+    let challenge = if bff.config.auth.mode == AuthMode::ApiKey {
         "ApiKey"
     } else {
         "Bearer"
@@ -100,9 +87,11 @@ pub async fn post(
     graphql_post_in(state, request_id, principal, headers, body, Some(bff)).await
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(client): Path<String>,
+    upgrade: Option<Upgrade>,
     request_id: Extension<RequestId>,
     principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
@@ -112,6 +101,10 @@ pub async fn get(
         Ok(b) => b,
         Err(response) => return *response,
     };
+    // The BFF's auth mode is checked at `connection_init`.
+    if let Some(upgrade) = upgrade.filter(|_| state.websocket.enabled) {
+        return ws::accept(state, upgrade, headers, Some(client));
+    }
     // GraphiQL only where introspection is allowed.
     if query.0.is_none() && wants_html(&headers) {
         if bff.config.limits.introspection {

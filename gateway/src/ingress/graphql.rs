@@ -23,6 +23,7 @@ use super::http::{
     respond, simple_error, wants_html,
 };
 use super::state::AppState;
+use super::ws::{self, Upgrade};
 
 pub(super) async fn graphql_post(
     State(state): State<Arc<AppState>>,
@@ -105,11 +106,15 @@ pub(super) async fn graphql_post_in(
 
 pub(super) async fn graphql_get(
     State(state): State<Arc<AppState>>,
+    upgrade: Option<Upgrade>,
     request_id: Extension<RequestId>,
     principal: Option<Extension<Arc<Principal>>>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
+    if let Some(upgrade) = upgrade.filter(|_| state.websocket.enabled) {
+        return ws::accept(state, upgrade, headers, None);
+    }
     graphql_get_in(state, request_id, principal, headers, query, None).await
 }
 

@@ -31,7 +31,13 @@ pub(super) async fn guard(
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
-    if is_graphiql {
+    // A WebSocket authenticates in its `connection_init` message (browsers cannot set
+    // headers on the upgrade), and each operation on it is rate-limited there.
+    let is_websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if is_graphiql || is_websocket {
         return next.run(request).await;
     }
     let media = negotiate(request.headers()).unwrap_or(MediaType::Json);

@@ -12,6 +12,7 @@ mod http;
 pub mod ratelimit;
 mod state;
 pub mod tls;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use http::PLAN_HEADER;
 use http::RequestId;
 use http::RequestInfo;
 pub use state::AppState;
+use ws::config::WebSocketConfig;
 
 /// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +50,9 @@ pub struct EdgeConfig {
     pub compression: bool,
     #[serde(default)]
     pub cors: CorsConfig,
+    /// GraphQL over WebSocket (`graphql-transport-ws`).
+    #[serde(default)]
+    pub websocket: WebSocketConfig,
 }
 
 impl Default for EdgeConfig {
@@ -55,6 +60,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             compression: true,
             cors: CorsConfig::default(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }

@@ -12,12 +12,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use apollo_compiler::ast::OperationType;
+use apollo_compiler::response::ExecutionResponse;
+use futures::StreamExt;
 use moka::sync::Cache;
 use serde_json::{Map, Value as Json};
 
 use crate::bff::{self, Bff};
 use crate::common::json::to_serde_json;
 use crate::common::principal::Principal;
+use crate::executor::stream::{self, ResponseStream, Subscription};
 use crate::executor::{self, Response};
 use crate::planner;
 use crate::request::{Prepared, Request, RequestContext, RequestError, prepare_with};
@@ -155,17 +158,14 @@ impl Engine {
             .await
     }
 
-    /// Execute on `view` (a BFF; `None`: the unified endpoint) for `principal`: fields
-    /// it may not see are never fetched and come back as null with `UNAUTHORIZED`
-    /// errors.
-    pub async fn execute_as(
+    /// The request's document, prepared for `principal` and checked against the view's
+    /// limits.
+    fn prepare_request<'r>(
         &self,
         view: Option<&Bff>,
-        request: &Request,
-        over_get: bool,
-        context: &RequestContext,
+        request: &'r Request,
         principal: &Principal,
-    ) -> Result<Response, RequestError> {
+    ) -> Result<(Cow<'r, str>, Arc<Prepared>), RequestError> {
         let query = match view {
             Some(bff) => bff::resolve_document(bff, request)?,
             None => unified_document(request)?,
@@ -175,11 +175,17 @@ impl Engine {
         if let Some(bff) = view {
             bff::check_limits(bff, &prepared)?;
         }
-        match prepared.operation.kind {
-            OperationType::Mutation if over_get => return Err(RequestError::MutationOverGet),
-            OperationType::Subscription => return Err(RequestError::Subscription),
-            _ => {}
-        }
+        Ok((query, prepared))
+    }
+
+    /// The request's variables, coerced by the operation's definitions, and the answer
+    /// to its introspection fields, if it has any.
+    fn coerce(
+        &self,
+        view: Option<&Bff>,
+        prepared: &Prepared,
+        request: &Request,
+    ) -> Result<(Map<String, Json>, Option<ExecutionResponse>), RequestError> {
         let operation = prepared
             .document
             .operations
@@ -219,6 +225,62 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v)))
             .collect();
+        Ok((variables, introspection))
+    }
+
+    /// A request over a streaming transport (WebSocket, SSE): a subscription's events,
+    /// or the one response of a query or mutation.
+    pub async fn stream_as(
+        &self,
+        view: Option<&Bff>,
+        request: &Request,
+        context: &RequestContext,
+        principal: &Principal,
+    ) -> Result<ResponseStream, RequestError> {
+        let (_, prepared) = self.prepare_request(view, request, principal)?;
+        if prepared.operation.kind != OperationType::Subscription {
+            let response = self
+                .execute_as(view, request, false, context, principal)
+                .await?;
+            return Ok(Box::pin(futures::stream::once(async { response })));
+        }
+        let (variables, _) = self.coerce(view, &prepared, request)?;
+        let events = stream::subscribe(Subscription {
+            schema: self.schema.clone(),
+            sources: self.sources.clone(),
+            metrics: self.metrics.clone(),
+            prepared: prepared.clone(),
+            variables,
+            context: context.clone(),
+        });
+        if prepared.unauthorized.is_empty() {
+            return Ok(events);
+        }
+        Ok(Box::pin(events.map(move |mut response| {
+            let data = response.data_value();
+            authz::report(&prepared.unauthorized, data.as_ref(), &mut response.errors);
+            response
+        })))
+    }
+
+    /// Execute on `view` (a BFF; `None`: the unified endpoint) for `principal`: fields
+    /// it may not see are never fetched and come back as null with `UNAUTHORIZED`
+    /// errors.
+    pub async fn execute_as(
+        &self,
+        view: Option<&Bff>,
+        request: &Request,
+        over_get: bool,
+        context: &RequestContext,
+        principal: &Principal,
+    ) -> Result<Response, RequestError> {
+        let (query, prepared) = self.prepare_request(view, request, principal)?;
+        match prepared.operation.kind {
+            OperationType::Mutation if over_get => return Err(RequestError::MutationOverGet),
+            OperationType::Subscription => return Err(RequestError::Subscription),
+            _ => {}
+        }
+        let (variables, introspection) = self.coerce(view, &prepared, request)?;
         // A BFF's response cache, for operations its rules cover.
         let cached = view.and_then(|bff| {
             let ttl = bff::cache_ttl(bff, &prepared)?;

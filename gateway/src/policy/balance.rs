@@ -16,7 +16,7 @@ use http::HeaderName;
 use serde::Deserialize;
 
 use crate::common::config::duration;
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 /// How an instance of a version is chosen (`upstream.load_balancing`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -445,6 +445,24 @@ impl Source for Balancer {
             // Released even when the attempt is cancelled (a total timeout).
             let _in_flight = InFlight(instance.clone());
             let result = call.await;
+            let failed = matches!(&result, Err(e) if e.is_upstream_failure());
+            record(&instance, &health, failed, &name, &version);
+            result
+        })
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        let pool = &self.pools[self.version(&request)];
+        let instance = pool.pick(self.settings.strategy, Instant::now()).clone();
+        let open = instance.source.subscribe(request);
+        let health = self.settings.health.clone();
+        let name = self.name.clone();
+        let version = pool.name.clone();
+        Box::pin(async move {
+            let result = open.await;
             let failed = matches!(&result, Err(e) if e.is_upstream_failure());
             record(&instance, &health, failed, &name, &version);
             result

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use super::config::BreakerConfig;
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +156,9 @@ fn open(inner: &mut Inner, now: Instant) {
     inner.window.clear();
 }
 
-impl Source for Breaker {
-    fn fetch(
-        &self,
-        request: SourceRequest,
-    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+impl Breaker {
+    /// Whether an attempt may go out now: `Ok(true)` for a half-open probe.
+    fn decide(&self) -> Result<bool, FetchError> {
         let decision = match self.state.lock() {
             Ok(mut inner) => {
                 let before = inner.state;
@@ -180,12 +178,19 @@ impl Source for Breaker {
                 Admit::Reject => "open",
             },
         );
-        let probe = match decision {
-            Admit::Reject => return Box::pin(async { Err(FetchError::CircuitOpen) }),
-            Admit::Probe => true,
-            Admit::Normal => false,
-        };
-        let call = self.inner_source.fetch(request);
+        match decision {
+            Admit::Reject => Err(FetchError::CircuitOpen),
+            Admit::Probe => Ok(true),
+            Admit::Normal => Ok(false),
+        }
+    }
+
+    /// Run one admitted attempt and count its outcome.
+    fn attempt<T: Send + 'static>(
+        &self,
+        probe: bool,
+        call: BoxFuture<'static, Result<T, FetchError>>,
+    ) -> BoxFuture<'static, Result<T, FetchError>> {
         let state = self.state.clone();
         let config = self.config.clone();
         let metrics = self.metrics.clone();
@@ -210,6 +215,29 @@ impl Source for Breaker {
             }
             result
         })
+    }
+}
+
+impl Source for Breaker {
+    fn fetch(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        match self.decide() {
+            Ok(probe) => self.attempt(probe, self.inner_source.fetch(request)),
+            Err(e) => Box::pin(async { Err(e) }),
+        }
+    }
+
+    /// Opening a subscription counts like a fetch; its later events do not.
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        match self.decide() {
+            Ok(probe) => self.attempt(probe, self.inner_source.subscribe(request)),
+            Err(e) => Box::pin(async { Err(e) }),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use super::config::CacheConfig;
 use crate::common::digest::hex;
 use crate::redis_store::RedisStore;
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 use crate::telemetry::Metrics;
 
 /// Per-request headers that must not split the key.
@@ -143,6 +143,13 @@ impl Source for Dedupe {
         let k = key(&request, &self.vary);
         self.fetch_keyed(request, k)
     }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.inner.subscribe(request)
+    }
 }
 
 /// Where cached responses live.
@@ -240,6 +247,13 @@ impl Source for Cache {
             }
             missed(result)
         })
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.dedupe.inner.subscribe(request)
     }
 }
 

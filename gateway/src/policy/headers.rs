@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::Value as Json;
 
 use super::config::AuthPropagation;
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 pub struct Propagate {
     inner: Arc<dyn Source>,
@@ -59,11 +59,8 @@ impl Propagate {
     }
 }
 
-impl Source for Propagate {
-    fn fetch(
-        &self,
-        mut request: SourceRequest,
-    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+impl Propagate {
+    fn apply(&self, request: &mut SourceRequest) {
         if self.forward_authorization
             && let Some(auth) = request.client_headers.get(http::header::AUTHORIZATION)
         {
@@ -89,7 +86,24 @@ impl Source for Propagate {
         for (name, value) in &self.fixed {
             request.headers.insert(name.clone(), value.clone());
         }
+    }
+}
+
+impl Source for Propagate {
+    fn fetch(
+        &self,
+        mut request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        self.apply(&mut request);
         self.inner.fetch(request)
+    }
+
+    fn subscribe(
+        &self,
+        mut request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.apply(&mut request);
+        self.inner.subscribe(request)
     }
 }
 

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use super::config::{BulkheadConfig, RateLimitConfig};
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 pub struct Bulkhead {
     inner: Arc<dyn Source>,
@@ -43,6 +43,13 @@ impl Source for Bulkhead {
             drop(permit);
             result
         })
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.inner.subscribe(request)
     }
 }
 
@@ -92,5 +99,15 @@ impl Source for RateLimit {
             return Box::pin(async { Err(FetchError::RateLimited) });
         }
         self.inner.fetch(request)
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        if !self.take() {
+            return Box::pin(async { Err(FetchError::RateLimited) });
+        }
+        self.inner.subscribe(request)
     }
 }

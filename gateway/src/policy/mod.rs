@@ -44,7 +44,7 @@ pub use balance::{RouteSpec, Targets, VersionTargets};
 pub use breaker::BreakerState;
 pub use config::{SourcePolicy, UpstreamConfig};
 
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 use crate::telemetry::Metrics;
 
 /// Wrap the source's instances (one, or several and versions: [`Targets`]) in the full
@@ -129,6 +129,20 @@ impl Source for Timeout {
         let after = self.after;
         Box::pin(async move {
             tokio::time::timeout(after, call)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(after)))
+        })
+    }
+
+    /// Bounds opening the subscription (connect and acknowledgement), not its events.
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        let open = self.inner.subscribe(request);
+        let after = self.after;
+        Box::pin(async move {
+            tokio::time::timeout(after, open)
                 .await
                 .unwrap_or(Err(FetchError::Timeout(after)))
         })

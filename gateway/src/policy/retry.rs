@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use super::config::RetryConfig;
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 pub struct Retry {
     inner: Arc<dyn Source>,
@@ -58,6 +58,13 @@ impl Source for Retry {
                 }
             }
         })
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.inner.subscribe(request)
     }
 }
 

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::sources::{FetchError, Source, SourceRequest, SourceResponse};
+use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 /// One rule, as written: `{ add: {...} }`, `{ remove: name }` or `{ rename: {...} }`
 /// (a map with exactly one key: YAML has no plain syntax for enums).
@@ -142,11 +142,8 @@ impl HeaderRules {
     }
 }
 
-impl Source for HeaderRules {
-    fn fetch(
-        &self,
-        mut request: SourceRequest,
-    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+impl HeaderRules {
+    fn apply(&self, request: &mut SourceRequest) {
         let headers = &mut request.headers;
         for rule in &self.rules {
             match rule {
@@ -171,7 +168,24 @@ impl Source for HeaderRules {
                 }
             }
         }
+    }
+}
+
+impl Source for HeaderRules {
+    fn fetch(
+        &self,
+        mut request: SourceRequest,
+    ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        self.apply(&mut request);
         self.inner.fetch(request)
+    }
+
+    fn subscribe(
+        &self,
+        mut request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        self.apply(&mut request);
+        self.inner.subscribe(request)
     }
 }
 

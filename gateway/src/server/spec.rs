@@ -18,6 +18,8 @@ use crate::sources::graphql::GraphqlSource;
 use crate::sources::grpc::{self, GrpcSource};
 use crate::sources::mapping;
 use crate::sources::rest::{self, RestSource};
+use crate::sources::tls::UpstreamTls;
+use crate::sources::ws::{self, WsUpstream};
 use crate::sources::{Source, SourceKind, Sources};
 use crate::telemetry::Metrics;
 
@@ -221,6 +223,12 @@ impl GatewaySpec {
                 }
                 None => client.clone(),
             };
+            let graphql = |url: reqwest::Url| -> Result<Arc<dyn Source>, StartupError> {
+                let subscriptions = subscriptions_of(&graph.name, &url, policy.tls.as_ref())?;
+                Ok(Arc::new(
+                    GraphqlSource::new(url, client.clone()).with_subscriptions(subscriptions),
+                ))
+            };
             let targets: policy::Targets = match self.sources.get(&graph.name) {
                 // Several instances: one GraphQL source each, sharing the client's pool.
                 None if let Some(route) = self.routes.get(&graph.name) => route.build(|url| {
@@ -229,13 +237,9 @@ impl GatewaySpec {
                         url: url.to_string(),
                         message: e.to_string(),
                     })?;
-                    Ok::<_, StartupError>(
-                        Arc::new(GraphqlSource::new(parsed, client.clone())) as Arc<dyn Source>
-                    )
+                    graphql(parsed)
                 })?,
-                None => {
-                    (Arc::new(GraphqlSource::new(parsed, client.clone())) as Arc<dyn Source>).into()
-                }
+                None => graphql(parsed)?.into(),
                 Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?.into(),
             };
             list.push(policy::stack(
@@ -251,6 +255,32 @@ impl GatewaySpec {
         engine.metrics = metrics;
         Ok(engine)
     }
+}
+
+/// Where a GraphQL subgraph's subscriptions go: its URL with the WebSocket scheme,
+/// trusted like its HTTP endpoint.
+fn subscriptions_of(
+    name: &str,
+    url: &reqwest::Url,
+    tls: Option<&UpstreamTls>,
+) -> Result<WsUpstream, StartupError> {
+    let url = ws::ws_url_of(url).map_err(|message| StartupError::Url {
+        subgraph: name.to_string(),
+        url: url.to_string(),
+        message,
+    })?;
+    let tls = match url.scheme() {
+        "wss" => Some(
+            crate::sources::tls::rustls_client(tls)
+                .map_err(|e| StartupError::Tls(format!("subgraph \"{name}\": {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(WsUpstream {
+        url,
+        tls,
+        init_payload: None,
+    })
 }
 
 /// The config's upstream policies, with each subgraph's `timeout` shorthand folded in.

@@ -1,11 +1,13 @@
 //! GraphQL subgraphs over HTTP: POST a JSON GraphQL request on a pooled keep-alive
-//! client, read a GraphQL JSON response.
+//! client, read a GraphQL JSON response. Subscriptions go over WebSocket (`ws.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{FetchError, Source, SourceRequest, SourceResponse};
+use super::ws::{self, WsUpstream};
+use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -18,11 +20,22 @@ const PREALLOCATE_BYTES: usize = 1024 * 1024;
 pub struct GraphqlSource {
     url: reqwest::Url,
     client: reqwest::Client,
+    subscriptions: Option<Arc<WsUpstream>>,
 }
 
 impl GraphqlSource {
     pub fn new(url: reqwest::Url, client: reqwest::Client) -> Self {
-        GraphqlSource { url, client }
+        GraphqlSource {
+            url,
+            client,
+            subscriptions: None,
+        }
+    }
+
+    /// Serve subscriptions through `upstream`.
+    pub fn with_subscriptions(mut self, upstream: WsUpstream) -> Self {
+        self.subscriptions = Some(Arc::new(upstream));
+        self
     }
 
     /// A client tuned for many small requests to few hosts; HTTPS trusts the system
@@ -101,7 +114,7 @@ impl Source for GraphqlSource {
                 if !usable {
                     return Err(FetchError::Http(status.as_u16()));
                 }
-                let mut parsed: SourceResponse = serde_json::from_slice(&body).map_err(|e| {
+                let mut parsed = SourceResponse::from_json(&body).map_err(|e| {
                     if status.is_success() {
                         FetchError::BadResponse(format!("not a GraphQL JSON response ({e})"))
                     } else {
@@ -115,6 +128,24 @@ impl Source for GraphqlSource {
                 }
                 parsed.max_age = max_age;
                 Ok(parsed)
+            }
+        })
+    }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        tracing::Span::current().record("kind", "graphql");
+        let upstream = self.subscriptions.clone();
+        Box::pin(async move {
+            match upstream {
+                Some(upstream) => ws::subscribe(&upstream, request).await,
+                None => Err(FetchError::Upstream {
+                    code: "SUBSCRIPTION_NOT_SUPPORTED".into(),
+                    message: "subscriptions are not configured for this subgraph".into(),
+                    retryable: false,
+                }),
             }
         })
     }

@@ -11,11 +11,13 @@ pub mod mapping;
 pub mod rest;
 pub mod tls;
 pub mod value;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value as Json};
 
 /// The kinds of backend a subgraph entry can be.
@@ -154,6 +156,16 @@ pub struct SourceResponse {
 }
 
 impl SourceResponse {
+    /// A GraphQL response body: a JSON object (serde would also read a struct from a
+    /// JSON array, which no GraphQL server sends).
+    pub fn from_json(text: &[u8]) -> Result<Self, String> {
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err("not a JSON object".into());
+        }
+        serde_json::from_slice(text).map_err(|e| e.to_string())
+    }
+
     pub fn has_errors(&self) -> bool {
         self.errors.as_ref().is_some_and(|e| !e.is_empty())
     }
@@ -221,11 +233,30 @@ impl FetchError {
     }
 }
 
+/// The events of one upstream subscription, each a GraphQL response of the subgraph
+/// operation; an `Err` ends the stream.
+pub type EventStream = BoxStream<'static, Result<SourceResponse, FetchError>>;
+
 pub trait Source: Send + Sync {
     fn fetch(
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>>;
+
+    /// Open a subscription: resolves once the upstream accepted it (or failed to).
+    /// Sources that cannot stream keep this default.
+    fn subscribe(
+        &self,
+        _request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        Box::pin(async {
+            Err(FetchError::Upstream {
+                code: "SUBSCRIPTION_NOT_SUPPORTED".into(),
+                message: "this source does not serve subscriptions".into(),
+                retryable: false,
+            })
+        })
+    }
 }
 
 /// The sources of one schema version, indexed like `Supergraph::graphs`.

@@ -4,10 +4,11 @@
 //! start-up; the request path only sees the built clients.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::common::pem::{certificates, private_key, read};
+use crate::common::pem::{certificates, private_key, provider, read};
 
 /// `tls:` of an upstream: PEM files, relative to the config file. Sources with a `tls`
 /// section get their own connection pool.
@@ -89,4 +90,52 @@ pub fn grpc_client_tls(
         config = config.identity(Identity::from_pem(cert, key));
     }
     Ok(config)
+}
+
+/// A rustls client config with the same trust rules as [`upstream_client`] (the
+/// source's CA, else the system roots; its client certificate for mTLS), for
+/// connections reqwest does not make: `wss://` subscriptions.
+pub fn rustls_client(tls: Option<&UpstreamTls>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let tls = tls.cloned().unwrap_or_default();
+    match &tls.ca_file {
+        Some(path) => {
+            let origin = path.display().to_string();
+            for ca in certificates(&read(path, "upstream CA")?, &origin)? {
+                roots
+                    .add(ca)
+                    .map_err(|e| format!("{origin}: not a usable CA certificate: {e}"))?;
+            }
+        }
+        None => {
+            // Unreadable system certificates are skipped, as reqwest does.
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_root_certificates(roots);
+    let config = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert_path), Some(key_path)) => {
+            let chain = certificates(
+                &read(cert_path, "upstream client certificate")?,
+                &cert_path.display().to_string(),
+            )?;
+            let key = private_key(
+                &read(key_path, "upstream client key")?,
+                &key_path.display().to_string(),
+            )?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                format!(
+                    "{} and {}: unusable client identity: {e}",
+                    cert_path.display(),
+                    key_path.display()
+                )
+            })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }

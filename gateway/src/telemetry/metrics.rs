@@ -54,6 +54,17 @@ pub struct Metrics {
     breaker: Family<SourceLabel, Gauge<i64, AtomicI64>>,
     rate_limited: Family<TierLabel, Counter>,
     auth_failures: Family<ReasonLabel, Counter>,
+    subscriptions_opened: Family<UpstreamLabels, Counter>,
+    events_received: Family<SourceLabel, Counter>,
+    events_sent: Family<ClientLabel, Counter>,
+    subscriptions_active: Family<ClientLabel, Gauge<i64, AtomicI64>>,
+    connections_active: Gauge<i64, AtomicI64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClientLabel {
+    /// `unified`, or the BFF name.
+    pub client: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -137,7 +148,42 @@ impl Metrics {
             "Client requests refused at authentication, by reason",
             auth_failures.clone(),
         );
+        let subscriptions_opened = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_subscriptions",
+            "Subscriptions opened to upstream sources, by outcome",
+            subscriptions_opened.clone(),
+        );
+        let events_received = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "subscription_events_received",
+            "Subscription events received from upstream sources",
+            events_received.clone(),
+        );
+        let events_sent = Family::<ClientLabel, Counter>::default();
+        registry.register(
+            "subscription_events_sent",
+            "Subscription events sent to clients",
+            events_sent.clone(),
+        );
+        let subscriptions_active = Family::<ClientLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "subscriptions_active",
+            "Client subscriptions running",
+            subscriptions_active.clone(),
+        );
+        let connections_active = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "websocket_connections_active",
+            "Client WebSocket connections open",
+            connections_active.clone(),
+        );
         Metrics {
+            subscriptions_opened,
+            events_received,
+            events_sent,
+            subscriptions_active,
+            connections_active,
             rate_limited,
             auth_failures,
             breaker,
@@ -222,6 +268,49 @@ impl Metrics {
             .inc();
     }
 
+    pub fn subscription_opened(&self, source: &str, outcome: &str) {
+        self.subscriptions_opened
+            .get_or_create(&UpstreamLabels {
+                source: source.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn subscription_event(&self, source: &str) {
+        self.events_received
+            .get_or_create(&SourceLabel {
+                source: source.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn event_sent(&self, client: &str) {
+        self.events_sent
+            .get_or_create(&ClientLabel {
+                client: client.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one running client subscription until the guard is dropped.
+    pub fn subscription_active(&self, client: &str) -> Active {
+        let gauge = self
+            .subscriptions_active
+            .get_or_create(&ClientLabel {
+                client: client.to_string(),
+            })
+            .clone();
+        gauge.inc();
+        Active(gauge)
+    }
+
+    /// Counts one open client WebSocket until the guard is dropped.
+    pub fn connection_active(&self) -> Active {
+        self.connections_active.inc();
+        Active(self.connections_active.clone())
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -235,6 +324,15 @@ impl Metrics {
 pub struct InFlight<'a>(&'a Gauge<i64, AtomicI64>);
 
 impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// An owned gauge guard, for things that live in their own tasks.
+pub struct Active(Gauge<i64, AtomicI64>);
+
+impl Drop for Active {
     fn drop(&mut self) {
         self.0.dec();
     }

@@ -51,6 +51,45 @@ impl AnySchema {
         }
     }
 
+    /// Serve GraphQL over a WebSocket (`graphql-transport-ws` or the legacy protocol)
+    /// until the client leaves; `events` feeds `reviewAdded`.
+    pub(crate) async fn serve_websocket(
+        &'static self,
+        socket: axum::extract::ws::WebSocket,
+        protocol: async_graphql_axum::GraphQLProtocol,
+        events: std::sync::Arc<crate::events::ReviewEvents>,
+    ) {
+        use async_graphql_axum::GraphQLWebSocket;
+        let mut data = async_graphql::Data::default();
+        data.insert(events);
+        match self {
+            Self::Accounts(s) => {
+                GraphQLWebSocket::new(socket, s.clone(), protocol)
+                    .with_data(data)
+                    .serve()
+                    .await
+            }
+            Self::Inventory(s) => {
+                GraphQLWebSocket::new(socket, s.clone(), protocol)
+                    .with_data(data)
+                    .serve()
+                    .await
+            }
+            Self::Products(s) => {
+                GraphQLWebSocket::new(socket, s.clone(), protocol)
+                    .with_data(data)
+                    .serve()
+                    .await
+            }
+            Self::Reviews(s) => {
+                GraphQLWebSocket::new(socket, s.clone(), protocol)
+                    .with_data(data)
+                    .serve()
+                    .await
+            }
+        }
+    }
+
     /// The Federation v2 SDL, exactly as answered to `{ _service { sdl } }`.
     pub fn federation_sdl(&self) -> String {
         let options = SDLExportOptions::new().federation().compose_directive();

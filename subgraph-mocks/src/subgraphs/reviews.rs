@@ -2,19 +2,61 @@
 //! `User.reviews` and `Product.reviews`. `Review.author` is `@provides(fields: "username")`:
 //! it returns the author's (otherwise `@external`) `username` itself, so a gateway need not ask
 //! `accounts` for it on that path.
+//!
+//! Beyond the benchmark's shape, `Subscription.reviewAdded` streams reviews over WebSocket
+//! from the event source of the running mocks ([`crate::events`]).
 
-use async_graphql::{EmptyMutation, EmptySubscription, ID, Object, Schema};
+use std::sync::Arc;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::{Context, EmptyMutation, ID, Object, Schema};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::data::{self, data};
+use crate::events::{ReviewEvent, ReviewEvents, Subscriber};
 
 /// The `reviews` schema type.
-pub type ReviewsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ReviewsSchema = Schema<Query, EmptyMutation, Subscription>;
 
 /// Builds the federation-enabled `reviews` schema.
 pub fn schema() -> ReviewsSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query, EmptyMutation, Subscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .finish()
+}
+
+/// `type Subscription { reviewAdded: Review! }`.
+pub struct Subscription;
+
+#[async_graphql::Subscription]
+impl Subscription {
+    /// Every review the test emits, until it completes the subscriptions.
+    async fn review_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Review>> + use<>> {
+        let events = ctx.data::<Arc<ReviewEvents>>()?.clone();
+        let receiver = events.events.subscribe();
+        let open = Subscriber::new(events);
+        Ok(async_graphql::futures_util::stream::unfold(
+            (receiver, open),
+            |(mut receiver, open)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(ReviewEvent::Added(review)) => {
+                            return Some((Ok(Review(review)), (receiver, open)));
+                        }
+                        Ok(ReviewEvent::Fail(message)) => {
+                            return Some((Err(message.into()), (receiver, open)));
+                        }
+                        Ok(ReviewEvent::Complete) | Err(RecvError::Closed) => return None,
+                        Err(RecvError::Lagged(_)) => {}
+                    }
+                }
+            },
+        ))
+    }
 }
 
 fn reviews(indices: &'static [usize]) -> Option<Vec<Option<Review>>> {

@@ -1,0 +1,45 @@
+//! `edge.websocket:` in the config file: the limits of GraphQL over WebSocket.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::common::config::duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Serve `graphql-transport-ws` on the GraphQL endpoints (`GET` with an upgrade).
+    pub enabled: bool,
+    /// A connection that has not sent `connection_init` by then is closed (4408).
+    #[serde(with = "duration")]
+    pub init_timeout: Duration,
+    /// Running subscriptions per connection; more are refused with an `error`.
+    pub max_subscriptions: usize,
+    /// Messages queued for one client; a client that lets more pile up is too slow and
+    /// is closed (1008), so it never holds memory or slows the others.
+    pub max_buffered_messages: usize,
+    /// A message to the client that is not taken by then closes the connection.
+    #[serde(with = "duration")]
+    pub write_timeout: Duration,
+    /// Largest message accepted from a client.
+    pub max_message_bytes: usize,
+    /// The server sends `ping` this often (zero: never), which also keeps proxies from
+    /// closing quiet connections.
+    #[serde(with = "duration")]
+    pub keepalive: Duration,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            enabled: true,
+            init_timeout: Duration::from_secs(10),
+            max_subscriptions: 100,
+            max_buffered_messages: 256,
+            write_timeout: Duration::from_secs(10),
+            max_message_bytes: 1024 * 1024,
+            keepalive: Duration::from_secs(15),
+        }
+    }
+}

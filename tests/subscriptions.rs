@@ -1,0 +1,451 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`), end to end over real sockets:
+//! the example graph's `reviews` subgraph streams `reviewAdded` (async-graphql's own
+//! WebSocket server), every event is completed through the plan (accounts, products,
+//! inventory, and the gRPC notifications source), and the edge speaks the protocol
+//! with its close codes, auth in `connection_init`, limits and slow-client handling.
+
+use std::time::Duration;
+
+use e2e_tests::ws::{Received, WsClient};
+use e2e_tests::{client, post_json, workspace_root};
+use gateway::config::Config;
+use gateway::server::{self, GatewaySpec, RunningGateway};
+use serde_json::{Value, json};
+use subgraph_mocks::{MockServices, MockSubgraphs};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An event that needs four subgraphs and the gRPC source.
+const JOINED: &str = "subscription { reviewAdded { id body author { id name username notifications(first: 1) { title } } product { upc name price inStock } } }";
+
+struct Env {
+    mocks: MockSubgraphs,
+    services: MockServices,
+    gateway: RunningGateway,
+}
+
+impl Env {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut GatewaySpec)) -> Self {
+        let mocks = MockSubgraphs::start("127.0.0.1:0")
+            .await
+            .expect("start subgraphs");
+        let services = MockServices::start("127.0.0.1")
+            .await
+            .expect("start services");
+        let mut config =
+            Config::load(&workspace_root().join("schemas/gateway.yaml")).expect("example config");
+        for subgraph in &mut config.subgraphs {
+            subgraph.url = if subgraph_mocks::SERVICES.contains(&subgraph.name.as_str()) {
+                Some(services.url(&subgraph.name))
+            } else {
+                Some(mocks.url(&subgraph.name))
+            };
+        }
+        let mut spec = GatewaySpec::from_config(&config)
+            .await
+            .expect("compose the example graph");
+        spec.listen = "127.0.0.1:0".into();
+        tweak(&mut spec);
+        let gateway = server::start(&spec).await.expect("start gateway");
+        Env {
+            mocks,
+            services,
+            gateway,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.gateway.url()
+    }
+
+    async fn subscribed(&self, n: usize) {
+        assert!(
+            self.mocks.wait_for_subscribers(n, WAIT).await,
+            "expected {n} upstream subscriptions, have {}",
+            self.mocks.subscribers()
+        );
+    }
+
+    async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        self.mocks.shutdown().await;
+        self.services.shutdown().await;
+    }
+}
+
+/// The `next` payload of message `m` for operation `id`.
+fn next_payload(m: &Value, id: &str) -> Value {
+    assert_eq!(m["type"], "next", "{m}");
+    assert_eq!(m["id"], id, "{m}");
+    m["payload"].clone()
+}
+
+#[tokio::test]
+async fn events_are_completed_through_the_plan_across_subgraphs_and_grpc() {
+    let env = Env::start().await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("1", JOINED).await;
+    env.subscribed(1).await;
+    assert_eq!(env.mocks.emit_review("1"), 1);
+    let event = next_payload(&ws.message().await, "1");
+    assert!(event.get("errors").is_none(), "{event}");
+    let review = &event["data"]["reviewAdded"];
+    assert_eq!(review["id"], "1");
+    // The same review through an ordinary query: the event must be identical.
+    let author = review["author"]["id"]
+        .as_str()
+        .expect("author id")
+        .to_string();
+    let query = "query($id: ID!) { user(id: $id) { reviews { id body author { id name username notifications(first: 1) { title } } product { upc name price inStock } } } }";
+    let reply = post_json(
+        &client(),
+        &env.url(),
+        &json!({"query": query, "variables": {"id": author}}),
+    )
+    .await;
+    let reviews = reply.body["data"]["user"]["reviews"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let expected = reviews
+        .iter()
+        .find(|r| r["id"] == "1")
+        .expect("review 1 among its author's reviews");
+    assert_eq!(review, expected);
+    assert!(review["author"]["notifications"][0]["title"].is_string());
+    assert!(review["product"]["inStock"].is_boolean());
+
+    // A second event, then the client completes: the upstream subscription ends too.
+    env.mocks.emit_review("2");
+    let event = next_payload(&ws.message().await, "1");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "2");
+    ws.send(json!({"id": "1", "type": "complete"})).await;
+    env.subscribed(0).await;
+    // The id may be used again once completed.
+    ws.subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+    env.mocks.emit_review("3");
+    let event = next_payload(&ws.message().await, "1");
+    assert_eq!(event, json!({"data": {"reviewAdded": {"id": "3"}}}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_errors_complete_and_disconnects_reach_the_client() {
+    let env = Env::start().await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("a", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+
+    // An event with only an error: the stream goes on.
+    env.mocks.fail_subscriptions("boom");
+    let event = next_payload(&ws.message().await, "a");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(event["errors"][0]["message"], "boom", "{event}");
+    assert_eq!(event["errors"][0]["extensions"]["service"], "reviews");
+    env.mocks.emit_review("4");
+    let event = next_payload(&ws.message().await, "a");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "4");
+
+    // The subgraph completes: so does the client's subscription.
+    env.mocks.complete_subscriptions();
+    assert_eq!(ws.message().await, json!({"id": "a", "type": "complete"}));
+
+    // The subgraph drops the connection: one last event says why, then `complete`.
+    ws.subscribe("b", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+    env.mocks.disconnect_subscriptions();
+    let event = next_payload(&ws.message().await, "b");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{event}"
+    );
+    assert_eq!(event["errors"][0]["path"], json!(["reviewAdded"]));
+    assert_eq!(ws.message().await, json!({"id": "b", "type": "complete"}));
+
+    // The connection itself is still fine.
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.message().await, json!({"type": "pong"}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn queries_mutations_and_request_errors_over_websocket() {
+    let env = Env::start().await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("q", "{ topProducts(first: 1) { upc name } }")
+        .await;
+    let answer = next_payload(&ws.message().await, "q");
+    assert_eq!(answer["data"]["topProducts"][0]["upc"], "1", "{answer}");
+    assert_eq!(ws.message().await, json!({"id": "q", "type": "complete"}));
+
+    // Invalid operations get an `error` message for their id; the connection stays.
+    ws.subscribe("bad", "subscription { reviewAdded { nope } }")
+        .await;
+    let error = ws.message().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], "bad");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    ws.subscribe("parse", "subscription {").await;
+    let error = ws.message().await;
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"],
+        "GRAPHQL_PARSE_FAILED"
+    );
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.message().await, json!({"type": "pong"}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_the_protocol_codes() {
+    let env = Env::start_with(|spec| {
+        spec.edge.websocket.init_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let url = env.url();
+
+    let mut ws = WsClient::connect(&url).await;
+    ws.subscribe("1", "{ __typename }").await;
+    assert_eq!(
+        ws.recv().await,
+        Received::Closed(4401, "Unauthorized".into())
+    );
+
+    let mut ws = WsClient::init(&url, json!({})).await;
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(
+        ws.recv().await,
+        Received::Closed(4429, "Too many initialisation requests".into())
+    );
+
+    let mut ws = WsClient::init(&url, json!({})).await;
+    ws.subscribe("same", "subscription { reviewAdded { id } }")
+        .await;
+    ws.subscribe("same", "subscription { reviewAdded { id } }")
+        .await;
+    assert_eq!(
+        ws.recv().await,
+        Received::Closed(4409, "Subscriber for same already exists".into())
+    );
+
+    for garbage in [
+        "not json".to_string(),
+        json!({"type": "what"}).to_string(),
+        json!({"type": "connection_init", "payload": 5}).to_string(),
+    ] {
+        let mut ws = WsClient::connect(&url).await;
+        ws.send_text(garbage.clone()).await;
+        match ws.recv().await {
+            Received::Closed(4400, _) => {}
+            other => panic!("{garbage}: {other:?}"),
+        }
+    }
+    let mut ws = WsClient::init(&url, json!({})).await;
+    ws.send(json!({"type": "subscribe", "id": "x"})).await;
+    assert!(matches!(ws.recv().await, Received::Closed(4400, _)));
+
+    let mut ws = WsClient::connect(&url).await;
+    assert_eq!(
+        ws.recv().await,
+        Received::Closed(4408, "Connection initialisation timeout".into())
+    );
+
+    // A client that does not speak the protocol (one that asks for another fails the
+    // handshake already: the server names no subprotocol).
+    let mut ws = WsClient::connect_with(&url, "", &[]).await;
+    assert!(matches!(ws.recv().await, Received::Closed(4406, _)));
+    // Every upstream subscription the closed connections opened is gone.
+    env.subscribed(0).await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn credentials_in_connection_init_and_bff_views() {
+    let env = Env::start().await;
+    let partner = format!("http://{}/bff/partner/graphql", env.gateway.addr);
+
+    // The partner BFF wants an API key.
+    let mut ws = WsClient::connect(&partner).await;
+    ws.send(json!({"type": "connection_init"})).await;
+    match ws.recv().await {
+        Received::Closed(4403, reason) => assert!(reason.contains("API key"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let mut ws = WsClient::connect(&partner).await;
+    ws.send(json!({"type": "connection_init", "payload": {"x-api-key": "wrong"}}))
+        .await;
+    assert!(matches!(ws.recv().await, Received::Closed(4403, _)));
+
+    // With the key, in the payload as clients send it; the view's hidden fields stay hidden.
+    let mut ws = WsClient::init(&partner, json!({"headers": {"x-api-key": "demo-pro-key"}})).await;
+    ws.subscribe(
+        "hidden",
+        "subscription { reviewAdded { author { username } } }",
+    )
+    .await;
+    let error = ws.message().await;
+    assert_eq!(error["type"], "error", "{error}");
+    ws.subscribe("ok", "subscription { reviewAdded { id author { name } } }")
+        .await;
+    env.subscribed(1).await;
+    env.mocks.emit_review("5");
+    let event = next_payload(&ws.message().await, "ok");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "5", "{event}");
+
+    // The key may also come on the upgrade request itself.
+    let mut ws = WsClient::connect_with(
+        &partner,
+        "graphql-transport-ws",
+        &[("x-api-key", "demo-pro-key")],
+    )
+    .await;
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(ws.message().await, json!({"type": "connection_ack"}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_per_connection_and_slow_clients() {
+    let env = Env::start_with(|spec| {
+        spec.edge.websocket.max_subscriptions = 2;
+        spec.edge.websocket.max_buffered_messages = 4;
+        spec.edge.websocket.write_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let url = env.url();
+    let mut ws = WsClient::init(&url, json!({})).await;
+    ws.subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    ws.subscribe("2", "subscription { reviewAdded { id } }")
+        .await;
+    ws.subscribe("3", "subscription { reviewAdded { id } }")
+        .await;
+    let refused = ws.message().await;
+    assert_eq!(refused["id"], "3", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "SUBSCRIPTION_LIMIT"
+    );
+    env.subscribed(2).await;
+    drop(ws);
+    env.subscribed(0).await;
+
+    // A client that stops reading is dropped; a client that reads keeps every event.
+    let mut slow = WsClient::init(&url, json!({})).await;
+    slow.subscribe("s", "subscription { reviewAdded { id body } }")
+        .await;
+    let mut fast = WsClient::init(&url, json!({})).await;
+    fast.subscribe("f", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(2).await;
+    let _unread = slow.into_inner();
+    let mut rounds = 0;
+    // In rounds smaller than the buffer, each read in full by the fast client, until
+    // the slow client's socket and buffer are full.
+    while env.mocks.subscribers() == 2 && rounds < 20_000 {
+        for _ in 0..3 {
+            env.mocks.emit_review("1");
+        }
+        for _ in 0..3 {
+            let event = next_payload(&fast.message().await, "f");
+            assert_eq!(event["data"]["reviewAdded"]["id"], "1");
+        }
+        rounds += 1;
+    }
+    assert!(rounds < 20_000, "the slow client was never dropped");
+    env.subscribed(1).await;
+    env.mocks.emit_review("6");
+    let event = next_payload(&fast.message().await, "f");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "6");
+    let metrics = e2e_tests::metrics_text(env.gateway.addr).await;
+    assert!(
+        metrics.contains("gateway_subscription_events_sent_total{client=\"unified\"}"),
+        "{metrics}"
+    );
+    env.shutdown().await;
+}
+
+/// The npm `graphql-ws` client, as applications use it.
+#[tokio::test]
+async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {
+    use e2e_tests::node::NodeClient;
+    let env = Env::start().await;
+    let ws_url = env.url().replacen("http://", "ws://", 1);
+    let mut node = NodeClient::start(
+        "graphql-ws-client.mjs",
+        &json!({
+            "url": ws_url,
+            "operations": [
+                {"query": JOINED, "take": 2},
+                {"query": "query($n: Int) { topProducts(first: $n) { upc } }", "variables": {"n": 2}},
+            ],
+        }),
+    );
+    let mut query_lines = Vec::new();
+    // The query answers at once: one `next`, then `complete`.
+    while query_lines.len() < 2 {
+        let line = node.line().await;
+        assert_eq!(line["op"], 1, "{line}");
+        query_lines.push(line);
+    }
+    assert_eq!(
+        query_lines[0]["next"]["data"],
+        json!({"topProducts": [{"upc": "1"}, {"upc": "2"}]})
+    );
+    assert_eq!(query_lines[1]["complete"], true);
+    env.subscribed(1).await;
+    for id in ["7", "8"] {
+        env.mocks.emit_review(id);
+        let line = node.line().await;
+        let review = &line["next"]["data"]["reviewAdded"];
+        assert_eq!(review["id"], id, "{line}");
+        assert!(review["author"]["name"].is_string(), "{line}");
+        assert!(review["product"]["inStock"].is_boolean(), "{line}");
+    }
+    assert_eq!(node.line().await["unsubscribed"], true);
+    assert_eq!(node.finish().await, Some(0));
+    // Unsubscribing in the client ended the upstream subscription.
+    env.subscribed(0).await;
+
+    // Credentials in `connectionParams`, on the partner BFF.
+    let partner = format!("ws://{}/bff/partner/graphql", env.gateway.addr);
+    let mut node = NodeClient::start(
+        "graphql-ws-client.mjs",
+        &json!({
+            "url": partner,
+            "connectionParams": {"x-api-key": "demo-pro-key"},
+            "operations": [{"query": "subscription { reviewAdded { id } }", "take": 1}],
+        }),
+    );
+    env.subscribed(1).await;
+    env.mocks.emit_review("9");
+    let line = node.line().await;
+    assert_eq!(line["next"]["data"]["reviewAdded"]["id"], "9", "{line}");
+    assert_eq!(node.line().await["unsubscribed"], true);
+    assert_eq!(node.finish().await, Some(0));
+
+    let mut node = NodeClient::start(
+        "graphql-ws-client.mjs",
+        &json!({
+            "url": partner,
+            "connectionParams": {"x-api-key": "not-a-key"},
+            "operations": [{"query": "subscription { reviewAdded { id } }"}],
+        }),
+    );
+    let line = node.line().await;
+    assert_eq!(line["error"]["code"], 4403, "{line}");
+    assert_eq!(node.finish().await, Some(0));
+    env.shutdown().await;
+}
