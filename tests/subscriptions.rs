@@ -211,7 +211,7 @@ async fn queries_mutations_and_request_errors_over_websocket() {
 #[tokio::test]
 async fn protocol_violations_close_with_the_protocol_codes() {
     let env = Env::start_with(|spec| {
-        spec.edge.websocket.init_timeout = Duration::from_millis(300);
+        spec.edge.streaming.init_timeout = Duration::from_millis(300);
     })
     .await;
     let url = env.url();
@@ -319,9 +319,9 @@ async fn credentials_in_connection_init_and_bff_views() {
 #[tokio::test]
 async fn limits_per_connection_and_slow_clients() {
     let env = Env::start_with(|spec| {
-        spec.edge.websocket.max_subscriptions = 2;
-        spec.edge.websocket.max_buffered_messages = 4;
-        spec.edge.websocket.write_timeout = Duration::from_millis(500);
+        spec.edge.streaming.max_subscriptions = 2;
+        spec.edge.streaming.max_buffered_messages = 4;
+        spec.edge.streaming.write_timeout = Duration::from_millis(500);
     })
     .await;
     let url = env.url();
@@ -447,5 +447,196 @@ async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {
     let line = node.line().await;
     assert_eq!(line["error"]["code"], 4403, "{line}");
     assert_eq!(node.finish().await, Some(0));
+    env.shutdown().await;
+}
+
+/// The npm `graphql-sse` client (distinct connections mode).
+#[tokio::test]
+async fn the_graphql_sse_npm_client_streams_events_and_queries() {
+    use e2e_tests::node::NodeClient;
+    let env = Env::start().await;
+    let mut node = NodeClient::start(
+        "graphql-sse-client.mjs",
+        &json!({
+            "url": env.url(),
+            "operations": [
+                {"query": JOINED, "take": 2},
+                {"query": "{ topProducts(first: 1) { upc name } }"},
+                {"query": "subscription { reviewAdded { nope } }"},
+            ],
+        }),
+    );
+    let mut others = Vec::new();
+    while others.len() < 4 {
+        let line = node.line().await;
+        assert_ne!(line["op"], 0, "{line}");
+        others.push(line);
+    }
+    let of = |op: u64| -> Vec<&Value> { others.iter().filter(|l| l["op"] == op).collect() };
+    assert_eq!(of(1)[0]["next"]["data"]["topProducts"][0]["upc"], "1");
+    assert_eq!(of(1)[1]["complete"], true);
+    // Request errors come as an event, then the stream completes (as graphql-sse does).
+    assert_eq!(
+        of(2)[0]["next"]["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert_eq!(of(2)[1]["complete"], true);
+    env.subscribed(1).await;
+    for id in ["10", "11"] {
+        env.mocks.emit_review(id);
+        let line = node.line().await;
+        let review = &line["next"]["data"]["reviewAdded"];
+        assert_eq!(review["id"], id, "{line}");
+        assert!(review["author"]["notifications"].is_array(), "{line}");
+    }
+    assert_eq!(node.line().await["unsubscribed"], true);
+    assert_eq!(node.finish().await, Some(0));
+    env.subscribed(0).await;
+
+    // The partner BFF checks the API key of the stream's request like any request.
+    let partner = format!("http://{}/bff/partner/graphql", env.gateway.addr);
+    let mut node = NodeClient::start(
+        "graphql-sse-client.mjs",
+        &json!({
+            "url": partner,
+            "headers": {"x-api-key": "demo-pro-key"},
+            "operations": [{"query": "subscription { reviewAdded { id } }", "take": 1}],
+        }),
+    );
+    env.subscribed(1).await;
+    env.mocks.emit_review("12");
+    let line = node.line().await;
+    assert_eq!(line["next"]["data"]["reviewAdded"]["id"], "12", "{line}");
+    assert_eq!(node.finish().await, Some(0));
+    let mut node = NodeClient::start(
+        "graphql-sse-client.mjs",
+        &json!({"url": partner, "operations": [{"query": "subscription { reviewAdded { id } }"}]}),
+    );
+    let line = node.line().await;
+    assert_eq!(line["error"]["status"], 401, "{line}");
+    assert_eq!(node.finish().await, Some(0));
+    env.shutdown().await;
+}
+
+/// Reads a streamed body chunk by chunk.
+struct Body(reqwest::Response, String);
+
+impl Body {
+    /// Read until `needle` appears in what was not consumed yet; consume through it.
+    async fn until(&mut self, needle: &str) -> String {
+        loop {
+            if let Some(at) = self.1.find(needle) {
+                let taken: String = self.1.drain(..at + needle.len()).collect();
+                return taken;
+            }
+            let chunk = tokio::time::timeout(WAIT, self.0.chunk())
+                .await
+                .expect("a chunk in time")
+                .expect("read the body");
+            match chunk {
+                Some(bytes) => self.1.push_str(&String::from_utf8_lossy(&bytes)),
+                None => panic!("the body ended before {needle:?}; rest: {:?}", self.1),
+            }
+        }
+    }
+
+    async fn end(mut self) -> String {
+        while let Some(bytes) = tokio::time::timeout(WAIT, self.0.chunk())
+            .await
+            .expect("the end in time")
+            .expect("read the body")
+        {
+            self.1.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        self.1
+    }
+}
+
+#[tokio::test]
+async fn multipart_subscriptions_with_heartbeats() {
+    let env = Env::start_with(|spec| {
+        spec.edge.streaming.keepalive = Duration::from_millis(200);
+    })
+    .await;
+    let response = client()
+        .post(env.url())
+        .header(
+            "accept",
+            "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\", application/json",
+        )
+        .json(&json!({"query": "subscription { reviewAdded { id product { name } } }"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("multipart/mixed"),
+        "{content_type}"
+    );
+    assert!(
+        content_type.contains("subscriptionSpec=\"1.0\""),
+        "{content_type}"
+    );
+    let mut body = Body(response, String::new());
+    env.subscribed(1).await;
+    // An idle stream carries `{}` heartbeat parts.
+    body.until("\r\n\r\n{}").await;
+    env.mocks.emit_review("13");
+    body.until("{\"payload\":").await;
+    let part = body.until("\r\n--graphql").await;
+    // The part is `{"payload":<response>}`: what is left after the prefix, minus `}`.
+    let inner = part
+        .strip_suffix("\r\n--graphql")
+        .and_then(|p| p.strip_suffix('}'))
+        .expect("a whole part");
+    let payload: Value = serde_json::from_str(inner).expect("a JSON payload");
+    assert_eq!(payload["data"]["reviewAdded"]["id"], "13", "{payload}");
+    assert!(payload["data"]["reviewAdded"]["product"]["name"].is_string());
+    env.mocks.complete_subscriptions();
+    let rest = body.end().await;
+    assert!(rest.ends_with("\r\n--graphql--\r\n"), "{rest:?}");
+
+    // SSE by hand: the stream opens at once and ends with `complete`.
+    let response = client()
+        .get(format!(
+            "{}?query={}",
+            env.url(),
+            "subscription%20%7B%20reviewAdded%20%7B%20id%20%7D%20%7D"
+        ))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let mut body = Body(response, String::new());
+    body.until(":\n\n").await;
+    env.subscribed(1).await;
+    env.mocks.emit_review("14");
+    let event = body.until("\n\n").await;
+    assert_eq!(
+        event,
+        "event: next\ndata: {\"data\":{\"reviewAdded\":{\"id\":\"14\"}}}\n\n"
+    );
+    env.mocks.complete_subscriptions();
+    assert!(body.end().await.ends_with("event: complete\ndata:\n\n"));
+
+    // Over plain JSON a subscription is still refused, with a clear error.
+    let reply = post_json(
+        &client(),
+        &env.url(),
+        &json!({"query": "subscription { reviewAdded { id } }"}),
+    )
+    .await;
+    assert_eq!(
+        reply.body["errors"][0]["extensions"]["code"], "OPERATION_NOT_SUPPORTED",
+        "{reply:?}"
+    );
     env.shutdown().await;
 }

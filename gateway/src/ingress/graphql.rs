@@ -23,6 +23,7 @@ use super::http::{
     respond, simple_error, wants_html,
 };
 use super::state::AppState;
+use super::stream;
 use super::ws::{self, Upgrade};
 
 pub(super) async fn graphql_post(
@@ -44,7 +45,8 @@ pub(super) async fn graphql_post_in(
     body: Bytes,
     view: Option<Arc<Bff>>,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    let framing = stream::framing_of(&headers);
+    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     let content_type = headers
@@ -91,6 +93,13 @@ pub(super) async fn graphql_post_in(
         }
     };
     let principal = principal.map(|p| p.0);
+    if let Some(framing) = framing {
+        let id = request_id.0;
+        return stream::respond(
+            &state, headers, id, principal, request, framing, false, view,
+        )
+        .await;
+    }
     run(
         &state,
         headers,
@@ -112,7 +121,7 @@ pub(super) async fn graphql_get(
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
-    if let Some(upgrade) = upgrade.filter(|_| state.websocket.enabled) {
+    if let Some(upgrade) = upgrade.filter(|_| state.streaming.websocket) {
         return ws::accept(state, upgrade, headers, None);
     }
     graphql_get_in(state, request_id, principal, headers, query, None).await
@@ -140,7 +149,8 @@ pub(super) async fn graphql_get_in(
     if param("query").is_none() && wants_html(&headers) {
         return Html(GRAPHIQL).into_response();
     }
-    let Some(media) = negotiate(&headers) else {
+    let framing = stream::framing_of(&headers);
+    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     let variables = match param("variables") {
@@ -186,6 +196,10 @@ pub(super) async fn graphql_get_in(
         }
     };
     let principal = principal.map(|p| p.0);
+    if let Some(framing) = framing {
+        let id = request_id.0;
+        return stream::respond(&state, headers, id, principal, request, framing, true, view).await;
+    }
     run(
         &state,
         headers,

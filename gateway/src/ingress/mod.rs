@@ -11,6 +11,7 @@ mod guard;
 mod http;
 pub mod ratelimit;
 mod state;
+mod stream;
 pub mod tls;
 pub mod ws;
 
@@ -39,7 +40,7 @@ pub use http::PLAN_HEADER;
 use http::RequestId;
 use http::RequestInfo;
 pub use state::AppState;
-use ws::config::WebSocketConfig;
+use ws::config::StreamingConfig;
 
 /// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,9 +51,9 @@ pub struct EdgeConfig {
     pub compression: bool,
     #[serde(default)]
     pub cors: CorsConfig,
-    /// GraphQL over WebSocket (`graphql-transport-ws`).
+    /// Subscriptions and other streams: WebSocket, SSE and multipart limits.
     #[serde(default)]
-    pub websocket: WebSocketConfig,
+    pub streaming: StreamingConfig,
 }
 
 impl Default for EdgeConfig {
@@ -60,7 +61,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             compression: true,
             cors: CorsConfig::default(),
-            websocket: WebSocketConfig::default(),
+            streaming: StreamingConfig::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::telemetry::Metrics;
 
 use super::auth;
 use super::dedupe;
-use super::ws::config::WebSocketConfig;
+use super::ws::config::StreamingConfig;
 
 /// Shared state of the HTTP server. The engine (schema version + plan cache) is
 /// swapped atomically on reload; requests in flight keep the version they started with.
@@ -26,6 +26,6 @@ pub struct AppState {
     pub access_config: std::sync::Mutex<String>,
     /// Concurrent identical queries share one execution.
     pub dedupe: dedupe::InboundDedupe,
-    /// Limits of GraphQL over WebSocket.
-    pub websocket: WebSocketConfig,
+    /// Limits of subscriptions and other streams to clients.
+    pub streaming: StreamingConfig,
 }

@@ -234,13 +234,14 @@ impl Engine {
         &self,
         view: Option<&Bff>,
         request: &Request,
+        over_get: bool,
         context: &RequestContext,
         principal: &Principal,
     ) -> Result<ResponseStream, RequestError> {
         let (_, prepared) = self.prepare_request(view, request, principal)?;
         if prepared.operation.kind != OperationType::Subscription {
             let response = self
-                .execute_as(view, request, false, context, principal)
+                .execute_as(view, request, over_get, context, principal)
                 .await?;
             return Ok(Box::pin(futures::stream::once(async { response })));
         }

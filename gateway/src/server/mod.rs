@@ -71,7 +71,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         access: ArcSwap::from_pointee(access),
         access_config: std::sync::Mutex::new(format!("{:?}", spec.access)),
         dedupe: Default::default(),
-        websocket: spec.edge.websocket.clone(),
+        streaming: spec.edge.streaming.clone(),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

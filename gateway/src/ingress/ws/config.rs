@@ -1,4 +1,5 @@
-//! `edge.websocket:` in the config file: the limits of GraphQL over WebSocket.
+//! `edge.streaming:` in the config file: subscriptions and other streams to clients,
+//! over WebSocket, Server-Sent Events and multipart HTTP.
 
 use std::time::Duration;
 
@@ -8,9 +9,9 @@ use crate::common::config::duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebSocketConfig {
+pub struct StreamingConfig {
     /// Serve `graphql-transport-ws` on the GraphQL endpoints (`GET` with an upgrade).
-    pub enabled: bool,
+    pub websocket: bool,
     /// A connection that has not sent `connection_init` by then is closed (4408).
     #[serde(with = "duration")]
     pub init_timeout: Duration,
@@ -24,22 +25,23 @@ pub struct WebSocketConfig {
     pub write_timeout: Duration,
     /// Largest message accepted from a client.
     pub max_message_bytes: usize,
-    /// The server sends `ping` this often (zero: never), which also keeps proxies from
-    /// closing quiet connections.
+    /// A heartbeat this often on a quiet stream (zero: never): a `ping` message on
+    /// WebSocket, a comment line on SSE, an empty `{}` part on multipart; it also keeps
+    /// proxies from closing the connection.
     #[serde(with = "duration")]
     pub keepalive: Duration,
 }
 
-impl Default for WebSocketConfig {
+impl Default for StreamingConfig {
     fn default() -> Self {
-        WebSocketConfig {
-            enabled: true,
+        StreamingConfig {
+            websocket: true,
             init_timeout: Duration::from_secs(10),
             max_subscriptions: 100,
             max_buffered_messages: 256,
             write_timeout: Duration::from_secs(10),
             max_message_bytes: 1024 * 1024,
-            keepalive: Duration::from_secs(15),
+            keepalive: Duration::from_secs(10),
         }
     }
 }

@@ -86,7 +86,7 @@ pub(super) fn accept(
     headers: HeaderMap,
     client: Option<String>,
 ) -> Response {
-    let settings = &state.websocket;
+    let settings = &state.streaming;
     let Upgrade {
         socket,
         peer,
@@ -168,7 +168,7 @@ impl Connection {
             .await;
             return;
         }
-        let settings = self.state.websocket.clone();
+        let settings = self.state.streaming.clone();
         let (queue, mut outbox) = mpsc::channel::<Out>(settings.max_buffered_messages.max(1));
         let overflow = Arc::new(Notify::new());
         let init_deadline = tokio::time::sleep(settings.init_timeout);
@@ -365,7 +365,7 @@ impl Connection {
     /// Per operation: the connection's limit and the client's rate limit. `Some` is
     /// the refusal, as a GraphQL error.
     async fn admit(&self, principal: &Principal) -> Option<Json> {
-        let limit = self.state.websocket.max_subscriptions;
+        let limit = self.state.streaming.max_subscriptions;
         if self.operations.len() >= limit {
             return Some(json!({
                 "message": format!("at most {limit} operations may run on one connection"),
@@ -431,7 +431,7 @@ async fn run(
         principal: principal.is_authenticated().then(|| principal.clone()),
     };
     let mut responses = match engine
-        .stream_as(view.as_deref(), &request, &context, &principal)
+        .stream_as(view.as_deref(), &request, false, &context, &principal)
         .await
     {
         Ok(responses) => responses,
@@ -481,7 +481,7 @@ fn error_message(id: &str, error: Json) -> String {
 }
 
 /// Send one message, or give up on a client that does not take it in time.
-async fn write(socket: &mut WebSocket, text: String, settings: &config::WebSocketConfig) -> bool {
+async fn write(socket: &mut WebSocket, text: String, settings: &config::StreamingConfig) -> bool {
     matches!(
         tokio::time::timeout(
             settings.write_timeout,

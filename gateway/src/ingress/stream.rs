@@ -1,0 +1,310 @@
+//! Streaming GraphQL over HTTP, chosen by the `Accept` header: Server-Sent Events as
+//! the `graphql-sse` protocol defines them ("distinct connections": one stream per
+//! operation, `next` events then `complete`), and Apollo's multipart subscriptions
+//! (`multipart/mixed;subscriptionSpec="1.0"`: one JSON part per event, `{}` parts as
+//! heartbeats). Subscriptions stream their events; queries and mutations send one.
+//!
+//! The body is pulled by hyper as the socket drains, so a slow client slows only its
+//! own subscription (its upstream connection stops being read), never the others, and
+//! nothing piles up in memory. A client that goes away drops the stream, which ends
+//! the upstream subscription.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use crate::bff::Bff;
+use crate::common::principal::Principal;
+use crate::executor::stream::ResponseStream;
+use crate::request::{Request, RequestContext};
+use crate::telemetry::metrics::Active;
+
+use super::http::{GRAPHQL_RESPONSE, JSON, PLAN_HEADER, RequestInfo};
+use super::state::AppState;
+
+const SSE: &str = "text/event-stream";
+const MULTIPART: &str = "multipart/mixed";
+
+/// How events are framed on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    Sse,
+    /// Apollo's multipart subscription protocol.
+    Multipart,
+}
+
+impl Framing {
+    fn content_type(self) -> &'static str {
+        match self {
+            Framing::Sse => "text/event-stream; charset=utf-8",
+            Framing::Multipart => "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\"",
+        }
+    }
+
+    /// What opens the body: SSE clients want bytes at once to see the headers.
+    fn opening(self) -> &'static [u8] {
+        match self {
+            Framing::Sse => b":\n\n",
+            Framing::Multipart => b"",
+        }
+    }
+
+    fn event(self, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(payload.len() + 64);
+        match self {
+            Framing::Sse => {
+                out.extend_from_slice(b"event: next\ndata: ");
+                out.extend_from_slice(payload);
+                out.extend_from_slice(b"\n\n");
+            }
+            Framing::Multipart => {
+                out.extend_from_slice(
+                    b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{\"payload\":",
+                );
+                out.extend_from_slice(payload);
+                out.push(b'}');
+            }
+        }
+        out
+    }
+
+    fn heartbeat_frame(self) -> &'static [u8] {
+        match self {
+            Framing::Sse => b":\n\n",
+            Framing::Multipart => b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{}",
+        }
+    }
+
+    fn closing(self) -> &'static [u8] {
+        match self {
+            Framing::Sse => b"event: complete\ndata:\n\n",
+            Framing::Multipart => b"\r\n--graphql--\r\n",
+        }
+    }
+}
+
+/// The streaming framing the client asks for: the first of the media types it lists
+/// that the gateway serves, when that one streams.
+pub(super) fn framing_of(headers: &HeaderMap) -> Option<Framing> {
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let essence = parts.next().unwrap_or("").to_ascii_lowercase();
+        match essence.as_str() {
+            SSE => return Some(Framing::Sse),
+            MULTIPART => {
+                let subscription_spec = parts.any(|p| {
+                    p.to_ascii_lowercase()
+                        .strip_prefix("subscriptionspec=")
+                        .is_some_and(|v| v.trim_matches('"') == "1.0")
+                });
+                if subscription_spec {
+                    return Some(Framing::Multipart);
+                }
+            }
+            JSON | GRAPHQL_RESPONSE | "*/*" | "application/*" => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Run the request and stream its responses.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn respond(
+    state: &AppState,
+    headers: HeaderMap,
+    request_id: HeaderValue,
+    principal: Option<Arc<Principal>>,
+    request: Request,
+    framing: Framing,
+    over_get: bool,
+    view: Option<Arc<Bff>>,
+) -> Response {
+    let client = view
+        .as_ref()
+        .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
+    let engine = state.engine.load_full();
+    let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
+    let context = RequestContext {
+        request_id,
+        expose_plan: state.allow_plan_header
+            && headers
+                .get(PLAN_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        client_headers: Arc::new(headers),
+        principal: principal.is_authenticated().then(|| principal.clone()),
+    };
+    let (events, outcome): (ResponseStream, &'static str) = match engine
+        .stream_as(view.as_deref(), &request, over_get, &context, &principal)
+        .await
+    {
+        Ok(events) => (events, "ok"),
+        // Request errors are one event too, as graphql-sse does: the client reads
+        // them where it reads results.
+        Err(error) => {
+            let response = crate::executor::Response {
+                errors: error.graphql_errors(),
+                ..Default::default()
+            };
+            (
+                Box::pin(futures::stream::once(async { response })),
+                "request_error",
+            )
+        }
+    };
+    let running = state.metrics.subscription_active(&client);
+    let heartbeat = state.streaming.keepalive;
+    let body = body(
+        framing,
+        heartbeat,
+        events,
+        running,
+        state.metrics.clone(),
+        client.clone(),
+    );
+    let mut response = (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(framing.content_type()),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response();
+    // Proxies (nginx) must not buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response.extensions_mut().insert(RequestInfo {
+        client,
+        operation: request.operation_name,
+        outcome,
+        upstream_requests: 0,
+    });
+    response
+}
+
+struct BodyState {
+    framing: Framing,
+    events: ResponseStream,
+    ticker: tokio::time::Interval,
+    opened: bool,
+    done: bool,
+    metrics: Arc<crate::telemetry::Metrics>,
+    client: String,
+    _running: Active,
+}
+
+fn body(
+    framing: Framing,
+    heartbeat: Duration,
+    events: ResponseStream,
+    running: Active,
+    metrics: Arc<crate::telemetry::Metrics>,
+    client: String,
+) -> Body {
+    // Zero turns heartbeats off: a tick that never comes in practice.
+    let every = if heartbeat.is_zero() {
+        Duration::from_secs(365 * 24 * 3600)
+    } else {
+        heartbeat
+    };
+    let mut ticker = tokio::time::interval(every);
+    ticker.reset();
+    let state = BodyState {
+        framing,
+        events,
+        ticker,
+        opened: false,
+        done: false,
+        metrics,
+        client,
+        _running: running,
+    };
+    Body::from_stream(futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        if !s.opened {
+            s.opened = true;
+            let opening = s.framing.opening();
+            if !opening.is_empty() {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from_static(opening)),
+                    s,
+                ));
+            }
+        }
+        let frame = tokio::select! {
+            next = s.events.next() => match next {
+                Some(response) => {
+                    s.metrics.event_sent(&s.client);
+                    s.ticker.reset();
+                    Bytes::from(s.framing.event(&response.into_bytes()))
+                }
+                None => {
+                    s.done = true;
+                    Bytes::from_static(s.framing.closing())
+                }
+            },
+            _ = s.ticker.tick() => Bytes::from_static(s.framing.heartbeat_frame()),
+        };
+        Some((Ok(frame), s))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn picks_the_first_served_media_type() {
+        assert_eq!(framing_of(&accept("text/event-stream")), Some(Framing::Sse));
+        assert_eq!(
+            framing_of(&accept(
+                "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0,application/json"
+            )),
+            Some(Framing::Multipart)
+        );
+        assert_eq!(
+            framing_of(&accept("multipart/mixed; subscriptionSpec=\"1.0\"")),
+            Some(Framing::Multipart)
+        );
+        assert_eq!(
+            framing_of(&accept("application/json, text/event-stream")),
+            None
+        );
+        assert_eq!(
+            framing_of(&accept("multipart/mixed, application/json")),
+            None
+        );
+        assert_eq!(framing_of(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn frames_events() {
+        assert_eq!(
+            Framing::Sse.event(br#"{"data":{}}"#),
+            b"event: next\ndata: {\"data\":{}}\n\n".to_vec()
+        );
+        assert_eq!(
+            Framing::Multipart.event(br#"{"data":{}}"#),
+            b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{\"payload\":{\"data\":{}}}"
+                .to_vec()
+        );
+    }
+}
