@@ -4,6 +4,7 @@
 //! end the client's selection is projected from the tree (`response`), which applies
 //! aliases, field order, `@skip`/`@include` and null propagation.
 
+pub mod defer;
 mod response;
 mod store;
 pub mod stream;
@@ -36,6 +37,10 @@ pub struct Response {
     pub upstream_requests: usize,
     /// The executed operation's name (for logs and metrics).
     pub operation_name: Option<String>,
+    /// `@defer` payloads after the first: the `incremental` items, as a JSON array.
+    pub incremental: Option<Vec<u8>>,
+    /// `@defer` payloads: whether more follow.
+    pub has_next: Option<bool>,
 }
 
 impl Response {
@@ -66,6 +71,23 @@ impl Response {
             }
             body.extend_from_slice(b"\"extensions\":");
             let _ = serde_json::to_writer(&mut body, &self.extensions);
+        }
+        if let Some(items) = self.incremental {
+            if body.len() > 1 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"incremental\":");
+            body.extend_from_slice(&items);
+        }
+        if let Some(has_next) = self.has_next {
+            if body.len() > 1 {
+                body.push(b',');
+            }
+            body.extend_from_slice(if has_next {
+                b"\"hasNext\":true"
+            } else {
+                b"\"hasNext\":false"
+            });
         }
         body.push(b'}');
         body
@@ -126,7 +148,13 @@ pub async fn execute(
     if let Some(root) = &prepared.plan.root {
         exec.run(root).await;
     }
-    exec.finish(schema, prepared, introspection)
+    // One whole response: deferred fragments are fetched and delivered inline.
+    if let Some(deferred) = &prepared.plan.deferred {
+        for node in deferred.beside.iter().chain(&deferred.after) {
+            exec.run(node).await;
+        }
+    }
+    exec.finish(schema, prepared, introspection, false)
 }
 
 impl<'a> Execution<'a> {
@@ -151,21 +179,29 @@ impl<'a> Execution<'a> {
 
     /// Project the client's response from the tree.
     fn finish(
-        self,
+        mut self,
         schema: &SchemaSnapshot,
         prepared: &Prepared,
         introspection: Option<ExecutionResponse>,
+        skip_deferred: bool,
     ) -> Response {
-        let Execution {
-            data,
-            mut errors,
-            failed,
-            timings,
-            upstream_requests,
-            variables,
-            context,
-            ..
-        } = self;
+        self.respond(schema, prepared, introspection, skip_deferred)
+    }
+
+    /// Project the client's response from the tree as it is now; the errors and
+    /// timings so far go with it (later payloads carry only newer ones).
+    fn respond(
+        &mut self,
+        schema: &SchemaSnapshot,
+        prepared: &Prepared,
+        introspection: Option<ExecutionResponse>,
+        skip_deferred: bool,
+    ) -> Response {
+        let mut errors = std::mem::take(&mut self.errors);
+        let timings = std::mem::take(&mut self.timings);
+        let upstream_requests = std::mem::replace(&mut self.upstream_requests, 0);
+        let (data, failed, variables, context) =
+            (&self.data, &self.failed, self.variables, self.context);
         let mut intro = Map::new();
         if let Some(introspection) = introspection {
             for e in introspection.errors {
@@ -189,12 +225,13 @@ impl<'a> Execution<'a> {
         let data = response::project(
             schema,
             &prepared.operation,
-            &data,
+            data,
             &intro,
             variables,
             &mut errors,
-            &failed,
+            failed,
             size_hint,
+            skip_deferred,
         );
         prepared
             .data_size
@@ -209,6 +246,8 @@ impl<'a> Execution<'a> {
             extensions,
             upstream_requests,
             operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
+            incremental: None,
+            has_next: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use smallvec::{SmallVec, smallvec};
 
 use crate::planner::PathElem;
-use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
+use crate::planner::operation::{DeferSite, Field, Operation, Selection, SelectionSet};
 use crate::schema::SchemaSnapshot;
 use crate::sources::value::{Object, Str, Value, write_json_string};
 
@@ -36,6 +36,8 @@ struct Projector<'a> {
     path: Vec<Seg<'a>>,
     memo: Vec<((usize, usize), Collected<'a>)>,
     out: Vec<u8>,
+    /// Leave out deferred fragments (they come in later payloads).
+    skip_deferred: bool,
 }
 
 /// The fields selected under one response key (nearly always one: no allocation).
@@ -74,6 +76,7 @@ pub fn project<'a>(
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
     size_hint: usize,
+    skip_deferred: bool,
 ) -> Vec<u8> {
     let empty = Object::new();
     let root = data.as_object().unwrap_or(&empty);
@@ -86,6 +89,7 @@ pub fn project<'a>(
         memo: Vec::new(),
         // Capped: one huge answer must not make every later one allocate as much.
         out: Vec::with_capacity((size_hint + size_hint / 16 + 64).clamp(4096, 1 << 20)),
+        skip_deferred,
     };
     let fields = p.collect(&operation.selection, &operation.root_type);
     p.out.push(b'{');
@@ -186,7 +190,9 @@ impl<'a> Projector<'a> {
                     }
                 }
                 Selection::Fragment(frag) => {
-                    if !frag.conditions.included(self.variables) {
+                    if !frag.conditions.included(self.variables)
+                        || (self.skip_deferred && frag.defer.is_some())
+                    {
                         continue;
                     }
                     let applies = frag
@@ -396,6 +402,15 @@ impl<'a> Projector<'a> {
                 self.entries(all)
             }
         };
+        self.write_object(object, runtime, &collected)
+    }
+
+    fn write_object(
+        &mut self,
+        object: &Object,
+        runtime: &'a Name,
+        collected: &Collected<'a>,
+    ) -> Result<(), Bubble> {
         self.out.push(b'{');
         // Where the last field was found: the next one is most likely right after it.
         let mut hint = 0;
@@ -420,5 +435,76 @@ impl<'a> Projector<'a> {
         }
         self.out.push(b'}');
         Ok(())
+    }
+}
+
+/// One deferred fragment's payloads: for every object at the fragment's path (each
+/// list element, in order) that the fragment applies to, its concrete path and the
+/// fragment's fields as JSON text. Nested deferred fragments are left out.
+pub fn project_deferred<'a>(
+    schema: &'a SchemaSnapshot,
+    site: &'a DeferSite,
+    data: &Value,
+    variables: &'a Map<String, Json>,
+    errors: &'a mut Vec<Json>,
+    failed: &'a [Vec<PathElem>],
+) -> Vec<(Json, Vec<u8>)> {
+    let mut p = Projector {
+        schema,
+        variables,
+        errors,
+        failed,
+        path: Vec::new(),
+        memo: Vec::new(),
+        out: Vec::new(),
+        skip_deferred: true,
+    };
+    let mut out = Vec::new();
+    p.deferred_at(site, &site.path, data, &mut out);
+    out
+}
+
+impl<'a> Projector<'a> {
+    fn deferred_at(
+        &mut self,
+        site: &'a DeferSite,
+        rest: &'a [PathElem],
+        value: &Value,
+        out: &mut Vec<(Json, Vec<u8>)>,
+    ) {
+        match (rest.split_first(), value) {
+            (None, Value::Object(object)) => {
+                let runtime = object.typename().unwrap_or(site.parent_type.as_str());
+                let Some((runtime, _)) = self.schema.api.types.get_key_value(runtime) else {
+                    return;
+                };
+                let collected = self.entries(self.collect(&site.selection, runtime));
+                if collected.is_empty() {
+                    return;
+                }
+                self.out.clear();
+                if self.write_object(object, runtime, &collected).is_err() {
+                    self.out.clear();
+                    self.out.extend_from_slice(b"null");
+                }
+                out.push((self.path_json(), std::mem::take(&mut self.out)));
+            }
+            (Some((PathElem::Key(key), rest)), Value::Object(object)) => {
+                if let Some(child) = object.get(key.as_str()) {
+                    self.path.push(Seg::Key(key));
+                    self.deferred_at(site, rest, child, out);
+                    self.path.pop();
+                }
+            }
+            (Some((PathElem::List, rest)), Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(Seg::Index(i));
+                    self.deferred_at(site, rest, item, out);
+                    self.path.pop();
+                }
+            }
+            // A null parent (or one that failed): nothing to deliver there.
+            _ => {}
+        }
     }
 }

@@ -123,7 +123,7 @@ impl Subscription {
             for node in rest {
                 exec.run(node).await;
             }
-            exec.finish(&self.schema, &self.prepared, None)
+            exec.finish(&self.schema, &self.prepared, None, false)
         }
         .instrument(span)
         .await
@@ -140,6 +140,6 @@ impl Subscription {
                 "extensions": { "code": error.code() },
             }));
         }
-        exec.finish(&self.schema, &self.prepared, None)
+        exec.finish(&self.schema, &self.prepared, None, false)
     }
 }

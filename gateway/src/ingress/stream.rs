@@ -1,8 +1,10 @@
 //! Streaming GraphQL over HTTP, chosen by the `Accept` header: Server-Sent Events as
 //! the `graphql-sse` protocol defines them ("distinct connections": one stream per
-//! operation, `next` events then `complete`), and Apollo's multipart subscriptions
+//! operation, `next` events then `complete`), Apollo's multipart subscriptions
 //! (`multipart/mixed;subscriptionSpec="1.0"`: one JSON part per event, `{}` parts as
-//! heartbeats). Subscriptions stream their events; queries and mutations send one.
+//! heartbeats), and multipart incremental delivery for `@defer`
+//! (`multipart/mixed;deferSpec=20220824`). Subscriptions stream their events, queries
+//! with `@defer` their payloads (over SSE too); other operations send one.
 //!
 //! The body is pulled by hyper as the socket drains, so a slow client slows only its
 //! own subscription (its upstream connection stops being read), never the others, and
@@ -35,6 +37,8 @@ pub(super) enum Framing {
     Sse,
     /// Apollo's multipart subscription protocol.
     Multipart,
+    /// Multipart incremental delivery (`@defer`).
+    Defer,
 }
 
 impl Framing {
@@ -42,14 +46,23 @@ impl Framing {
         match self {
             Framing::Sse => "text/event-stream; charset=utf-8",
             Framing::Multipart => "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\"",
+            Framing::Defer => "multipart/mixed;boundary=\"graphql\";deferSpec=20220824",
         }
     }
 
-    /// What opens the body: SSE clients want bytes at once to see the headers.
+    /// Whether `@defer` payloads may be sent one by one (subscription multipart wraps
+    /// each event as a `payload` and has no place for them).
+    fn incremental(self) -> bool {
+        self != Framing::Multipart
+    }
+
+    /// What opens the body: SSE clients want bytes at once to see the headers. A
+    /// multipart part is followed by the next delimiter right away, so that a client
+    /// can read each part when it arrives.
     fn opening(self) -> &'static [u8] {
         match self {
             Framing::Sse => b":\n\n",
-            Framing::Multipart => b"",
+            Framing::Multipart | Framing::Defer => b"\r\n--graphql",
         }
     }
 
@@ -62,27 +75,35 @@ impl Framing {
                 out.extend_from_slice(b"\n\n");
             }
             Framing::Multipart => {
-                out.extend_from_slice(
-                    b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{\"payload\":",
-                );
+                out.extend_from_slice(b"\r\ncontent-type: application/json\r\n\r\n{\"payload\":");
                 out.extend_from_slice(payload);
-                out.push(b'}');
+                out.extend_from_slice(b"}\r\n--graphql");
+            }
+            Framing::Defer => {
+                out.extend_from_slice(b"\r\ncontent-type: application/json; charset=utf-8\r\n\r\n");
+                out.extend_from_slice(payload);
+                out.extend_from_slice(b"\r\n--graphql");
             }
         }
         out
     }
 
-    fn heartbeat_frame(self) -> &'static [u8] {
+    /// `None`: the framing has no heartbeat (a deferred query is short-lived).
+    fn heartbeat_frame(self) -> Option<&'static [u8]> {
         match self {
-            Framing::Sse => b":\n\n",
-            Framing::Multipart => b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{}",
+            Framing::Sse => Some(b":\n\n"),
+            Framing::Multipart => {
+                Some(b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{}")
+            }
+            Framing::Defer => None,
         }
     }
 
     fn closing(self) -> &'static [u8] {
         match self {
             Framing::Sse => b"event: complete\ndata:\n\n",
-            Framing::Multipart => b"\r\n--graphql--\r\n",
+            // The last delimiter becomes the closing one.
+            Framing::Multipart | Framing::Defer => b"--\r\n",
         }
     }
 }
@@ -97,13 +118,18 @@ pub(super) fn framing_of(headers: &HeaderMap) -> Option<Framing> {
         match essence.as_str() {
             SSE => return Some(Framing::Sse),
             MULTIPART => {
-                let subscription_spec = parts.any(|p| {
-                    p.to_ascii_lowercase()
-                        .strip_prefix("subscriptionspec=")
+                for p in parts {
+                    let p = p.to_ascii_lowercase();
+                    if p.strip_prefix("subscriptionspec=")
                         .is_some_and(|v| v.trim_matches('"') == "1.0")
-                });
-                if subscription_spec {
-                    return Some(Framing::Multipart);
+                    {
+                        return Some(Framing::Multipart);
+                    }
+                    if p.strip_prefix("deferspec=")
+                        .is_some_and(|v| v.trim_matches('"') == "20220824")
+                    {
+                        return Some(Framing::Defer);
+                    }
                 }
             }
             JSON | GRAPHQL_RESPONSE | "*/*" | "application/*" => return None,
@@ -140,7 +166,14 @@ pub(super) async fn respond(
         principal: principal.is_authenticated().then(|| principal.clone()),
     };
     let (events, outcome): (ResponseStream, &'static str) = match engine
-        .stream_as(view.as_deref(), &request, over_get, &context, &principal)
+        .stream_as(
+            view.as_deref(),
+            &request,
+            over_get,
+            framing.incremental(),
+            &context,
+            &principal,
+        )
         .await
     {
         Ok(events) => (events, "ok"),
@@ -255,7 +288,9 @@ fn body(
                     Bytes::from_static(s.framing.closing())
                 }
             },
-            _ = s.ticker.tick() => Bytes::from_static(s.framing.heartbeat_frame()),
+            _ = s.ticker.tick(), if s.framing.heartbeat_frame().is_some() => {
+                Bytes::from_static(s.framing.heartbeat_frame().unwrap_or_default())
+            }
         };
         Some((Ok(frame), s))
     }))
@@ -303,7 +338,7 @@ mod tests {
         );
         assert_eq!(
             Framing::Multipart.event(br#"{"data":{}}"#),
-            b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{\"payload\":{\"data\":{}}}"
+            b"\r\ncontent-type: application/json\r\n\r\n{\"payload\":{\"data\":{}}}\r\n--graphql"
                 .to_vec()
         );
     }

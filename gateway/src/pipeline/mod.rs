@@ -20,6 +20,7 @@ use serde_json::{Map, Value as Json};
 use crate::bff::{self, Bff};
 use crate::common::json::to_serde_json;
 use crate::common::principal::Principal;
+use crate::executor::defer::{self, Incremental};
 use crate::executor::stream::{self, ResponseStream, Subscription};
 use crate::executor::{self, Response};
 use crate::planner;
@@ -228,17 +229,38 @@ impl Engine {
         Ok((variables, introspection))
     }
 
-    /// A request over a streaming transport (WebSocket, SSE): a subscription's events,
-    /// or the one response of a query or mutation.
+    /// A request over a streaming transport (WebSocket, SSE, multipart): a
+    /// subscription's events; with `incremental`, a query's `@defer` payloads; else
+    /// the one response of a query or mutation.
     pub async fn stream_as(
         &self,
         view: Option<&Bff>,
         request: &Request,
         over_get: bool,
+        incremental: bool,
         context: &RequestContext,
         principal: &Principal,
     ) -> Result<ResponseStream, RequestError> {
         let (_, prepared) = self.prepare_request(view, request, principal)?;
+        let deferred = prepared.plan.deferred.as_ref();
+        if incremental
+            && let Some(deferred) = deferred
+            && prepared.unauthorized.is_empty()
+        {
+            let (variables, introspection) = self.coerce(view, &prepared, request)?;
+            // `@defer(if: false)` anywhere: one whole response, as the spec allows.
+            if deferred.sites.iter().all(|s| s.defer.active(&variables)) {
+                return Ok(defer::execute_incremental(Incremental {
+                    schema: self.schema.clone(),
+                    sources: self.sources.clone(),
+                    metrics: self.metrics.clone(),
+                    prepared: prepared.clone(),
+                    variables,
+                    introspection,
+                    context: context.clone(),
+                }));
+            }
+        }
         if prepared.operation.kind != OperationType::Subscription {
             let response = self
                 .execute_as(view, request, over_get, context, principal)

@@ -10,7 +10,7 @@ pub mod plan;
 pub use builder::{ALIAS_MARK, build_plan};
 pub use error::PlanError;
 pub use operation::Operation;
-pub use plan::{FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
+pub use plan::{DeferredPlan, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,8 @@ pub struct Operation {
     pub root_type: Name,
     pub variables: Vec<Node<VariableDefinition>>,
     pub selection: SelectionSet,
+    /// How many `@defer` fragments the selection keeps (ids `0..defers`).
+    pub defers: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -47,6 +49,59 @@ pub struct Field {
 pub struct Fragment {
     pub type_condition: Option<Name>,
     pub conditions: Conditions,
+    pub selection: SelectionSet,
+    /// `@defer` on the fragment (queries only): its fields may come in a later payload.
+    pub defer: Option<Defer>,
+}
+
+/// One `@defer` of a query, numbered in document order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defer {
+    pub id: usize,
+    pub label: Option<String>,
+    /// `if: $variable`; `None` when it always defers.
+    pub when: Option<Name>,
+}
+
+impl Defer {
+    /// `@defer` of a fragment; `if: false` is no defer at all.
+    fn from_directives(
+        directives: &apollo_compiler::ast::DirectiveList,
+        id: usize,
+    ) -> Option<Self> {
+        let d = directives.iter().find(|d| d.name == "defer")?;
+        let when = match d.specified_argument_by_name("if").map(|v| &**v) {
+            Some(apollo_compiler::ast::Value::Boolean(false)) => return None,
+            Some(apollo_compiler::ast::Value::Variable(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let label = match d.specified_argument_by_name("label").map(|v| &**v) {
+            Some(apollo_compiler::ast::Value::String(l)) => Some(l.clone()),
+            _ => None,
+        };
+        Some(Defer { id, label, when })
+    }
+
+    /// Whether it defers for these (coerced) variable values.
+    pub fn active(&self, variables: &serde_json::Map<String, Json>) -> bool {
+        self.when.as_ref().is_none_or(|v| {
+            variables
+                .get(v.as_str())
+                .and_then(Json::as_bool)
+                .unwrap_or(true)
+        })
+    }
+}
+
+/// Where a deferred fragment applies: the response path of its parent objects (`List`
+/// for each list level), and the fragment.
+#[derive(Debug, Clone)]
+pub struct DeferSite {
+    pub defer: Defer,
+    pub path: Vec<super::plan::PathElem>,
+    /// The named type of the objects at `path`.
+    pub parent_type: Name,
+    /// The fragment without its `@defer`, to project on each object.
     pub selection: SelectionSet,
 }
 
@@ -144,7 +199,11 @@ impl Operation {
         document: &Valid<ExecutableDocument>,
         operation: &executable::Operation,
     ) -> Result<Self, PlanError> {
-        let mut budget = MAX_SELECTIONS;
+        let mut budget = Budget {
+            selections: MAX_SELECTIONS,
+            // Incremental delivery is for queries; elsewhere `@defer` changes nothing.
+            defers: (operation.operation_type == OperationType::Query).then_some(0),
+        };
         let root_type = operation.object_type().clone();
         let selection = normalize(schema, document, &operation.selection_set, &mut budget)?;
         Ok(Operation {
@@ -153,15 +212,71 @@ impl Operation {
             root_type,
             variables: operation.variables.clone(),
             selection,
+            defers: budget.defers.unwrap_or(0),
         })
     }
+
+    /// Every deferred fragment, with the response path it applies at.
+    pub fn defer_sites(&self) -> Vec<DeferSite> {
+        fn walk(
+            set: &SelectionSet,
+            parent: &Name,
+            path: &mut Vec<super::plan::PathElem>,
+            out: &mut Vec<DeferSite>,
+        ) {
+            for item in &set.0 {
+                match item {
+                    Selection::Field(f) => {
+                        let depth = path.len();
+                        path.push(super::plan::PathElem::Key(f.key.clone()));
+                        let mut ty = &f.ty;
+                        while let Type::List(inner) | Type::NonNullList(inner) = ty {
+                            path.push(super::plan::PathElem::List);
+                            ty = inner;
+                        }
+                        walk(&f.selection, f.ty.inner_named_type(), path, out);
+                        path.truncate(depth);
+                    }
+                    Selection::Fragment(frag) => {
+                        if let Some(defer) = &frag.defer {
+                            let mut plain = frag.clone();
+                            plain.defer = None;
+                            out.push(DeferSite {
+                                defer: defer.clone(),
+                                path: path.clone(),
+                                parent_type: parent.clone(),
+                                selection: SelectionSet(vec![Selection::Fragment(plain)]),
+                            });
+                        }
+                        walk(
+                            &frag.selection,
+                            frag.type_condition.as_ref().unwrap_or(parent),
+                            path,
+                            out,
+                        );
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.selection, &self.root_type, &mut Vec::new(), &mut out);
+        out.sort_by_key(|s| s.defer.id);
+        out
+    }
+}
+
+/// What normalization may still spend, and the next `@defer` id (`None`: defers are
+/// ignored).
+struct Budget {
+    selections: usize,
+    defers: Option<usize>,
 }
 
 fn normalize(
     schema: &Valid<Schema>,
     document: &ExecutableDocument,
     set: &executable::SelectionSet,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<SelectionSet, PlanError> {
     let mut out = SelectionSet::default();
     normalize_into(schema, document, set, &set.ty, &mut out, budget)?;
@@ -174,10 +289,13 @@ fn normalize_into(
     set: &executable::SelectionSet,
     parent: &Name,
     out: &mut SelectionSet,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<(), PlanError> {
     for selection in &set.selections {
-        *budget = budget.checked_sub(1).ok_or(PlanError::TooLarge)?;
+        budget.selections = budget
+            .selections
+            .checked_sub(1)
+            .ok_or(PlanError::TooLarge)?;
         match selection {
             executable::Selection::Field(f) => {
                 let conditions = Conditions::from_directives(&f.directives);
@@ -201,6 +319,7 @@ fn normalize_into(
                     document,
                     fragment.type_condition.as_ref(),
                     conditions,
+                    &fragment.directives,
                     &fragment.selection_set,
                     parent,
                     out,
@@ -218,6 +337,7 @@ fn normalize_into(
                     document,
                     Some(def.type_condition()),
                     conditions,
+                    &spread.directives,
                     &def.selection_set,
                     parent,
                     out,
@@ -235,14 +355,19 @@ fn fragment_into(
     document: &ExecutableDocument,
     type_condition: Option<&Name>,
     conditions: Conditions,
+    directives: &apollo_compiler::ast::DirectiveList,
     set: &executable::SelectionSet,
     parent: &Name,
     out: &mut SelectionSet,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<(), PlanError> {
     if is_skipped_always(&conditions) {
         return Ok(());
     }
+    let defer = match budget.defers.as_mut() {
+        Some(next) => Defer::from_directives(directives, *next).inspect(|_| *next += 1),
+        None => None,
+    };
     // A fragment on the parent's own type (or on an abstract type every object of the
     // parent's object type satisfies) adds nothing but its conditions.
     let redundant = match type_condition {
@@ -251,7 +376,7 @@ fn fragment_into(
             t == parent || (schema.get_object(parent).is_some() && schema.is_subtype(t, parent))
         }
     };
-    if redundant && conditions.is_empty() {
+    if redundant && conditions.is_empty() && defer.is_none() {
         return normalize_into(schema, document, set, parent, out, budget);
     }
     let selection = normalize(schema, document, set, budget)?;
@@ -263,6 +388,7 @@ fn fragment_into(
         },
         conditions,
         selection,
+        defer,
     }));
     Ok(())
 }

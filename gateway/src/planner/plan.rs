@@ -346,7 +346,24 @@ impl SubSelection {
 /// A plan and the facts the executor needs about it.
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
+    /// Everything, or with `@defer`: the primary part.
     pub root: Option<PlanNode>,
+    /// The fetches only deferred fragments need.
+    pub deferred: Option<DeferredPlan>,
+}
+
+/// The deferred parts of a plan. Fetches that need nothing from the primary part run
+/// beside it (`beside`); the others run after it, step by step (`after`), and each
+/// fragment is delivered as soon as the steps it needs are done.
+#[derive(Debug, Clone)]
+pub struct DeferredPlan {
+    pub beside: Option<PlanNode>,
+    pub after: Vec<PlanNode>,
+    /// By defer id: how many of `after` must have run before the fragment is complete
+    /// (0: once the primary part and `beside` are).
+    pub ready_after: Vec<usize>,
+    /// The deferred fragments, by defer id.
+    pub sites: Vec<super::operation::DeferSite>,
 }
 
 impl QueryPlan {
@@ -364,6 +381,11 @@ impl QueryPlan {
         if let Some(root) = &self.root {
             walk(root, &mut out);
         }
+        if let Some(deferred) = &self.deferred {
+            for node in deferred.beside.iter().chain(&deferred.after) {
+                walk(node, &mut out);
+            }
+        }
         out
     }
 }
@@ -373,6 +395,32 @@ impl fmt::Display for QueryPlan {
         let mut out = String::from("QueryPlan {\n");
         if let Some(root) = &self.root {
             write_node(root, &mut out, 1);
+        }
+        if let Some(deferred) = &self.deferred {
+            if let Some(beside) = &deferred.beside {
+                out.push_str("  Deferred(beside the primary part) {\n");
+                write_node(beside, &mut out, 2);
+                out.push_str("  },\n");
+            }
+            for (i, step) in deferred.after.iter().enumerate() {
+                let _ = writeln!(out, "  Deferred(step {}) {{", i + 1);
+                write_node(step, &mut out, 2);
+                out.push_str("  },\n");
+            }
+            for site in &deferred.sites {
+                let ready = deferred
+                    .ready_after
+                    .get(site.defer.id)
+                    .copied()
+                    .unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "  Defer(id: {}, label: {:?}, path: \"{}\", after step: {ready}),",
+                    site.defer.id,
+                    site.defer.label.as_deref().unwrap_or(""),
+                    path_to_string(&site.path),
+                );
+            }
         }
         out.push_str("}\n");
         f.write_str(&out)

@@ -124,7 +124,19 @@ pub fn api_schema(supergraph: &Schema) -> Result<Valid<Schema>, SchemaError> {
             ExtendedType::Scalar(s) => strip(&mut s.make_mut().directives),
         }
     }
+    // Clients may defer fragments of queries (incremental delivery).
+    if !schema.directive_definitions.contains_key("defer")
+        && let Ok(defer) = Schema::parse(DEFER, "defer.graphql")
+        && let Some(definition) = defer.directive_definitions.get("defer")
+    {
+        schema
+            .directive_definitions
+            .insert(definition.name.clone(), definition.clone());
+    }
     schema
         .validate()
         .map_err(|e| SchemaError::Invalid(format!("the API schema is invalid: {}", e.errors)))
 }
+
+const DEFER: &str =
+    "directive @defer(label: String, if: Boolean! = true) on FRAGMENT_SPREAD | INLINE_FRAGMENT";

@@ -431,7 +431,7 @@ async fn run(
         principal: principal.is_authenticated().then(|| principal.clone()),
     };
     let mut responses = match engine
-        .stream_as(view.as_deref(), &request, false, &context, &principal)
+        .stream_as(view.as_deref(), &request, false, true, &context, &principal)
         .await
     {
         Ok(responses) => responses,

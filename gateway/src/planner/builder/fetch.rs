@@ -100,6 +100,85 @@ impl Builder<'_> {
         wrap(steps, PlanNode::Sequence)
     }
 
+    /// A plan with `@defer`: the primary part holds every fetch the primary fields
+    /// need, and what they depend on; the rest is layered into deferred steps.
+    pub(super) fn deferred_plan(
+        &self,
+        op: &Operation,
+        op_name: &str,
+        counter: &mut usize,
+    ) -> QueryPlan {
+        let n = self.groups.len();
+        let mut primary = vec![false; n];
+        let mut stack: Vec<usize> = (0..n)
+            .filter(|&g| self.groups[g].deferred.is_empty())
+            .collect();
+        while let Some(g) = stack.pop() {
+            if !std::mem::replace(&mut primary[g], true) {
+                stack.extend(self.groups[g].deps.iter().copied());
+            }
+        }
+        // Deferred steps: a fetch runs one step after the latest deferred fetch it
+        // depends on; fetches that depend on nothing at all run beside the primary part.
+        fn level(b: &Builder<'_>, primary: &[bool], g: usize, memo: &mut [Option<usize>]) -> usize {
+            if let Some(l) = memo[g] {
+                return l;
+            }
+            let l = b.groups[g]
+                .deps
+                .iter()
+                .filter(|&&d| !primary[d])
+                .map(|&d| level(b, primary, d, memo) + 1)
+                .max()
+                .unwrap_or(0);
+            memo[g] = Some(l);
+            l
+        }
+        let mut memo = vec![None; n];
+        let deferred: Vec<usize> = (0..n).filter(|&g| !primary[g]).collect();
+        let beside: Vec<usize> = deferred
+            .iter()
+            .copied()
+            .filter(|&g| self.groups[g].deps.is_empty())
+            .collect();
+        let mut steps: Vec<Vec<usize>> = Vec::new();
+        let mut ready_after = vec![0; op.defers];
+        for &g in &deferred {
+            if beside.contains(&g) {
+                continue;
+            }
+            let l = level(self, &primary, g, &mut memo);
+            if steps.len() <= l {
+                steps.resize(l + 1, Vec::new());
+            }
+            steps[l].push(g);
+            for &id in &self.groups[g].deferred {
+                if let Some(r) = ready_after.get_mut(id) {
+                    *r = (*r).max(l + 1);
+                }
+            }
+        }
+        let members: Vec<usize> = (0..n).filter(|&g| primary[g]).collect();
+        let root = self.layered(&members, op, op_name, counter);
+        let beside = self.layered(&beside, op, op_name, counter);
+        let after = steps
+            .iter()
+            .map(|members| {
+                self.layered(members, op, op_name, counter)
+                    .unwrap_or(PlanNode::Sequence(Vec::new()))
+            })
+            .collect();
+        QueryPlan {
+            root,
+            deferred: Some(DeferredPlan {
+                beside,
+                after,
+                ready_after,
+                sites: op.defer_sites(),
+            }),
+        }
+    }
+
     /// Give an alias to fields that share a response key with a field of another type
     /// in the same selection set but have a different shape in this graph (`id: ID!` on
     /// one member of a union, `id: ID` on another): the subgraph would reject the

@@ -151,6 +151,7 @@ impl Builder<'_> {
                             type_condition: Some(on),
                             conditions: Conditions::default(),
                             selection: self.synthetic(type_condition, children)?,
+                            defer: None,
                         }));
                 }
             }
@@ -303,7 +304,10 @@ impl Builder<'_> {
         self.plan_set(&inner_ctx, &needed_selection, out, &mut local_deps)?;
 
         let group = match self.find_group(target, &ctx.path) {
-            Some(g) if !local_deps.iter().any(|&d| self.depends_on(d, g)) => g,
+            Some(g) if !local_deps.iter().any(|&d| self.depends_on(d, g)) => {
+                self.uses(g);
+                g
+            }
             _ => self.new_group(target, ctx.path.clone(), true)?,
         };
         for d in local_deps {

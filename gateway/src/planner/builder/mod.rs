@@ -18,7 +18,8 @@ use rustc_hash::FxHashMap;
 use super::error::PlanError;
 use super::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use super::plan::{
-    EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan, SubSelection, merge_field_sets,
+    DeferredPlan, EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan, SubSelection,
+    merge_field_sets,
 };
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
 use crate::schema::{GraphId, Supergraph};
@@ -60,6 +61,9 @@ struct Group {
     /// Runtime types whose representations are sent as another type (an interface).
     rewrites: Vec<(Name, Name)>,
     deps: Vec<usize>,
+    /// The `@defer` ids whose fields this fetch serves; empty when the primary part
+    /// needs it (then it runs there, whoever else uses it).
+    deferred: Vec<usize>,
 }
 
 /// What to plan in the target graph of an entity jump.
@@ -85,6 +89,8 @@ struct Builder<'a> {
     /// Selections the completability look-ahead may still visit in this plan; once
     /// spent, fields are planned greedily (still correct where the supergraph allows).
     lookahead: std::cell::Cell<usize>,
+    /// The `@defer` being planned (`None`: the primary part).
+    defer: Option<usize>,
 }
 
 pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanError> {
@@ -92,6 +98,7 @@ pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanErro
         sg,
         groups: Vec::new(),
         lookahead: std::cell::Cell::new(MAX_LOOKAHEAD_VISITS),
+        defer: None,
     };
     // Root groups in the order they were created; for mutations each is a serial step.
     let mut roots: Vec<usize> = Vec::new();
@@ -108,11 +115,16 @@ pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanErro
             }
         }
         wrap(steps, PlanNode::Sequence)
-    } else {
+    } else if op.defers == 0 {
         let all: Vec<usize> = (0..b.groups.len()).collect();
         b.layered(&all, op, op_name, &mut counter)
+    } else {
+        return Ok(b.deferred_plan(op, op_name, &mut counter));
     };
-    Ok(QueryPlan { root })
+    Ok(QueryPlan {
+        root,
+        deferred: None,
+    })
 }
 
 fn wrap(mut nodes: Vec<PlanNode>, make: fn(Vec<PlanNode>) -> PlanNode) -> Option<PlanNode> {
@@ -159,8 +171,20 @@ impl<'a> Builder<'a> {
             keys: Vec::new(),
             rewrites: Vec::new(),
             deps: Vec::new(),
+            deferred: self.defer.into_iter().collect(),
         });
         Ok(self.groups.len() - 1)
+    }
+
+    /// A fetch is used by what is being planned now: the primary part claims it, a
+    /// deferred fragment joins its users.
+    fn uses(&mut self, group: usize) {
+        let g = &mut self.groups[group];
+        match self.defer {
+            None => g.deferred.clear(),
+            Some(id) if !g.deferred.is_empty() && !g.deferred.contains(&id) => g.deferred.push(id),
+            Some(_) => {}
+        }
     }
 
     fn plan_root(
@@ -175,7 +199,13 @@ impl<'a> Builder<'a> {
                 Selection::Fragment(frag) => {
                     let mut merged = conditions.clone();
                     merged.0.extend(frag.conditions.0.iter().cloned());
-                    self.plan_root(op, &frag.selection, &merged, roots)?;
+                    let outer = self.defer;
+                    if let Some(defer) = &frag.defer {
+                        self.defer = Some(defer.id);
+                    }
+                    let planned = self.plan_root(op, &frag.selection, &merged, roots);
+                    self.defer = outer;
+                    planned?;
                 }
                 Selection::Field(field) => {
                     // Answered by the gateway itself.
@@ -193,7 +223,10 @@ impl<'a> Builder<'a> {
                             }
                         },
                         _ => match roots.iter().find(|&&r| self.groups[r].graph == graph) {
-                            Some(&r) => r,
+                            Some(&r) => {
+                                self.uses(r);
+                                r
+                            }
                             None => {
                                 let g = self.new_group(graph, Vec::new(), false)?;
                                 roots.push(g);
@@ -376,6 +409,16 @@ impl<'a> Builder<'a> {
         }
         for item in &set.0 {
             match item {
+                Selection::Fragment(frag) if frag.defer.is_some() => {
+                    let outer = self.defer;
+                    self.defer = frag.defer.as_ref().map(|d| d.id);
+                    let mut plain = frag.clone();
+                    plain.defer = None;
+                    let single = SelectionSet(vec![Selection::Fragment(plain)]);
+                    let planned = self.plan_set(ctx, &single, out, deps);
+                    self.defer = outer;
+                    planned?;
+                }
                 Selection::Fragment(frag) => {
                     if !parent_abstract {
                         let applies = frag

@@ -6,6 +6,7 @@ use crate::schema::SchemaSnapshot;
 use crate::schema::compose::{SubgraphInput, compose};
 
 mod abstract_types;
+mod defer;
 mod fed1;
 mod interface_object;
 mod keys;

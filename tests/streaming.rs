@@ -1,5 +1,6 @@
-//! Subscriptions over WebSocket (`graphql-transport-ws`), end to end over real sockets:
-//! the example graph's `reviews` subgraph streams `reviewAdded` (async-graphql's own
+//! Streaming, end to end over real sockets: subscriptions over WebSocket
+//! (`graphql-transport-ws`), SSE and multipart, and `@defer` incremental delivery.
+//! The example graph's `reviews` subgraph streams `reviewAdded` (async-graphql's own
 //! WebSocket server), every event is completed through the plan (accounts, products,
 //! inventory, and the gRPC notifications source), and the edge speaks the protocol
 //! with its close codes, auth in `connection_init`, limits and slow-client handling.
@@ -598,7 +599,11 @@ async fn multipart_subscriptions_with_heartbeats() {
     assert!(payload["data"]["reviewAdded"]["product"]["name"].is_string());
     env.mocks.complete_subscriptions();
     let rest = body.end().await;
-    assert!(rest.ends_with("\r\n--graphql--\r\n"), "{rest:?}");
+    // Each part is followed by the next delimiter at once; the last one closes.
+    assert!(
+        format!("{part}{rest}").ends_with("}\r\n--graphql--\r\n"),
+        "{rest:?}"
+    );
 
     // SSE by hand: the stream opens at once and ends with `complete`.
     let response = client()
@@ -638,5 +643,194 @@ async fn multipart_subscriptions_with_heartbeats() {
         reply.body["errors"][0]["extensions"]["code"], "OPERATION_NOT_SUPPORTED",
         "{reply:?}"
     );
+    env.shutdown().await;
+}
+
+/// The benchmark query (same fragments) with both top-level `reviews` lists deferred.
+fn deferred_benchmark_query() -> String {
+    let benchmark = e2e_tests::benchmark_query();
+    let fragments = &benchmark[..benchmark.find("query TestQuery").expect("the operation")];
+    format!(
+        "{fragments}query TestQuery {{
+  users {{
+    ...User
+    ... @defer(label: \"userReviews\") {{
+      reviews {{
+        ...Review
+        product {{
+          ...Product
+          reviews {{ ...Review author {{ ...User reviews {{ ...Review product {{ ...Product }} }} }} }}
+        }}
+      }}
+    }}
+  }}
+  topProducts {{
+    ...Product
+    ... @defer(label: \"productReviews\") {{
+      reviews {{ ...Review author {{ ...User reviews {{ ...Review product {{ ...Product }} }} }} }}
+    }}
+  }}
+}}"
+    )
+}
+
+/// The JSON parts of a multipart body.
+fn parts(body: &str) -> Vec<Value> {
+    body.split("\r\n--graphql")
+        .filter_map(|part| part.split_once("\r\n\r\n").map(|(_, json)| json))
+        .map(|json| serde_json::from_str(json).expect("a JSON part"))
+        .collect()
+}
+
+/// Merge `patch` into `target` (objects key by key).
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Apply incremental payloads to the first one's data; checks `hasNext` along the way.
+fn assemble(payloads: &[Value]) -> Value {
+    let mut data = payloads[0]["data"].clone();
+    assert_eq!(payloads[0]["hasNext"], true, "{}", payloads[0]);
+    for (i, payload) in payloads.iter().enumerate().skip(1) {
+        assert_eq!(payload["hasNext"], i + 1 < payloads.len(), "{payload}");
+        for item in payload["incremental"].as_array().into_iter().flatten() {
+            let mut at = &mut data;
+            for step in item["path"].as_array().expect("a path") {
+                at = match step {
+                    Value::String(k) => &mut at[k.as_str()],
+                    Value::Number(n) => &mut at[n.as_u64().expect("an index") as usize],
+                    other => panic!("bad path step {other}"),
+                };
+            }
+            merge(at, &item["data"]);
+        }
+    }
+    data
+}
+
+#[tokio::test]
+async fn defer_delivers_the_primary_part_first_and_the_whole_adds_up() {
+    let env = Env::start().await;
+    let query = deferred_benchmark_query();
+    assert!(query.contains("@defer"), "{query}");
+    let expected = subgraph_mocks::reference::benchmark_response();
+
+    // A client without incremental delivery gets the one whole response.
+    let reply = post_json(&client(), &env.url(), &json!({"query": query})).await;
+    assert_eq!(reply.body, expected, "whole response");
+
+    // Hold the deferred `reviews` fetches until the primary part has arrived: the
+    // gate opens only when this test, having read it, calls `reviews` itself.
+    let gate = subgraph_mocks::Gate::new(2, WAIT);
+    env.mocks.set_gate("reviews", Some(gate.clone()));
+    let response = client()
+        .post(env.url())
+        .header(
+            "accept",
+            "multipart/mixed;deferSpec=20220824, application/json",
+        )
+        .json(&json!({"query": query}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "multipart/mixed;boundary=\"graphql\";deferSpec=20220824"
+    );
+    let mut body = Body(response, String::new());
+    let first = body.until("\r\n\r\n").await;
+    assert!(first.starts_with("\r\n--graphql\r\n"), "{first:?}");
+    let primary = body.until("\r\n--graphql").await;
+    let primary: Value =
+        serde_json::from_str(primary.trim_end_matches("\r\n--graphql")).expect("the primary part");
+    assert_eq!(primary["hasNext"], true);
+    assert!(
+        primary["data"]["topProducts"][0]["name"].is_string(),
+        "{primary}"
+    );
+    assert!(
+        primary["data"]["topProducts"][0].get("reviews").is_none(),
+        "{primary}"
+    );
+    assert!(
+        primary["data"]["users"][0].get("reviews").is_none(),
+        "{primary}"
+    );
+    // The deferred fetch is waiting at the gate: the primary part did not wait for it.
+    assert_eq!(gate.arrived(), 1);
+    let opened = post_json(
+        &client(),
+        &env.mocks.url("reviews"),
+        &json!({"query": "{ __typename }"}),
+    )
+    .await;
+    assert_eq!(opened.status, 200);
+    let rest = body.end().await;
+    assert!(rest.ends_with("\r\n--graphql--\r\n"), "{rest:?}");
+    let mut payloads = vec![primary];
+    payloads.extend(parts(&format!("\r\n--graphql{rest}")));
+    let labels: Vec<&Value> = payloads
+        .iter()
+        .flat_map(|p| p["incremental"].as_array().into_iter().flatten())
+        .map(|i| &i["label"])
+        .collect();
+    assert!(labels.contains(&&json!("userReviews")), "{payloads:?}");
+    assert!(labels.contains(&&json!("productReviews")), "{payloads:?}");
+    assert_eq!(json!({"data": assemble(&payloads)}), expected);
+    env.mocks.set_gate("reviews", None);
+
+    // The same over SSE: payloads as `next` events.
+    let response = client()
+        .post(env.url())
+        .header("accept", "text/event-stream")
+        .json(&json!({"query": query}))
+        .send()
+        .await
+        .expect("request");
+    let text = Body(response, String::new()).end().await;
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("event: next\ndata: "))
+        .map(|d| serde_json::from_str(d).expect("JSON event"))
+        .collect();
+    assert!(events.len() >= 2, "{text}");
+    assert!(text.ends_with("event: complete\ndata:\n\n"));
+    assert_eq!(json!({"data": assemble(&events)}), expected);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deferred_root_field_is_fetched_beside_the_primary_part() {
+    let env = Env::start().await;
+    // `topProducts` (products) and the deferred `me` (accounts) must be in flight
+    // together: each waits at the gate until the other has arrived.
+    let gate = subgraph_mocks::Gate::new(2, WAIT);
+    env.mocks.set_gate("products", Some(gate.clone()));
+    env.mocks.set_gate("accounts", Some(gate.clone()));
+    let response = client()
+        .post(env.url())
+        .header("accept", "multipart/mixed;deferSpec=20220824")
+        .json(&json!({"query": "{ topProducts(first: 1) { upc } ... @defer { me { name } } }"}))
+        .send()
+        .await
+        .expect("request");
+    let payloads = parts(&Body(response, String::new()).end().await);
+    assert_eq!(payloads.len(), 2, "{payloads:?}");
+    assert!(payloads[0].get("errors").is_none(), "{payloads:?}");
+    assert_eq!(payloads[0]["data"], json!({"topProducts": [{"upc": "1"}]}));
+    assert_eq!(
+        payloads[1]["incremental"][0],
+        json!({"data": {"me": {"name": "Ada Lovelace"}}, "path": []}),
+        "{payloads:?}"
+    );
+    assert_eq!(payloads[1]["hasNext"], false);
     env.shutdown().await;
 }
