@@ -78,6 +78,17 @@ impl Env {
     }
 }
 
+/// Read `next` messages of operation "1" until the review with `id` arrives.
+async fn until_review(ws: &mut WsClient, id: &str) -> Value {
+    loop {
+        let event = next_payload(&ws.message().await, "1");
+        let review = &event["data"]["reviewAdded"];
+        if review["id"] == id {
+            return review.clone();
+        }
+    }
+}
+
 /// The `next` payload of message `m` for operation `id`.
 fn next_payload(m: &Value, id: &str) -> Value {
     assert_eq!(m["type"], "next", "{m}");
@@ -175,6 +186,57 @@ async fn upstream_errors_complete_and_disconnects_reach_the_client() {
     // The connection itself is still fine.
     ws.send(json!({"type": "ping"})).await;
     assert_eq!(ws.message().await, json!({"type": "pong"}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn identical_subscriptions_share_one_upstream_subscription() {
+    let env = Env::start().await;
+    let query = "subscription { reviewAdded { id product { name } } }";
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut ws = WsClient::init(&env.url(), json!({})).await;
+        ws.subscribe("1", query).await;
+        clients.push(ws);
+    }
+    // Another selection is another upstream subscription.
+    let mut other = WsClient::init(&env.url(), json!({})).await;
+    other
+        .subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(2).await;
+    // Subscriptions attach to their feed asynchronously: emit until every client has
+    // seen an event, then check that one more event reaches each of them.
+    let mut synced = vec![false; clients.len()];
+    for _ in 0..100 {
+        env.mocks.emit_review("15");
+        for (ws, synced) in clients.iter_mut().zip(&mut synced) {
+            if !*synced {
+                *synced = ws.try_message(Duration::from_millis(100)).await.is_some();
+            }
+        }
+        if synced.iter().all(|s| *s) {
+            break;
+        }
+    }
+    assert!(synced.iter().all(|s| *s), "every client gets events");
+    env.mocks.emit_review("16");
+    for ws in &mut clients {
+        let review = until_review(ws, "16").await;
+        assert!(review["product"]["name"].is_string(), "{review}");
+    }
+    assert_eq!(until_review(&mut other, "16").await, json!({"id": "16"}));
+    // Leaving one by one: the shared upstream lives until its last subscriber leaves.
+    let last = clients.pop().expect("three clients");
+    drop(clients);
+    env.mocks.emit_review("17");
+    let mut last = last;
+    until_review(&mut last, "17").await;
+    env.subscribed(2).await;
+    drop(last);
+    env.subscribed(1).await;
+    drop(other);
+    env.subscribed(0).await;
     env.shutdown().await;
 }
 
@@ -339,7 +401,8 @@ async fn limits_per_connection_and_slow_clients() {
         refused["payload"][0]["extensions"]["code"],
         "SUBSCRIPTION_LIMIT"
     );
-    env.subscribed(2).await;
+    // The two running ones are identical: they share one upstream subscription.
+    env.subscribed(1).await;
     drop(ws);
     env.subscribed(0).await;
 

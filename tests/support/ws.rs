@@ -109,6 +109,14 @@ impl WsClient {
         }
     }
 
+    /// The next message if one comes within `wait`.
+    pub async fn try_message(&mut self, wait: Duration) -> Option<Value> {
+        match tokio::time::timeout(wait, self.recv()).await {
+            Ok(Received::Message(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The next message, which must be one.
     pub async fn message(&mut self) -> Value {
         match self.recv().await {

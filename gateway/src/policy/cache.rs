@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::config::CacheConfig;
+use super::fanout::Fanout;
 use crate::common::digest::hex;
 use crate::redis_store::RedisStore;
 use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
@@ -81,6 +82,8 @@ type SharedFetch = Shared<BoxFuture<'static, Result<SourceResponse, FetchError>>
 pub struct Dedupe {
     inner: Arc<dyn Source>,
     in_flight: Arc<Mutex<FxHashMap<u64, SharedFetch>>>,
+    /// Identical subscriptions share one upstream subscription.
+    feeds: Arc<Fanout>,
     /// Client headers that keep otherwise identical fetches apart (the layers below
     /// read them, for example to pin a version).
     vary: Arc<[String]>,
@@ -91,6 +94,7 @@ impl Dedupe {
         Dedupe {
             inner,
             in_flight: Arc::new(Mutex::new(FxHashMap::default())),
+            feeds: Arc::default(),
             vary: vary.into(),
         }
     }
@@ -148,7 +152,8 @@ impl Source for Dedupe {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
-        self.inner.subscribe(request)
+        let k = key(&request, &self.vary);
+        self.feeds.subscribe(&self.inner, request, k)
     }
 }
 
@@ -253,7 +258,7 @@ impl Source for Cache {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
-        self.dedupe.inner.subscribe(request)
+        self.dedupe.subscribe(request)
     }
 }
 

@@ -11,7 +11,8 @@
 //! 3. **header rules** — add / remove / rename after propagation, so they can rewrite
 //!    what it forwarded, and the cache key still sees the final headers.
 //! 4. **cache + de-duplication** — a hit or a joined in-flight call costs no retry
-//!    budget, breaker probe or rate-limit token.
+//!    budget, breaker probe or rate-limit token; identical subscriptions share one
+//!    upstream subscription (`fanout.rs`).
 //! 5. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
 //!    only. Each attempt passes through the layers below.
 //! 6. **circuit breaker** — sees every attempt; when open, fails at once
@@ -30,6 +31,7 @@ pub mod balance;
 mod breaker;
 mod cache;
 pub mod config;
+mod fanout;
 mod headers;
 mod limits;
 mod retry;
