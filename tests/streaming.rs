@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e_tests::ws::{Received, WsClient};
 use e2e_tests::{client, post_json, workspace_root};
 use gateway::config::Config;
+use gateway::server::reload::{self, Origin, Outcome};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use serde_json::{Value, json};
 use subgraph_mocks::{MockServices, MockSubgraphs};
@@ -895,5 +896,74 @@ async fn a_deferred_root_field_is_fetched_beside_the_primary_part() {
         "{payloads:?}"
     );
     assert_eq!(payloads[1]["hasNext"], false);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn reloads_keep_running_subscriptions_and_shutdown_ends_every_stream() {
+    let env = Env::start().await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    let response = client()
+        .post(env.url())
+        .header("accept", "text/event-stream")
+        .json(&json!({"query": "subscription { reviewAdded { id body } }"}))
+        .send()
+        .await
+        .expect("request");
+    let mut sse = Body(response, String::new());
+    sse.until(":\n\n").await;
+    env.subscribed(2).await;
+
+    // A reload swaps the schema version (here to the file's own URLs, which nothing
+    // serves); subscriptions already running keep the version they started on.
+    let origin = Origin::Config(workspace_root().join("schemas/gateway.yaml"));
+    match reload::reload(&env.gateway.state, &origin, &|_| {}).await {
+        Outcome::Swapped => {}
+        Outcome::Rejected(e) => panic!("{e}"),
+    }
+    env.mocks.emit_review("18");
+    assert_eq!(
+        next_payload(&ws.message().await, "1"),
+        json!({"data": {"reviewAdded": {"id": "18"}}})
+    );
+    assert!(sse.until("\n\n").await.contains("\"id\":\"18\""));
+
+    // Shutting down ends every stream with a message instead of waiting for them.
+    let Env {
+        mocks,
+        services,
+        gateway,
+    } = env;
+    tokio::time::timeout(WAIT, gateway.shutdown())
+        .await
+        .expect("the shutdown does not wait for open streams");
+    assert_eq!(
+        ws.recv().await,
+        Received::Closed(1001, "the gateway is shutting down".into())
+    );
+    let rest = sse.end().await;
+    assert!(rest.contains("SHUTTING_DOWN"), "{rest}");
+    assert!(rest.ends_with("event: complete\ndata:\n\n"), "{rest}");
+    mocks.shutdown().await;
+    services.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_header_does_not_skip_authentication_when_websocket_is_off() {
+    let env = Env::start_with(|spec| spec.edge.streaming.websocket = false).await;
+    let partner = format!(
+        "http://{}/bff/partner/graphql?query=%7B__typename%7D",
+        env.gateway.addr
+    );
+    let reply = e2e_tests::send(
+        client()
+            .get(&partner)
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade"),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{reply:?}");
     env.shutdown().await;
 }

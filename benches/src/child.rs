@@ -159,19 +159,27 @@ pub fn cpu_seconds(pid: u32, clock_ticks: f64) -> anyhow::Result<f64> {
 
 /// Peak resident set size in bytes (`VmHWM` in `/proc/PID/status`).
 pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
+}
+
+/// Resident set size now, in bytes (`VmRSS`).
+#[allow(dead_code)] // used by streambench, not by loadbench
+pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
+}
+
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let line = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .with_context(|| format!("no VmHWM in {path}"))?;
-    let kib: u64 = line
-        .trim()
+        .find_map(|l| l.strip_prefix(field))
+        .with_context(|| format!("no {field} in {path}"))?;
+    line.trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .with_context(|| format!("bad VmHWM line in {path}: {line:?}"))?;
-    Ok(kib * 1024)
+        .with_context(|| format!("bad {field} line in {path}: {line:?}"))
 }
 
 /// Clock ticks per second for `/proc/PID/stat` (`getconf CLK_TCK`, 100 on Linux by default).

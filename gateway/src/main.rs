@@ -196,6 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 mocks.base_url("accounts"),
                 services.url("orders")
             );
+            println!(
+                "  emit reviewAdded:      curl -X POST {}/control/subscriptions/reviews -d '{{\"emit\":\"1\"}}'",
+                mocks.base_url("reviews")
+            );
             println!("  try:                   schemas/examples/dashboard.graphql (see README)");
             wait_for_shutdown().await;
             gateway.shutdown().await;

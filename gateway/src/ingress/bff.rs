@@ -102,7 +102,7 @@ pub async fn get(
         Err(response) => return *response,
     };
     // The BFF's auth mode is checked at `connection_init`.
-    if let Some(upgrade) = upgrade.filter(|_| state.streaming.websocket) {
+    if let Some(upgrade) = upgrade {
         return ws::accept(state, upgrade, headers, Some(client));
     }
     // GraphiQL only where introspection is allowed.

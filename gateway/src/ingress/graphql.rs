@@ -121,7 +121,7 @@ pub(super) async fn graphql_get(
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
-    if let Some(upgrade) = upgrade.filter(|_| state.streaming.websocket) {
+    if let Some(upgrade) = upgrade {
         return ws::accept(state, upgrade, headers, None);
     }
     graphql_get_in(state, request_id, principal, headers, query, None).await

@@ -32,11 +32,15 @@ pub(super) async fn guard(
             .query()
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
     // A WebSocket authenticates in its `connection_init` message (browsers cannot set
-    // headers on the upgrade), and each operation on it is rate-limited there.
-    let is_websocket = request
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    // headers on the upgrade), and each operation on it is rate-limited there. Only
+    // when WebSocket is served: otherwise the request goes on as a plain GET, which
+    // must not skip authentication by carrying the header.
+    let is_websocket = state.streaming.websocket
+        && request.method() == http::Method::GET
+        && request
+            .headers()
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if is_graphiql || is_websocket {
         return next.run(request).await;
     }

@@ -28,4 +28,7 @@ pub struct AppState {
     pub dedupe: dedupe::InboundDedupe,
     /// Limits of subscriptions and other streams to clients.
     pub streaming: StreamingConfig,
+    /// Set when the server stops: open streams end with a message instead of holding
+    /// the shutdown up.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }

@@ -99,6 +99,21 @@ impl Framing {
         }
     }
 
+    /// The last event when the server stops under a stream.
+    fn shutdown_frame(self) -> Vec<u8> {
+        let errors = br#"{"errors":[{"message":"the gateway is shutting down","extensions":{"code":"SHUTTING_DOWN"}}]}"#;
+        match self {
+            Framing::Multipart => {
+                let mut out =
+                    b"\r\ncontent-type: application/json\r\n\r\n{\"payload\":null,".to_vec();
+                out.extend_from_slice(&errors[1..]);
+                out.extend_from_slice(b"\r\n--graphql");
+                out
+            }
+            other => other.event(errors),
+        }
+    }
+
     fn closing(self) -> &'static [u8] {
         match self {
             Framing::Sse => b"event: complete\ndata:\n\n",
@@ -199,6 +214,7 @@ pub(super) async fn respond(
         running,
         state.metrics.clone(),
         client.clone(),
+        state.closing.subscribe(),
     );
     let mut response = (
         StatusCode::OK,
@@ -233,6 +249,7 @@ struct BodyState {
     done: bool,
     metrics: Arc<crate::telemetry::Metrics>,
     client: String,
+    closing: tokio::sync::watch::Receiver<bool>,
     _running: Active,
 }
 
@@ -243,6 +260,7 @@ fn body(
     running: Active,
     metrics: Arc<crate::telemetry::Metrics>,
     client: String,
+    closing: tokio::sync::watch::Receiver<bool>,
 ) -> Body {
     // Zero turns heartbeats off: a tick that never comes in practice.
     let every = if heartbeat.is_zero() {
@@ -260,6 +278,7 @@ fn body(
         done: false,
         metrics,
         client,
+        closing,
         _running: running,
     };
     Body::from_stream(futures::stream::unfold(state, |mut s| async move {
@@ -288,6 +307,12 @@ fn body(
                     Bytes::from_static(s.framing.closing())
                 }
             },
+            _ = s.closing.changed() => {
+                s.done = true;
+                let mut last = s.framing.shutdown_frame();
+                last.extend_from_slice(s.framing.closing());
+                Bytes::from(last)
+            }
             _ = s.ticker.tick(), if s.framing.heartbeat_frame().is_some() => {
                 Bytes::from_static(s.framing.heartbeat_frame().unwrap_or_default())
             }

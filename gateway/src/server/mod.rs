@@ -72,13 +72,17 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         access_config: std::sync::Mutex::new(format!("{:?}", spec.access)),
         dedupe: Default::default(),
         streaming: spec.edge.streaming.clone(),
+        closing: tokio::sync::watch::Sender::new(false),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serves_tls = tls.is_some();
+    let closing = state.clone();
     let task = tokio::spawn(async move {
-        let stop = async {
+        let stop = async move {
             let _ = rx.await;
+            // Streams end now (with a message), so the graceful shutdown can finish.
+            closing.closing.send_replace(true);
         };
         if let Some(acceptor) = tls {
             ingress::tls::serve(listener, acceptor, app, stop).await;

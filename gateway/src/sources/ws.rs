@@ -134,7 +134,10 @@ async fn connect(upstream: &WsUpstream, request: &SourceRequest) -> Result<Socke
         ("wss", None) => return Err(bad(format!("no TLS settings for {url}"))),
         _ => Some(Connector::Plain),
     };
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_MESSAGE_BYTES));
     let (socket, response) =
         tokio_tungstenite::client_async_tls_with_config(handshake, tcp, Some(config), connector)
             .await

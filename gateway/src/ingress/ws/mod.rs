@@ -42,6 +42,9 @@ use super::state::AppState;
 /// The subprotocol clients ask for.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// The socket read buffer per connection (client messages are small).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// A WebSocket upgrade request, with the peer address for rate limits.
 pub(super) struct Upgrade {
     socket: WebSocketUpgrade,
@@ -49,16 +52,21 @@ pub(super) struct Upgrade {
     offered: bool,
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Upgrade {
+/// `None` for every request that is not an upgrade, and for all when WebSocket is off
+/// (the request is then an ordinary GET).
+impl OptionalFromRequestParts<Arc<AppState>> for Upgrade {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Response> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Option<Self>, Response> {
         let upgrade = parts
             .headers
             .get(axum::http::header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        if !upgrade {
+        if !upgrade || !state.streaming.websocket {
             return Ok(None);
         }
         let socket = WebSocketUpgrade::from_request_parts(parts, state)
@@ -92,8 +100,13 @@ pub(super) fn accept(
         peer,
         offered,
     } = upgrade;
+    // Small buffers: an idle subscription must cost little (tungstenite's defaults
+    // are 128 KiB each way per connection). Every send flushes, so the write buffer
+    // only holds the message being written.
     let socket = socket
         .protocols([PROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes);
     socket.on_upgrade(move |socket| async move {
@@ -179,8 +192,12 @@ impl Connection {
             settings.keepalive
         });
         keepalive.reset();
+        let mut closing = self.state.closing.subscribe();
         let outcome: Option<Close> = loop {
             tokio::select! {
+                _ = closing.changed() => {
+                    break Some(Close::new(1001, "the gateway is shutting down"));
+                }
                 () = overflow.notified() => {
                     break Some(Close::new(1008, format!(
                         "too slow: more than {} messages waiting", settings.max_buffered_messages
