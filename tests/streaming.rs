@@ -449,8 +449,9 @@ async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {
     let env = Env::start().await;
     let ws_url = env.url().replacen("http://", "ws://", 1);
     let mut node = NodeClient::start(
-        "graphql-ws-client.mjs",
+        "graphql-client.mjs",
         &json!({
+            "transport": "ws",
             "url": ws_url,
             "operations": [
                 {"query": JOINED, "take": 2},
@@ -487,8 +488,9 @@ async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {
     // Credentials in `connectionParams`, on the partner BFF.
     let partner = format!("ws://{}/bff/partner/graphql", env.gateway.addr);
     let mut node = NodeClient::start(
-        "graphql-ws-client.mjs",
+        "graphql-client.mjs",
         &json!({
+            "transport": "ws",
             "url": partner,
             "connectionParams": {"x-api-key": "demo-pro-key"},
             "operations": [{"query": "subscription { reviewAdded { id } }", "take": 1}],
@@ -502,8 +504,9 @@ async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {
     assert_eq!(node.finish().await, Some(0));
 
     let mut node = NodeClient::start(
-        "graphql-ws-client.mjs",
+        "graphql-client.mjs",
         &json!({
+            "transport": "ws",
             "url": partner,
             "connectionParams": {"x-api-key": "not-a-key"},
             "operations": [{"query": "subscription { reviewAdded { id } }"}],
@@ -521,8 +524,9 @@ async fn the_graphql_sse_npm_client_streams_events_and_queries() {
     use e2e_tests::node::NodeClient;
     let env = Env::start().await;
     let mut node = NodeClient::start(
-        "graphql-sse-client.mjs",
+        "graphql-client.mjs",
         &json!({
+            "transport": "sse",
             "url": env.url(),
             "operations": [
                 {"query": JOINED, "take": 2},
@@ -561,8 +565,9 @@ async fn the_graphql_sse_npm_client_streams_events_and_queries() {
     // The partner BFF checks the API key of the stream's request like any request.
     let partner = format!("http://{}/bff/partner/graphql", env.gateway.addr);
     let mut node = NodeClient::start(
-        "graphql-sse-client.mjs",
+        "graphql-client.mjs",
         &json!({
+            "transport": "sse",
             "url": partner,
             "headers": {"x-api-key": "demo-pro-key"},
             "operations": [{"query": "subscription { reviewAdded { id } }", "take": 1}],
@@ -574,8 +579,9 @@ async fn the_graphql_sse_npm_client_streams_events_and_queries() {
     assert_eq!(line["next"]["data"]["reviewAdded"]["id"], "12", "{line}");
     assert_eq!(node.finish().await, Some(0));
     let mut node = NodeClient::start(
-        "graphql-sse-client.mjs",
-        &json!({"url": partner, "operations": [{"query": "subscription { reviewAdded { id } }"}]}),
+        "graphql-client.mjs",
+        &json!({
+            "transport": "sse","url": partner, "operations": [{"query": "subscription { reviewAdded { id } }"}]}),
     );
     let line = node.line().await;
     assert_eq!(line["error"]["status"], 401, "{line}");

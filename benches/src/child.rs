@@ -229,3 +229,42 @@ pub fn busy_fractions(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
         })
         .collect()
 }
+
+/// How long a child may take to answer after it starts.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A port that was free a moment ago (the child binds it right after).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Poll the GraphQL endpoint `url` with `{ __typename }` until it answers 2xx, the
+/// service dies, or [`STARTUP_TIMEOUT`] passes. (Every gateway and each mock subgraph
+/// answers it; not every one has the same health route.)
+pub async fn wait_until_ready(
+    service: &mut Service,
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        service.ensure_running()?;
+        let answer = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ __typename }"}"#)
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if start.elapsed() > STARTUP_TIMEOUT {
+            bail!(
+                "not ready after {STARTUP_TIMEOUT:?}; end of its log:\n{}",
+                service.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -14,14 +14,15 @@ mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
 use serde_json::{Value as Json, json};
 
 use crate::child::{
-    Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, peak_rss_bytes,
+    Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, free_port,
+    peak_rss_bytes, wait_until_ready,
 };
 use crate::peers::{Contender, PEERS};
 use crate::report::{Report, Row, Setup};
@@ -34,7 +35,6 @@ const SUPERGRAPH_URL_PREFIX: &str = "http://0.0.0.0:4200/";
 const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release");
 const DEFAULT_PEERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-peers");
 const BUILD_HINT: &str = "cargo build --release -p gateway -p subgraph-mocks";
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Load benchmark of the release gateway on the federation benchmark scenario (wrk).
 #[derive(Debug, Parser)]
@@ -454,42 +454,6 @@ fn wrk_version() -> anyhow::Result<String> {
         .unwrap_or("wrk")
         .trim()
         .to_string())
-}
-
-/// A port that was free a moment ago (the child binds it right after).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Poll the GraphQL endpoint `url` with `{ __typename }` until it answers 2xx, the
-/// service dies, or [`STARTUP_TIMEOUT`] passes. (Every gateway and each mock subgraph
-/// answers it; not every one has the same health route.)
-async fn wait_until_ready(
-    service: &mut Service,
-    http: &reqwest::Client,
-    url: &str,
-) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        service.ensure_running()?;
-        let answer = http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        if start.elapsed() > STARTUP_TIMEOUT {
-            bail!(
-                "not ready after {STARTUP_TIMEOUT:?}; end of its log:\n{}",
-                service.log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A gateway's answer to the benchmark query.

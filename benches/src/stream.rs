@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use child::{Service, clock_ticks, cpu_seconds, rss_bytes};
+use child::{Service, clock_ticks, cpu_seconds, free_port, rss_bytes, wait_until_ready};
 
 const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release");
 const SUBGRAPHS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/subgraphs");
@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("mocks.log"),
     )?;
     let mocks_url = format!("http://127.0.0.1:{mocks_port}");
-    wait_ready(&mut mocks, &http, &format!("{mocks_url}/accounts")).await?;
+    wait_until_ready(&mut mocks, &http, &format!("{mocks_url}/accounts")).await?;
 
     let inputs = subgraph_mocks::SUBGRAPHS
         .iter()
@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("gateway.log"),
     )?;
     let url = format!("http://127.0.0.1:{port}/graphql");
-    wait_ready(&mut gateway, &http, &url).await?;
+    wait_until_ready(&mut gateway, &http, &url).await?;
     let ws_url = format!("ws://127.0.0.1:{port}/graphql");
 
     // Idle subscriptions.
@@ -294,33 +294,4 @@ async fn wait_active(http: &reqwest::Client, metrics: &str, n: usize) -> anyhow:
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn wait_ready(
-    service: &mut Service,
-    http: &reqwest::Client,
-    url: &str,
-) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        service.ensure_running()?;
-        let answer = http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await;
-        if answer.is_ok_and(|a| a.status().is_success()) {
-            return Ok(());
-        }
-        if start.elapsed() > TIMEOUT {
-            bail!("{url} did not answer within {TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }

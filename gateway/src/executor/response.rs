@@ -17,7 +17,8 @@ use std::rc::Rc;
 use smallvec::{SmallVec, smallvec};
 
 use crate::planner::PathElem;
-use crate::planner::operation::{DeferSite, Field, Operation, Selection, SelectionSet};
+use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
+use crate::planner::plan::DeferSite;
 use crate::schema::SchemaSnapshot;
 use crate::sources::value::{Object, Str, Value, write_json_string};
 

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::Map;
 use serde_json::Value as Json;
 use serde_json::json;
 
@@ -19,7 +18,7 @@ use crate::request::{Request, RequestContext, RequestError};
 
 use super::dedupe;
 use super::http::{
-    GRAPHIQL, JSON, MediaType, PLAN_HEADER, RequestId, RequestInfo, negotiate, not_acceptable,
+    GRAPHIQL, JSON, MediaType, RequestId, RequestInfo, decode_request, negotiate, not_acceptable,
     respond, simple_error, wants_html,
 };
 use super::state::AppState;
@@ -213,43 +212,6 @@ pub(super) async fn graphql_get_in(
     .await
 }
 
-/// Check the shape of the GraphQL request parameters.
-pub(super) fn decode_request(
-    query: Option<&Json>,
-    operation_name: Option<&Json>,
-    variables: Option<Json>,
-    extensions: Option<Json>,
-) -> Result<Request, String> {
-    let extensions = match extensions {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(map)) => map,
-        Some(_) => return Err("`extensions` must be a JSON object".into()),
-    };
-    let query = match query {
-        Some(Json::String(q)) => q.clone(),
-        // A persisted query is sent by hash alone.
-        None | Some(Json::Null) if extensions.contains_key("persistedQuery") => String::new(),
-        None | Some(Json::Null) => return Err("the request has no `query`".into()),
-        Some(_) => return Err("`query` must be a string".into()),
-    };
-    let operation_name = match operation_name {
-        None | Some(Json::Null) => None,
-        Some(Json::String(name)) => Some(name.clone()),
-        Some(_) => return Err("`operationName` must be a string".into()),
-    };
-    let variables = match variables {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(map)) => map,
-        Some(_) => return Err("`variables` must be a JSON object".into()),
-    };
-    Ok(Request {
-        query,
-        operation_name,
-        variables,
-        extensions,
-    })
-}
-
 /// Execute and serialize: the part of a request that identical requests can share.
 pub(super) async fn execute_outcome(
     engine: Arc<Engine>,
@@ -308,15 +270,7 @@ pub(super) async fn run(
         .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
-    let context = RequestContext {
-        request_id,
-        expose_plan: state.allow_plan_header
-            && headers
-                .get(PLAN_HEADER)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
-        client_headers: Arc::new(headers),
-        principal: principal.is_authenticated().then(|| principal.clone()),
-    };
+    let context = state.context(headers, request_id, &principal);
     // Identical concurrent queries share one execution (never mutations, never
     // requests that asked for their own plan and timings).
     // Only operations planned before qualify: the check must not plan (nor count as a

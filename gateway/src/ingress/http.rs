@@ -1,10 +1,14 @@
 //! GraphQL-over-HTTP pieces the edge's handlers and middleware share: media-type
-//! negotiation, error and response bodies, and what a handler tells the access log.
+//! negotiation, the request parameters' shape, error and response bodies, and what a
+//! handler tells the access log.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Map;
 use serde_json::Value as Json;
 use serde_json::json;
+
+use crate::request::Request;
 
 /// Header with which a client asks for the plan and fetch timings in `extensions`.
 pub const PLAN_HEADER: &str = "x-gateway-plan";
@@ -105,3 +109,40 @@ pub(super) fn not_acceptable() -> Response {
 }
 
 pub(super) const GRAPHIQL: &str = include_str!("graphiql.html");
+
+/// Check the shape of the GraphQL request parameters.
+pub(super) fn decode_request(
+    query: Option<&Json>,
+    operation_name: Option<&Json>,
+    variables: Option<Json>,
+    extensions: Option<Json>,
+) -> Result<Request, String> {
+    let extensions = match extensions {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`extensions` must be a JSON object".into()),
+    };
+    let query = match query {
+        Some(Json::String(q)) => q.clone(),
+        // A persisted query is sent by hash alone.
+        None | Some(Json::Null) if extensions.contains_key("persistedQuery") => String::new(),
+        None | Some(Json::Null) => return Err("the request has no `query`".into()),
+        Some(_) => return Err("`query` must be a string".into()),
+    };
+    let operation_name = match operation_name {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) => Some(name.clone()),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match variables {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`variables` must be a JSON object".into()),
+    };
+    Ok(Request {
+        query,
+        operation_name,
+        variables,
+        extensions,
+    })
+}

@@ -12,6 +12,7 @@ mod http;
 pub mod ratelimit;
 mod state;
 mod stream;
+mod streaming;
 pub mod tls;
 pub mod ws;
 
@@ -40,7 +41,7 @@ pub use http::PLAN_HEADER;
 use http::RequestId;
 use http::RequestInfo;
 pub use state::AppState;
-use ws::config::StreamingConfig;
+pub use streaming::StreamingConfig;
 
 /// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
 #[derive(Debug, Clone, Deserialize)]

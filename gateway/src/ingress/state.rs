@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::common::principal::Principal;
 use crate::pipeline::Engine;
+use crate::request::RequestContext;
 use crate::telemetry::Metrics;
 
 use super::auth;
 use super::dedupe;
-use super::ws::config::StreamingConfig;
+use super::http::PLAN_HEADER;
+use super::streaming::StreamingConfig;
 
 /// Shared state of the HTTP server. The engine (schema version + plan cache) is
 /// swapped atomically on reload; requests in flight keep the version they started with.
@@ -31,4 +34,25 @@ pub struct AppState {
     /// Set when the server stops: open streams end with a message instead of holding
     /// the shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// What execution needs to know about an HTTP request: its id, whether it may see
+    /// its plan (`x-gateway-plan: true`, when allowed), its headers, who it acts for.
+    pub(super) fn context(
+        &self,
+        headers: http::HeaderMap,
+        request_id: http::HeaderValue,
+        principal: &Arc<Principal>,
+    ) -> RequestContext {
+        RequestContext {
+            request_id,
+            expose_plan: self.allow_plan_header
+                && headers
+                    .get(PLAN_HEADER)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+            client_headers: Arc::new(headers),
+            principal: principal.is_authenticated().then(|| principal.clone()),
+        }
+    }
 }

@@ -22,10 +22,10 @@ use futures::StreamExt;
 use crate::bff::Bff;
 use crate::common::principal::Principal;
 use crate::executor::stream::ResponseStream;
-use crate::request::{Request, RequestContext};
+use crate::request::Request;
 use crate::telemetry::metrics::Active;
 
-use super::http::{GRAPHQL_RESPONSE, JSON, PLAN_HEADER, RequestInfo};
+use super::http::{GRAPHQL_RESPONSE, JSON, RequestInfo};
 use super::state::AppState;
 
 const SSE: &str = "text/event-stream";
@@ -171,15 +171,7 @@ pub(super) async fn respond(
         .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
-    let context = RequestContext {
-        request_id,
-        expose_plan: state.allow_plan_header
-            && headers
-                .get(PLAN_HEADER)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
-        client_headers: Arc::new(headers),
-        principal: principal.is_authenticated().then(|| principal.clone()),
-    };
+    let context = state.context(headers, request_id, &principal);
     let (events, outcome): (ResponseStream, &'static str) = match engine
         .stream_as(
             view.as_deref(),

@@ -93,18 +93,6 @@ impl Defer {
     }
 }
 
-/// Where a deferred fragment applies: the response path of its parent objects (`List`
-/// for each list level), and the fragment.
-#[derive(Debug, Clone)]
-pub struct DeferSite {
-    pub defer: Defer,
-    pub path: Vec<super::plan::PathElem>,
-    /// The named type of the objects at `path`.
-    pub parent_type: Name,
-    /// The fragment without its `@defer`, to project on each object.
-    pub selection: SelectionSet,
-}
-
 /// `@skip` / `@include` of a selection, evaluated per request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Conditions(pub Vec<Condition>);
@@ -214,54 +202,6 @@ impl Operation {
             selection,
             defers: budget.defers.unwrap_or(0),
         })
-    }
-
-    /// Every deferred fragment, with the response path it applies at.
-    pub fn defer_sites(&self) -> Vec<DeferSite> {
-        fn walk(
-            set: &SelectionSet,
-            parent: &Name,
-            path: &mut Vec<super::plan::PathElem>,
-            out: &mut Vec<DeferSite>,
-        ) {
-            for item in &set.0 {
-                match item {
-                    Selection::Field(f) => {
-                        let depth = path.len();
-                        path.push(super::plan::PathElem::Key(f.key.clone()));
-                        let mut ty = &f.ty;
-                        while let Type::List(inner) | Type::NonNullList(inner) = ty {
-                            path.push(super::plan::PathElem::List);
-                            ty = inner;
-                        }
-                        walk(&f.selection, f.ty.inner_named_type(), path, out);
-                        path.truncate(depth);
-                    }
-                    Selection::Fragment(frag) => {
-                        if let Some(defer) = &frag.defer {
-                            let mut plain = frag.clone();
-                            plain.defer = None;
-                            out.push(DeferSite {
-                                defer: defer.clone(),
-                                path: path.clone(),
-                                parent_type: parent.clone(),
-                                selection: SelectionSet(vec![Selection::Fragment(plain)]),
-                            });
-                        }
-                        walk(
-                            &frag.selection,
-                            frag.type_condition.as_ref().unwrap_or(parent),
-                            path,
-                            out,
-                        );
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.selection, &self.root_type, &mut Vec::new(), &mut out);
-        out.sort_by_key(|s| s.defer.id);
-        out
     }
 }
 

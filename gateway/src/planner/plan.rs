@@ -352,6 +352,18 @@ pub struct QueryPlan {
     pub deferred: Option<DeferredPlan>,
 }
 
+/// Where a deferred fragment applies: the response path of its parent objects (`List`
+/// for each list level), and the fragment.
+#[derive(Debug, Clone)]
+pub struct DeferSite {
+    pub defer: super::operation::Defer,
+    pub path: Vec<PathElem>,
+    /// The named type of the objects at `path`.
+    pub parent_type: Name,
+    /// The fragment without its `@defer`, to project on each object.
+    pub selection: super::operation::SelectionSet,
+}
+
 /// The deferred parts of a plan. Fetches that need nothing from the primary part run
 /// beside it (`beside`); the others run after it, step by step (`after`), and each
 /// fragment is delivered as soon as the steps it needs are done.
@@ -363,7 +375,7 @@ pub struct DeferredPlan {
     /// (0: once the primary part and `beside` are).
     pub ready_after: Vec<usize>,
     /// The deferred fragments, by defer id.
-    pub sites: Vec<super::operation::DeferSite>,
+    pub sites: Vec<DeferSite>,
 }
 
 impl QueryPlan {

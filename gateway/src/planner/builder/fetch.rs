@@ -174,7 +174,7 @@ impl Builder<'_> {
                 beside,
                 after,
                 ready_after,
-                sites: op.defer_sites(),
+                sites: defer_sites(op),
             }),
         }
     }
@@ -428,6 +428,49 @@ impl Builder<'_> {
             kind: FetchKind::Entities(entity_parts),
         }
     }
+}
+
+/// Every deferred fragment of `op`, with the response path it applies at.
+fn defer_sites(op: &Operation) -> Vec<DeferSite> {
+    fn walk(set: &SelectionSet, parent: &Name, path: &mut Vec<PathElem>, out: &mut Vec<DeferSite>) {
+        for item in &set.0 {
+            match item {
+                Selection::Field(f) => {
+                    let depth = path.len();
+                    path.push(PathElem::Key(f.key.clone()));
+                    let mut ty = &f.ty;
+                    while let Type::List(inner) | Type::NonNullList(inner) = ty {
+                        path.push(PathElem::List);
+                        ty = inner;
+                    }
+                    walk(&f.selection, f.ty.inner_named_type(), path, out);
+                    path.truncate(depth);
+                }
+                Selection::Fragment(frag) => {
+                    if let Some(defer) = &frag.defer {
+                        let mut plain = frag.clone();
+                        plain.defer = None;
+                        out.push(DeferSite {
+                            defer: defer.clone(),
+                            path: path.clone(),
+                            parent_type: parent.clone(),
+                            selection: SelectionSet(vec![Selection::Fragment(plain)]),
+                        });
+                    }
+                    walk(
+                        &frag.selection,
+                        frag.type_condition.as_ref().unwrap_or(parent),
+                        path,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&op.selection, &op.root_type, &mut Vec::new(), &mut out);
+    out.sort_by_key(|s| s.defer.id);
+    out
 }
 
 pub(super) fn write_variable_definitions(

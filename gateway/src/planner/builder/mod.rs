@@ -18,8 +18,8 @@ use rustc_hash::FxHashMap;
 use super::error::PlanError;
 use super::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use super::plan::{
-    DeferredPlan, EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan, SubSelection,
-    merge_field_sets,
+    DeferSite, DeferredPlan, EntityPart, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan,
+    SubSelection, merge_field_sets,
 };
 use crate::schema::fieldset::{FieldSet, FieldSetItem, response_key};
 use crate::schema::{GraphId, Supergraph};

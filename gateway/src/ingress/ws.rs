@@ -15,8 +15,6 @@
 //! refused credentials, 4408 no `connection_init` in time, 4409 an id already in use,
 //! 4429 a second `connection_init`.
 
-pub mod config;
-
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -36,8 +34,9 @@ use crate::common::principal::Principal;
 use crate::request::{Request, RequestContext};
 use crate::telemetry;
 
-use super::graphql::decode_request;
+use super::http::decode_request;
 use super::state::AppState;
+use super::streaming::StreamingConfig;
 
 /// The subprotocol clients ask for.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -498,7 +497,7 @@ fn error_message(id: &str, error: Json) -> String {
 }
 
 /// Send one message, or give up on a client that does not take it in time.
-async fn write(socket: &mut WebSocket, text: String, settings: &config::StreamingConfig) -> bool {
+async fn write(socket: &mut WebSocket, text: String, settings: &StreamingConfig) -> bool {
     matches!(
         tokio::time::timeout(
             settings.write_timeout,
