@@ -973,3 +973,58 @@ async fn an_upgrade_header_does_not_skip_authentication_when_websocket_is_off() 
     assert_eq!(reply.status, 401, "{reply:?}");
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_mobile_bff_streams_its_persisted_subscription() {
+    use sha2::{Digest, Sha256};
+    let env = Env::start().await;
+    let document = std::fs::read_to_string(
+        workspace_root().join("bffs/mobile/operations/reviewAdded.graphql"),
+    )
+    .expect("the persisted subscription");
+    let hash: String = Sha256::digest(document.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    // Over WebSocket, by hash; the mobile BFF runs trusted documents only.
+    let mobile = format!("http://{}/bff/mobile/graphql", env.gateway.addr);
+    let mut ws = WsClient::init(&mobile, json!({})).await;
+    ws.subscribe("adhoc", "subscription { reviewAdded { id } }")
+        .await;
+    let refused = ws.message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_REQUIRED"
+    );
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    ws.send(json!({"id": "p", "type": "subscribe", "payload": {"extensions": persisted}}))
+        .await;
+    env.subscribed(1).await;
+    env.mocks.emit_review("19");
+    let event = next_payload(&ws.message().await, "p");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "19", "{event}");
+    assert!(event["data"]["reviewAdded"]["product"]["name"].is_string());
+    drop(ws);
+    env.subscribed(0).await;
+
+    // Its plain GET endpoint streams over SSE.
+    let response = client()
+        .get(format!(
+            "http://{}/bff/mobile/reviewAdded",
+            env.gateway.addr
+        ))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("request");
+    let mut sse = Body(response, String::new());
+    sse.until(":\n\n").await;
+    env.subscribed(1).await;
+    env.mocks.emit_review("20");
+    let event = sse.until("\n\n").await;
+    assert!(event.starts_with("event: next\ndata: "), "{event}");
+    assert!(event.contains("\"id\":\"20\""), "{event}");
+    env.shutdown().await;
+}

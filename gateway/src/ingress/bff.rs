@@ -23,6 +23,7 @@ use super::http::{
     GRAPHIQL, MediaType, RequestId, negotiate, not_acceptable, simple_error, wants_html,
 };
 use super::state::AppState;
+use super::stream;
 use super::ws::{self, Upgrade};
 
 /// The BFF named in the path, or a 404 response.
@@ -137,7 +138,9 @@ pub async fn persisted(
             Ok(b) => b,
             Err(response) => return *response,
         };
-    let Some(media) = negotiate(&headers) else {
+    // A persisted subscription streams over SSE or multipart, like any request.
+    let framing = stream::framing_of(&headers);
+    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     let Some(op) = bff.persisted.by_name(&name) else {
@@ -173,6 +176,20 @@ pub async fn persisted(
         extensions: Map::new(),
     };
     let principal = principal.map(|p| p.0);
+    if let Some(framing) = framing {
+        let id = request_id.0.0;
+        return stream::respond(
+            &state,
+            headers,
+            id,
+            principal,
+            request,
+            framing,
+            true,
+            Some(bff),
+        )
+        .await;
+    }
     run(
         &state,
         headers,
