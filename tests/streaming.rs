@@ -276,6 +276,7 @@ async fn queries_mutations_and_request_errors_over_websocket() {
 async fn protocol_violations_close_with_the_protocol_codes() {
     let env = Env::start_with(|spec| {
         spec.edge.streaming.init_timeout = Duration::from_millis(300);
+        spec.edge.streaming.idle_timeout = Duration::from_millis(500);
     })
     .await;
     let url = env.url();
@@ -332,6 +333,19 @@ async fn protocol_violations_close_with_the_protocol_codes() {
     assert!(matches!(ws.recv().await, Received::Closed(4406, _)));
     // Every upstream subscription the closed connections opened is gone.
     env.subscribed(0).await;
+
+    // A connection without operations is closed once idle; one with a running
+    // subscription is not, and becomes idle when it ends.
+    let mut ws = WsClient::init(&url, json!({})).await;
+    assert!(matches!(ws.recv().await, Received::Closed(1000, r) if r.starts_with("idle")));
+    let mut ws = WsClient::init(&url, json!({})).await;
+    ws.subscribe("s", "subscription { reviewAdded { id } }")
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.message().await, json!({"type": "pong"}));
+    ws.send(json!({"id": "s", "type": "complete"})).await;
+    assert!(matches!(ws.recv().await, Received::Closed(1000, r) if r.starts_with("idle")));
     env.shutdown().await;
 }
 

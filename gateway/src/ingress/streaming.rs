@@ -15,6 +15,10 @@ pub struct StreamingConfig {
     /// A connection that has not sent `connection_init` by then is closed (4408).
     #[serde(with = "duration")]
     pub init_timeout: Duration,
+    /// A connection without any running operation for this long is closed (1000;
+    /// zero: never).
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
     /// Running subscriptions per connection; more are refused with an `error`.
     pub max_subscriptions: usize,
     /// Messages queued for one client; a client that lets more pile up is too slow and
@@ -37,6 +41,7 @@ impl Default for StreamingConfig {
         StreamingConfig {
             websocket: true,
             init_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
             max_subscriptions: 100,
             max_buffered_messages: 256,
             write_timeout: Duration::from_secs(10),

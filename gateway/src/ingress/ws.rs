@@ -185,6 +185,9 @@ impl Connection {
         let overflow = Arc::new(Notify::new());
         let init_deadline = tokio::time::sleep(settings.init_timeout);
         tokio::pin!(init_deadline);
+        let idle_for = settings.idle_timeout;
+        let idle = tokio::time::sleep(idle_for);
+        tokio::pin!(idle);
         let mut keepalive = tokio::time::interval(if settings.keepalive.is_zero() {
             std::time::Duration::from_secs(3600 * 24 * 365)
         } else {
@@ -193,7 +196,16 @@ impl Connection {
         keepalive.reset();
         let mut closing = self.state.closing.subscribe();
         let outcome: Option<Close> = loop {
+            // Idle time counts from when the last operation ended.
+            if !self.operations.is_empty() && !idle_for.is_zero() {
+                idle.as_mut().reset(tokio::time::Instant::now() + idle_for);
+            }
             tokio::select! {
+                () = &mut idle, if !idle_for.is_zero() && self.operations.is_empty() => {
+                    break Some(Close::new(1000, format!(
+                        "idle: no operation for {}s", idle_for.as_secs_f64()
+                    )));
+                }
                 _ = closing.changed() => {
                     break Some(Close::new(1001, "the gateway is shutting down"));
                 }
