@@ -72,6 +72,21 @@ impl Env {
         );
     }
 
+    /// Wait until the gateway runs `n` streams for `client` (its own count).
+    async fn active(&self, client: &str, n: usize) {
+        let line = format!("gateway_subscriptions_active{{client=\"{client}\"}} {n}\n");
+        for _ in 0..200 {
+            if e2e_tests::metrics_text(self.gateway.addr)
+                .await
+                .contains(&line)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{client} never ran {n} streams");
+    }
+
     async fn shutdown(self) {
         self.gateway.shutdown().await;
         self.mocks.shutdown().await;
@@ -1040,5 +1055,60 @@ async fn the_mobile_bff_streams_its_persisted_subscription() {
     let event = sse.until("\n\n").await;
     assert!(event.starts_with("event: next\ndata: "), "{event}");
     assert!(event.contains("\"id\":\"20\""), "{event}");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn streams_are_limited_per_client_across_connections() {
+    let env = Env::start_with(|spec| spec.edge.streaming.max_streams_per_principal = 2).await;
+    let partner = format!("http://{}/bff/partner/graphql", env.gateway.addr);
+    let key = json!({"x-api-key": "demo-pro-key"});
+    let mut a = WsClient::init(&partner, key.clone()).await;
+    a.subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    a.subscribe("2", "subscription { reviewAdded { id } }")
+        .await;
+    env.active("partner", 2).await;
+    let mut b = WsClient::init(&partner, key.clone()).await;
+    b.subscribe("3", "subscription { reviewAdded { id } }")
+        .await;
+    let refused = b.message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "SUBSCRIPTION_LIMIT"
+    );
+    // The same client over SSE is counted too.
+    let response = client()
+        .post(&partner)
+        .header("accept", "text/event-stream")
+        .header("x-api-key", "demo-pro-key")
+        .json(&json!({"query": "subscription { reviewAdded { id } }"}))
+        .send()
+        .await
+        .expect("request");
+    let text = Body(response, String::new()).end().await;
+    assert!(text.contains("SUBSCRIPTION_LIMIT"), "{text}");
+    // Another client is not affected; a freed place can be taken again.
+    let mut other = WsClient::init(&partner, json!({"x-api-key": "demo-free-key"})).await;
+    other
+        .subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    env.active("partner", 3).await;
+    a.send(json!({"id": "1", "type": "complete"})).await;
+    env.active("partner", 2).await;
+    b.subscribe("3", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+    let mut synced = false;
+    for _ in 0..100 {
+        env.mocks.emit_review("21");
+        if let Some(m) = b.try_message(Duration::from_millis(100)).await {
+            assert_eq!(m["type"], "next", "{m}");
+            synced = true;
+            break;
+        }
+    }
+    assert!(synced, "the freed place was taken");
     env.shutdown().await;
 }

@@ -12,7 +12,7 @@ use crate::telemetry::Metrics;
 use super::auth;
 use super::dedupe;
 use super::http::PLAN_HEADER;
-use super::streaming::StreamingConfig;
+use super::streaming::{PrincipalStreams, StreamSlot, StreamingConfig};
 
 /// Shared state of the HTTP server. The engine (schema version + plan cache) is
 /// swapped atomically on reload; requests in flight keep the version they started with.
@@ -34,9 +34,29 @@ pub struct AppState {
     /// Set when the server stops: open streams end with a message instead of holding
     /// the shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Streams running per authenticated client.
+    pub streams: PrincipalStreams,
 }
 
 impl AppState {
+    /// A place among the client's running streams, or the refusal as a GraphQL error.
+    pub(super) fn take_stream(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<StreamSlot>, serde_json::Value> {
+        let subject = principal
+            .is_authenticated()
+            .then_some(principal.subject.as_deref())
+            .flatten();
+        let limit = self.streaming.max_streams_per_principal;
+        self.streams.take(subject, limit).map_err(|limit| {
+            serde_json::json!({
+                "message": format!("at most {limit} streams may run for one client"),
+                "extensions": { "code": "SUBSCRIPTION_LIMIT" },
+            })
+        })
+    }
+
     /// What execution needs to know about an HTTP request: its id, whether it may see
     /// its plan (`x-gateway-plan: true`, when allowed), its headers, who it acts for.
     pub(super) fn context(

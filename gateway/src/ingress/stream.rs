@@ -27,6 +27,7 @@ use crate::telemetry::metrics::Active;
 
 use super::http::{GRAPHQL_RESPONSE, JSON, RequestInfo};
 use super::state::AppState;
+use super::streaming::StreamSlot;
 
 const SSE: &str = "text/event-stream";
 const MULTIPART: &str = "multipart/mixed";
@@ -172,32 +173,33 @@ pub(super) async fn respond(
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
     let context = state.context(headers, request_id, &principal);
-    let (events, outcome): (ResponseStream, &'static str) = match engine
-        .stream_as(
-            view.as_deref(),
-            &request,
-            over_get,
-            framing.incremental(),
-            &context,
-            &principal,
-        )
-        .await
-    {
-        Ok(events) => (events, "ok"),
-        // Request errors are one event too, as graphql-sse does: the client reads
-        // them where it reads results.
-        Err(error) => {
-            let response = crate::executor::Response {
-                errors: error.graphql_errors(),
-                ..Default::default()
-            };
-            (
-                Box::pin(futures::stream::once(async { response })),
-                "request_error",
-            )
-        }
+    // Request errors (and a refused stream) are one event too, as graphql-sse does:
+    // the client reads them where it reads results.
+    let one = |errors: Vec<serde_json::Value>| -> ResponseStream {
+        let response = crate::executor::Response {
+            errors,
+            ..Default::default()
+        };
+        Box::pin(futures::stream::once(async { response }))
     };
-    let running = state.metrics.subscription_active(&client);
+    let (events, outcome, slot) = match state.take_stream(&principal) {
+        Err(refused) => (one(vec![refused]), "rejected", None),
+        Ok(slot) => match engine
+            .stream_as(
+                view.as_deref(),
+                &request,
+                over_get,
+                framing.incremental(),
+                &context,
+                &principal,
+            )
+            .await
+        {
+            Ok(events) => (events, "ok", slot),
+            Err(error) => (one(error.graphql_errors()), "request_error", None),
+        },
+    };
+    let running = (state.metrics.subscription_active(&client), slot);
     let heartbeat = state.streaming.keepalive;
     let body = body(
         framing,
@@ -242,14 +244,14 @@ struct BodyState {
     metrics: Arc<crate::telemetry::Metrics>,
     client: String,
     closing: tokio::sync::watch::Receiver<bool>,
-    _running: Active,
+    _running: (Active, Option<StreamSlot>),
 }
 
 fn body(
     framing: Framing,
     heartbeat: Duration,
     events: ResponseStream,
-    running: Active,
+    running: (Active, Option<StreamSlot>),
     metrics: Arc<crate::telemetry::Metrics>,
     client: String,
     closing: tokio::sync::watch::Receiver<bool>,

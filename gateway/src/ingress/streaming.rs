@@ -1,6 +1,8 @@
 //! `edge.streaming:` in the config file: subscriptions and other streams to clients,
 //! over WebSocket, Server-Sent Events and multipart HTTP.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -19,6 +21,10 @@ pub struct StreamingConfig {
     /// zero: never).
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    /// Running streams (WebSocket operations, SSE and multipart responses) per
+    /// authenticated client (JWT subject, API key name), over all its connections;
+    /// more are refused with `SUBSCRIPTION_LIMIT`. Zero: no limit.
+    pub max_streams_per_principal: usize,
     /// Running subscriptions per connection; more are refused with an `error`.
     pub max_subscriptions: usize,
     /// Messages queued for one client; a client that lets more pile up is too slow and
@@ -43,10 +49,57 @@ impl Default for StreamingConfig {
             init_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_subscriptions: 100,
+            max_streams_per_principal: 1000,
             max_buffered_messages: 256,
             write_timeout: Duration::from_secs(10),
             max_message_bytes: 1024 * 1024,
             keepalive: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How many streams each authenticated client runs, for
+/// [`StreamingConfig::max_streams_per_principal`].
+#[derive(Default)]
+pub struct PrincipalStreams(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One running stream of a client; dropping it frees the place.
+pub struct StreamSlot {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    subject: String,
+}
+
+impl PrincipalStreams {
+    /// A place for one more stream of `subject`, unless it runs `limit` already.
+    /// Anonymous clients (`None`) are limited per connection and by rate limits only.
+    pub fn take(&self, subject: Option<&str>, limit: usize) -> Result<Option<StreamSlot>, usize> {
+        let (Some(subject), true) = (subject, limit > 0) else {
+            return Ok(None);
+        };
+        let Ok(mut counts) = self.0.lock() else {
+            return Ok(None);
+        };
+        let running = counts.entry(subject.to_string()).or_insert(0);
+        if *running >= limit {
+            return Err(limit);
+        }
+        *running += 1;
+        Ok(Some(StreamSlot {
+            counts: self.0.clone(),
+            subject: subject.to_string(),
+        }))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(running) = counts.get_mut(&self.subject)
+        {
+            *running -= 1;
+            if *running == 0 {
+                counts.remove(&self.subject);
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::telemetry;
 
 use super::http::decode_request;
 use super::state::AppState;
-use super::streaming::StreamingConfig;
+use super::streaming::{StreamSlot, StreamingConfig};
 
 /// The subprotocol clients ask for.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -311,9 +311,10 @@ impl Connection {
                 let Some(Json::Object(payload)) = message.payload else {
                     return Err(Close::new(4400, "`subscribe` needs a `payload` object"));
                 };
-                if let Some(refused) = self.admit(&principal).await {
-                    return Ok(Some(error_message(&id, refused)));
-                }
+                let slot = match self.admit(&principal).await {
+                    Ok(slot) => slot,
+                    Err(refused) => return Ok(Some(error_message(&id, refused))),
+                };
                 let request = decode_request(
                     payload.get("query"),
                     payload.get("operationName"),
@@ -330,6 +331,7 @@ impl Connection {
                     id.clone(),
                     queue.clone(),
                     overflow.clone(),
+                    slot,
                 ));
                 self.operations.insert(id, task.abort_handle());
                 Ok(None)
@@ -390,30 +392,34 @@ impl Connection {
         Ok(r#"{"type":"connection_ack"}"#.into())
     }
 
-    /// Per operation: the connection's limit and the client's rate limit. `Some` is
-    /// the refusal, as a GraphQL error.
-    async fn admit(&self, principal: &Principal) -> Option<Json> {
+    /// Per operation: the connection's limit, the client's stream limit and rate
+    /// limit. The place it takes among the client's streams, or the refusal as a
+    /// GraphQL error.
+    async fn admit(&self, principal: &Principal) -> Result<Option<StreamSlot>, Json> {
         let limit = self.state.streaming.max_subscriptions;
         if self.operations.len() >= limit {
-            return Some(json!({
+            return Err(json!({
                 "message": format!("at most {limit} operations may run on one connection"),
                 "extensions": { "code": "SUBSCRIPTION_LIMIT" },
             }));
         }
+        let slot = self.state.take_stream(principal)?;
         let access = self.state.access.load_full();
-        let limiter = access.limiter.as_ref()?;
+        let Some(limiter) = access.limiter.as_ref() else {
+            return Ok(slot);
+        };
         let ip = limiter.client_ip(self.peer, &self.headers);
         match limiter.check(principal, ip).await {
-            Ok(decision) if decision.allowed => None,
+            Ok(decision) if decision.allowed => Ok(slot),
             Ok(decision) => {
                 self.state.metrics.rate_limited(&decision.tier);
                 let retry = super::ratelimit::ceil_secs(decision.retry_after).max(1);
-                Some(json!({
+                Err(json!({
                     "message": format!("rate limit exceeded; retry in {retry}s"),
                     "extensions": { "code": "RATE_LIMITED" },
                 }))
             }
-            Err(error) => Some(json!({
+            Err(error) => Err(json!({
                 "message": error.to_string(),
                 "extensions": { "code": "RATE_LIMIT_UNAVAILABLE" },
             })),
@@ -432,6 +438,7 @@ async fn run(
     id: Arc<str>,
     queue: mpsc::Sender<Out>,
     overflow: Arc<Notify>,
+    _slot: Option<StreamSlot>,
 ) {
     // The schema version at the start of the operation serves it to its end.
     let engine = state.engine.load_full();

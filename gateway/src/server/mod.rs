@@ -73,6 +73,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         dedupe: Default::default(),
         streaming: spec.edge.streaming.clone(),
         closing: tokio::sync::watch::Sender::new(false),
+        streams: Default::default(),
     });
     let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
