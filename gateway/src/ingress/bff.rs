@@ -19,9 +19,7 @@ use crate::common::principal::Principal;
 use crate::request::Request;
 
 use super::graphql::{graphql_get_in, graphql_post_in, run};
-use super::http::{
-    GRAPHIQL, MediaType, RequestId, negotiate, not_acceptable, simple_error, wants_html,
-};
+use super::http::{GRAPHIQL, MediaType, RequestId, not_acceptable, simple_error, wants_html};
 use super::state::AppState;
 use super::stream;
 use super::ws::{self, Upgrade};
@@ -139,10 +137,10 @@ pub async fn persisted(
             Err(response) => return *response,
         };
     // A persisted subscription streams over SSE or multipart, like any request.
-    let framing = stream::framing_of(&headers);
-    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
+    let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();
     };
+    let media = accepted.media;
     let Some(op) = bff.persisted.by_name(&name) else {
         return simple_error(
             StatusCode::NOT_FOUND,
@@ -176,27 +174,13 @@ pub async fn persisted(
         extensions: Map::new(),
     };
     let principal = principal.map(|p| p.0);
-    if let Some(framing) = framing {
-        let id = request_id.0.0;
-        return stream::respond(
-            &state,
-            headers,
-            id,
-            principal,
-            request,
-            framing,
-            true,
-            Some(bff),
-        )
-        .await;
-    }
     run(
         &state,
         headers,
         request_id.0.0,
         principal,
         request,
-        media,
+        accepted,
         true,
         Some(bff),
     )

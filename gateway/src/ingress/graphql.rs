@@ -18,11 +18,11 @@ use crate::request::{Request, RequestContext, RequestError};
 
 use super::dedupe;
 use super::http::{
-    GRAPHIQL, JSON, MediaType, RequestId, RequestInfo, decode_request, negotiate, not_acceptable,
-    respond, simple_error, wants_html,
+    GRAPHIQL, JSON, MediaType, RequestId, RequestInfo, decode_request, not_acceptable, respond,
+    simple_error, wants_html,
 };
 use super::state::AppState;
-use super::stream;
+use super::stream::{self, Accepted};
 use super::ws::{self, Upgrade};
 
 pub(super) async fn graphql_post(
@@ -44,10 +44,10 @@ pub(super) async fn graphql_post_in(
     body: Bytes,
     view: Option<Arc<Bff>>,
 ) -> Response {
-    let framing = stream::framing_of(&headers);
-    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
+    let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();
     };
+    let media = accepted.media;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -92,20 +92,13 @@ pub(super) async fn graphql_post_in(
         }
     };
     let principal = principal.map(|p| p.0);
-    if let Some(framing) = framing {
-        let id = request_id.0;
-        return stream::respond(
-            &state, headers, id, principal, request, framing, false, view,
-        )
-        .await;
-    }
     run(
         &state,
         headers,
         request_id.0,
         principal,
         request,
-        media,
+        accepted,
         false,
         view,
     )
@@ -148,10 +141,10 @@ pub(super) async fn graphql_get_in(
     if param("query").is_none() && wants_html(&headers) {
         return Html(GRAPHIQL).into_response();
     }
-    let framing = stream::framing_of(&headers);
-    let Some(media) = negotiate(&headers).or(framing.map(|_| MediaType::Json)) else {
+    let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();
     };
+    let media = accepted.media;
     let variables = match param("variables") {
         None => None,
         Some(text) if text.is_empty() => None,
@@ -195,17 +188,13 @@ pub(super) async fn graphql_get_in(
         }
     };
     let principal = principal.map(|p| p.0);
-    if let Some(framing) = framing {
-        let id = request_id.0;
-        return stream::respond(&state, headers, id, principal, request, framing, true, view).await;
-    }
     run(
         &state,
         headers,
         request_id.0,
         principal,
         request,
-        media,
+        accepted,
         true,
         view,
     )
@@ -261,7 +250,7 @@ pub(super) async fn run(
     request_id: HeaderValue,
     principal: Option<Arc<Principal>>,
     request: Request,
-    media: MediaType,
+    accepted: Accepted,
     over_get: bool,
     view: Option<Arc<Bff>>,
 ) -> Response {
@@ -271,6 +260,13 @@ pub(super) async fn run(
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
     let context = state.context(headers, request_id, &principal);
+    let media = accepted.media;
+    if let Some(framing) = accepted.framing {
+        return stream::respond(
+            state, &engine, context, principal, client, request, framing, over_get, view,
+        )
+        .await;
+    }
     // Identical concurrent queries share one execution (never mutations, never
     // requests that asked for their own plan and timings).
     // Only operations planned before qualify: the check must not plan (nor count as a

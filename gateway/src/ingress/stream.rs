@@ -22,10 +22,11 @@ use futures::StreamExt;
 use crate::bff::Bff;
 use crate::common::principal::Principal;
 use crate::executor::stream::ResponseStream;
-use crate::request::Request;
+use crate::pipeline::Engine;
+use crate::request::{Request, RequestContext};
 use crate::telemetry::metrics::Active;
 
-use super::http::{GRAPHQL_RESPONSE, JSON, RequestInfo};
+use super::http::{GRAPHQL_RESPONSE, JSON, MediaType, RequestInfo, negotiate};
 use super::state::AppState;
 use super::streaming::StreamSlot;
 
@@ -124,6 +125,21 @@ impl Framing {
     }
 }
 
+/// What the client accepts: the media type of plain answers (and of errors found
+/// before any streaming), and the streaming framing when it asks for one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Accepted {
+    pub(super) media: MediaType,
+    pub(super) framing: Option<Framing>,
+}
+
+/// [`Accepted`] from the `Accept` header; `None`: nothing the gateway serves.
+pub(super) fn accepted(headers: &HeaderMap) -> Option<Accepted> {
+    let framing = framing_of(headers);
+    let media = negotiate(headers).or(framing.map(|_| MediaType::Json))?;
+    Some(Accepted { media, framing })
+}
+
 /// The streaming framing the client asks for: the first of the media types it lists
 /// that the gateway serves, when that one streams.
 pub(super) fn framing_of(headers: &HeaderMap) -> Option<Framing> {
@@ -159,20 +175,15 @@ pub(super) fn framing_of(headers: &HeaderMap) -> Option<Framing> {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn respond(
     state: &AppState,
-    headers: HeaderMap,
-    request_id: HeaderValue,
-    principal: Option<Arc<Principal>>,
+    engine: &Engine,
+    context: RequestContext,
+    principal: Arc<Principal>,
+    client: String,
     request: Request,
     framing: Framing,
     over_get: bool,
     view: Option<Arc<Bff>>,
 ) -> Response {
-    let client = view
-        .as_ref()
-        .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
-    let engine = state.engine.load_full();
-    let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
-    let context = state.context(headers, request_id, &principal);
     // Request errors (and a refused stream) are one event too, as graphql-sse does:
     // the client reads them where it reads results.
     let one = |errors: Vec<serde_json::Value>| -> ResponseStream {

@@ -112,7 +112,7 @@ pub(super) fn accept(
         let connection = Connection {
             state,
             client,
-            headers,
+            headers: Arc::new(headers),
             peer,
             principal: None,
             init_received: false,
@@ -161,8 +161,9 @@ struct Connection {
     state: Arc<AppState>,
     /// The BFF the connection was opened on; `None`: the unified endpoint.
     client: Option<String>,
-    /// The upgrade request's headers, and after `connection_init` its payload's.
-    headers: HeaderMap,
+    /// The upgrade request's headers, and after `connection_init` its payload's;
+    /// shared by every operation of the connection.
+    headers: Arc<HeaderMap>,
     peer: Option<IpAddr>,
     principal: Option<Arc<Principal>>,
     init_received: bool,
@@ -325,7 +326,7 @@ impl Connection {
                 let task = tokio::spawn(run(
                     self.state.clone(),
                     self.client.clone(),
-                    Arc::new(self.headers.clone()),
+                    self.headers.clone(),
                     principal,
                     request,
                     id.clone(),
@@ -357,7 +358,7 @@ impl Connection {
         self.init_received = true;
         match payload {
             None | Some(Json::Null) => {}
-            Some(Json::Object(payload)) => add_headers(&mut self.headers, &payload),
+            Some(Json::Object(payload)) => add_headers(Arc::make_mut(&mut self.headers), &payload),
             Some(_) => {
                 return Err(Close::new(
                     4400,

@@ -241,7 +241,7 @@ impl Engine {
         context: &RequestContext,
         principal: &Principal,
     ) -> Result<ResponseStream, RequestError> {
-        let (_, prepared) = self.prepare_request(view, request, principal)?;
+        let (query, prepared) = self.prepare_request(view, request, principal)?;
         let deferred = prepared.plan.deferred.as_ref();
         if incremental
             && let Some(deferred) = deferred
@@ -263,7 +263,9 @@ impl Engine {
         }
         if prepared.operation.kind != OperationType::Subscription {
             let response = self
-                .execute_as(view, request, over_get, context, principal)
+                .execute_prepared(
+                    view, request, over_get, context, principal, &query, prepared,
+                )
                 .await?;
             return Ok(Box::pin(futures::stream::once(async { response })));
         }
@@ -298,6 +300,24 @@ impl Engine {
         principal: &Principal,
     ) -> Result<Response, RequestError> {
         let (query, prepared) = self.prepare_request(view, request, principal)?;
+        self.execute_prepared(
+            view, request, over_get, context, principal, &query, prepared,
+        )
+        .await
+    }
+
+    /// [`Engine::execute_as`] once the document is prepared.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_prepared(
+        &self,
+        view: Option<&Bff>,
+        request: &Request,
+        over_get: bool,
+        context: &RequestContext,
+        principal: &Principal,
+        query: &str,
+        prepared: Arc<Prepared>,
+    ) -> Result<Response, RequestError> {
         match prepared.operation.kind {
             OperationType::Mutation if over_get => return Err(RequestError::MutationOverGet),
             OperationType::Subscription => return Err(RequestError::Subscription),
