@@ -591,7 +591,7 @@ async fn mapping_errors_stop_the_start_up_with_source_and_coordinates() {
     let message = startup_error("errors-grpc", None, Some(&notifications)).await;
     for expected in [
         "invalid gRPC source \"notifications\"",
-        "Notification @grpc: service notifications.v1.Notifications has no method `FetchNotification` (methods: ListNotifications, BatchListNotifications, GetNotification)",
+        "Notification @grpc: service notifications.v1.Notifications has no method `FetchNotification` (methods: ListNotifications, BatchListNotifications, GetNotification, StreamNotifications)",
         "Notification.subject (read by User.notifications): message notifications.v1.Notification has no field `subject`",
         "User.notifications @grpc: `$args.frist`: User.notifications has no argument `frist` (arguments: first, unreadOnly)",
     ] {
@@ -603,12 +603,17 @@ async fn mapping_errors_stop_the_start_up_with_source_and_coordinates() {
 
     let orders = read(&root.join("schemas/subgraphs/orders.graphql"))
         .replace("{$args.first}\", \"status", "{$args.limit}\", \"status")
-        .replace("batchKey: \"userId\"", "batchKey: \"user id\"");
+        .replace("batchKey: \"userId\"", "batchKey: \"user id\"")
+        .replace(
+            "order-events\")",
+            "order-events\", batch: \"/orders?ids={$batch.id}\")",
+        );
     let message = startup_error("errors-rest", Some(&orders), None).await;
     for expected in [
         "invalid REST source \"orders\"",
         "User.orders @rest: `$args.limit`: User.orders has no argument `limit` (arguments: first, status)",
         "User.orders @rest: batchKey: `user id` is not a dotted path",
+        "Subscription.orderUpdated @rest: a subscription field cannot be batched",
     ] {
         assert!(
             message.contains(expected),
@@ -626,6 +631,24 @@ async fn mapping_errors_stop_the_start_up_with_source_and_coordinates() {
         message.contains("Notification @grpc: request: message notifications.v1.GetNotificationRequest has no field `notification_id` (fields: id)"),
         "{message}"
     );
+
+    // Streams only behind subscription fields, and only there.
+    let notifications = read(&root.join("schemas/subgraphs/notifications.graphql"))
+        .replace("\"GetNotification\"", "\"StreamNotifications\"")
+        .replace(
+            "method: \"StreamNotifications\", request: \"user_id",
+            "method: \"ListNotifications\", request: \"user_id",
+        );
+    let message = startup_error("errors-streams", None, Some(&notifications)).await;
+    for expected in [
+        "Notification @grpc: notifications.v1.Notifications/StreamNotifications is server-streaming; only subscription fields can read it",
+        "Subscription.notificationAdded @grpc: notifications.v1.Notifications/ListNotifications is unary; a subscription field needs a server-streaming method",
+    ] {
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in:\n{message}"
+        );
+    }
 }
 
 #[tokio::test]

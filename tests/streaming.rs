@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e_tests::ws::{Received, WsClient};
 use e2e_tests::{client, post_json, workspace_root};
 use gateway::config::Config;
+use gateway::policy::config::{ReconnectConfig, SubscriptionTransport, SubscriptionsConfig};
 use gateway::server::reload::{self, Origin, Outcome};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use serde_json::{Value, json};
@@ -1110,5 +1111,328 @@ async fn streams_are_limited_per_client_across_connections() {
         }
     }
     assert!(synced, "the freed place was taken");
+    env.shutdown().await;
+}
+
+/// A notification event that needs the gRPC stream, the REST orders service and two
+/// subgraphs.
+const NOTIFICATION: &str = "{ id title sequence createdAt order { id status items { quantity product { upc name } } customer { id name } } }";
+
+#[tokio::test]
+async fn a_grpc_server_stream_is_a_subscription_joined_through_the_plan() {
+    let env = Env::start().await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe(
+        "n",
+        &format!("subscription {{ notificationAdded(userId: \"1\") {NOTIFICATION} }}"),
+    )
+    .await;
+    assert!(
+        env.services
+            .wait_for_streams("notifications", 1, WAIT)
+            .await
+    );
+    // Another user's notification is not this stream's; the user's own is.
+    env.services.emit("notifications", "n-2-0");
+    env.services.emit("notifications", "n-1-0");
+    let event = next_payload(&ws.message().await, "n");
+    assert!(event.get("errors").is_none(), "{event}");
+    let notification = &event["data"]["notificationAdded"];
+    let query = format!("{{ user(id: \"1\") {{ notifications(first: 1) {NOTIFICATION} }} }}");
+    let reply = post_json(&client(), &env.url(), &json!({ "query": query })).await;
+    assert_eq!(
+        notification, &reply.body["data"]["user"]["notifications"][0],
+        "{}",
+        reply.body
+    );
+    assert_eq!(notification["id"], "n-1-0");
+    assert!(notification["order"]["items"][0]["product"]["name"].is_string());
+    assert_eq!(notification["order"]["customer"]["id"], "1");
+
+    // The orders service fails this event's entity fetch: partial data, the stream goes on.
+    env.services.set_fault(
+        "orders",
+        subgraph_mocks::Fault {
+            http_500_rate: 1.0,
+            ..Default::default()
+        },
+    );
+    env.services.emit("notifications", "n-1-0");
+    let event = next_payload(&ws.message().await, "n");
+    assert_eq!(event["data"]["notificationAdded"]["id"], "n-1-0", "{event}");
+    assert_eq!(
+        event["data"]["notificationAdded"]["order"],
+        Value::Null,
+        "{event}"
+    );
+    assert_eq!(
+        event["errors"][0]["path"],
+        json!(["notificationAdded", "order"]),
+        "{event}"
+    );
+    env.services
+        .set_fault("orders", subgraph_mocks::Fault::default());
+    env.services.emit("notifications", "n-1-1");
+    let event = next_payload(&ws.message().await, "n");
+    assert!(event.get("errors").is_none(), "{event}");
+    assert_eq!(event["data"]["notificationAdded"]["id"], "n-1-1");
+
+    // The RPC ends with a status: one error event says which, then `complete`.
+    env.services.fail_streams("notifications", "stream broke");
+    let event = next_payload(&ws.message().await, "n");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_GRPC_INTERNAL",
+        "{event}"
+    );
+    assert!(
+        event["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stream broke")),
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "n", "type": "complete"}));
+    assert!(
+        env.services
+            .wait_for_streams("notifications", 0, WAIT)
+            .await
+    );
+
+    // A normal end completes the client; a dropped connection ends with an error first.
+    ws.subscribe(
+        "c",
+        "subscription { notificationAdded(userId: \"3\") { id } }",
+    )
+    .await;
+    assert!(
+        env.services
+            .wait_for_streams("notifications", 1, WAIT)
+            .await
+    );
+    env.services.emit("notifications", "n-3-2");
+    let event = next_payload(&ws.message().await, "c");
+    assert_eq!(
+        event,
+        json!({"data": {"notificationAdded": {"id": "n-3-2"}}})
+    );
+    env.services.complete_streams("notifications");
+    assert_eq!(ws.message().await, json!({"id": "c", "type": "complete"}));
+    ws.subscribe(
+        "d",
+        "subscription { notificationAdded(userId: \"3\") { id } }",
+    )
+    .await;
+    assert!(
+        env.services
+            .wait_for_streams("notifications", 1, WAIT)
+            .await
+    );
+    env.services.disconnect_streams("notifications");
+    let event = next_payload(&ws.message().await, "d");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert!(
+        event["errors"][0]["extensions"]["code"].is_string(),
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "d", "type": "complete"}));
+
+    // The service refuses the call: the client is told, nothing hangs.
+    env.services
+        .set_fault("notifications", subgraph_mocks::Fault::down());
+    ws.subscribe(
+        "e",
+        "subscription { notificationAdded(userId: \"3\") { id } }",
+    )
+    .await;
+    let event = next_payload(&ws.message().await, "e");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_GRPC_UNAVAILABLE",
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "e", "type": "complete"}));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rest_event_stream_is_a_subscription() {
+    let env = Env::start().await;
+    let orders: Vec<_> = subgraph_mocks::orders::orders_of("2");
+    let (first, second) = (&orders[0].id, &orders[1].id);
+    let selection = "{ id status totalCents currency items { quantity product { upc name } } customer { username } }";
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe(
+        "o",
+        &format!("subscription {{ orderUpdated(userId: \"2\") {selection} }}"),
+    )
+    .await;
+    assert!(env.services.wait_for_streams("orders", 1, WAIT).await);
+    env.services
+        .emit("orders", &subgraph_mocks::orders::orders_of("1")[0].id);
+    env.services.emit("orders", first);
+    let event = next_payload(&ws.message().await, "o");
+    assert!(event.get("errors").is_none(), "{event}");
+    let query = format!("{{ user(id: \"2\") {{ orders {selection} }} }}");
+    let reply = post_json(&client(), &env.url(), &json!({ "query": query })).await;
+    let expected = reply.body["data"]["user"]["orders"]
+        .as_array()
+        .and_then(|list| list.iter().find(|o| o["id"] == first.as_str()).cloned())
+        .expect("the order among its user's orders");
+    assert_eq!(event["data"]["orderUpdated"], expected);
+
+    // An `error` event is an event with an error; the stream goes on.
+    env.services.fail_streams("orders", "a hiccup");
+    let event = next_payload(&ws.message().await, "o");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(event["errors"][0]["message"], "a hiccup", "{event}");
+    env.services.emit("orders", second);
+    let event = next_payload(&ws.message().await, "o");
+    assert_eq!(
+        event["data"]["orderUpdated"]["id"],
+        second.as_str(),
+        "{event}"
+    );
+
+    // `complete` ends it; a dropped connection ends it with an error first.
+    env.services.complete_streams("orders");
+    assert_eq!(ws.message().await, json!({"id": "o", "type": "complete"}));
+    assert!(env.services.wait_for_streams("orders", 0, WAIT).await);
+    ws.subscribe("p", "subscription { orderUpdated(userId: \"2\") { id } }")
+        .await;
+    assert!(env.services.wait_for_streams("orders", 1, WAIT).await);
+    env.services.disconnect_streams("orders");
+    let event = next_payload(&ws.message().await, "p");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "p", "type": "complete"}));
+
+    // The client leaves: the gateway closes the upstream stream.
+    ws.subscribe("q", "subscription { orderUpdated(userId: \"2\") { id } }")
+        .await;
+    assert!(env.services.wait_for_streams("orders", 1, WAIT).await);
+    ws.send(json!({"id": "q", "type": "complete"})).await;
+    assert!(env.services.wait_for_streams("orders", 0, WAIT).await);
+    env.shutdown().await;
+}
+
+/// Subscribes the gateway to `reviews` with these settings.
+fn reviews_subscriptions(spec: &mut GatewaySpec, settings: SubscriptionsConfig) {
+    spec.upstream
+        .sources
+        .entry("reviews".into())
+        .or_default()
+        .subscriptions = Some(settings);
+}
+
+#[tokio::test]
+async fn a_subgraph_can_be_subscribed_over_sse() {
+    let env = Env::start_with(|spec| {
+        reviews_subscriptions(
+            spec,
+            SubscriptionsConfig {
+                transport: SubscriptionTransport::Sse,
+                ..Default::default()
+            },
+        )
+    })
+    .await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("1", JOINED).await;
+    env.subscribed(1).await;
+    let headers = env.mocks.last_subscription_headers();
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "accept" && v == "text/event-stream"),
+        "{headers:?}"
+    );
+    assert!(!headers.iter().any(|(k, _)| k == "upgrade"), "{headers:?}");
+    env.mocks.emit_review("1");
+    let event = next_payload(&ws.message().await, "1");
+    assert!(event.get("errors").is_none(), "{event}");
+    assert_eq!(event["data"]["reviewAdded"]["id"], "1");
+    assert!(event["data"]["reviewAdded"]["author"]["notifications"][0]["title"].is_string());
+
+    // Error events, completion and a dropped connection, as over WebSocket.
+    env.mocks.fail_subscriptions("boom");
+    let event = next_payload(&ws.message().await, "1");
+    assert_eq!(event["errors"][0]["message"], "boom", "{event}");
+    env.mocks.complete_subscriptions();
+    assert_eq!(ws.message().await, json!({"id": "1", "type": "complete"}));
+    ws.subscribe("2", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+    env.mocks.disconnect_subscriptions();
+    let event = next_payload(&ws.message().await, "2");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "2", "type": "complete"}));
+
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_upstream_subscription_is_reopened_with_backoff() {
+    let env = Env::start_with(|spec| {
+        reviews_subscriptions(
+            spec,
+            SubscriptionsConfig {
+                reconnect: ReconnectConfig {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(20),
+                    max_delay: Duration::from_millis(100),
+                },
+                ..Default::default()
+            },
+        )
+    })
+    .await;
+    let mut ws = WsClient::init(&env.url(), json!({})).await;
+    ws.subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    env.subscribed(1).await;
+    assert_eq!(env.mocks.subscription_connections(), 1);
+
+    // The subgraph drops the connection: the gateway opens a new one, the client sees
+    // nothing but the next event.
+    env.mocks.disconnect_subscriptions();
+    for _ in 0..200 {
+        if env.mocks.subscription_connections() == 2 && env.mocks.subscribers() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(env.mocks.subscription_connections(), 2);
+    env.subscribed(1).await;
+    env.mocks.emit_review("5");
+    assert_eq!(
+        next_payload(&ws.message().await, "1"),
+        json!({"data": {"reviewAdded": {"id": "5"}}})
+    );
+    let metrics = e2e_tests::metrics_text(env.gateway.addr).await;
+    assert!(
+        metrics.contains("source=\"reviews\",outcome=\"reconnected\"} 1"),
+        "{metrics}"
+    );
+
+    // The subgraph stays down: after the attempts, the error and `complete`.
+    env.mocks
+        .set_fault("reviews", subgraph_mocks::Fault::down());
+    env.mocks.disconnect_subscriptions();
+    let event = next_payload(&ws.message().await, "1");
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{event}"
+    );
+    assert_eq!(ws.message().await, json!({"id": "1", "type": "complete"}));
+    // Three attempts, each refused.
+    assert_eq!(env.mocks.subscription_connections(), 2);
+    assert_eq!(env.mocks.stats("reviews").dropped, 3);
     env.shutdown().await;
 }

@@ -200,6 +200,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  emit reviewAdded:      curl -X POST {}/control/subscriptions/reviews -d '{{\"emit\":\"1\"}}'",
                 mocks.base_url("reviews")
             );
+            println!(
+                "  emit notificationAdded: curl -X POST {}/control/subscriptions/notifications -d '{{\"emit\":\"n-1-0\"}}'",
+                services.url("orders")
+            );
+            println!(
+                "  emit orderUpdated:     curl -X POST {}/control/subscriptions/orders -d '{{\"emit\":\"1001\"}}'",
+                services.url("orders")
+            );
             println!("  try:                   schemas/examples/dashboard.graphql (see README)");
             wait_for_shutdown().await;
             gateway.shutdown().await;

@@ -8,6 +8,10 @@
 //! `application/json`.
 //!
 //! Answers are kept per subgraph in a response cache ([`crate::state`]).
+//!
+//! Subscriptions (and any operation) also go over WebSocket (`graphql-transport-ws`, on an
+//! upgrade) and over server-sent events (`graphql-sse`, distinct connections mode: a POST
+//! that accepts `text/event-stream` is answered with `next` events and `complete`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +28,6 @@ use axum::routing::{any, get, post};
 use serde_json::{Map, Value, json};
 
 use crate::conn::ConnHandle;
-use crate::events::ReviewEvent;
 use crate::fault::Counters;
 use crate::state::{Cached, OpCounts, Shared};
 use crate::subgraphs::{self, SUBGRAPHS};
@@ -72,6 +75,15 @@ async fn graphql(shared: Arc<Shared>, index: usize, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if upgrade {
         return websocket(shared, index, req).await;
+    }
+    let wants_events = req.method() == Method::POST
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_events {
+        return event_stream(shared, index, req).await;
     }
     let sg = &shared.subgraphs[index];
     let c = &sg.counters;
@@ -217,9 +229,14 @@ async fn websocket(shared: Arc<Shared>, index: usize, req: Request) -> Response 
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    let sg = &shared.subgraphs[index];
+    if sg.fault.get().down {
+        let conn = parts.extensions.get::<ConnHandle>().cloned();
+        return drop_connection(&sg.counters, conn).await;
+    }
     let events = shared.events.clone();
     events.note_connection(&parts.headers);
-    let schema = shared.subgraphs[index].schema;
+    let schema = sg.schema;
     let mut disconnect = events.disconnect.subscribe();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
@@ -232,57 +249,68 @@ async fn websocket(shared: Arc<Shared>, index: usize, req: Request) -> Response 
         })
 }
 
-/// `GET /control/subscriptions/reviews`: `{"subscribers": open streams, "connections":
-/// accepted so far, "lastHeaders": {...}}`.
-async fn control_get_subscriptions(State(s): State<Arc<Shared>>) -> Response {
-    let headers: Map<String, Value> = s
-        .events
-        .last_headers
-        .lock()
-        .map(|h| {
-            h.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect()
+/// GraphQL over server-sent events: the operation's responses as `next` events, then
+/// `complete`. A disconnect (the controls) drops the connection mid-stream.
+async fn event_stream(shared: Arc<Shared>, index: usize, req: Request) -> Response {
+    use async_graphql::futures_util::{StreamExt, future, stream};
+    let sg = &shared.subgraphs[index];
+    let c = &sg.counters;
+    Counters::add(&c.requests, 1);
+    let conn = req.extensions().get::<ConnHandle>().cloned();
+    if sg.fault.get().down {
+        return drop_connection(c, conn).await;
+    }
+    let events = shared.events.clone();
+    events.note_connection(req.headers());
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => return bad_request(c, &format!("cannot read request body: {e}")),
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(c, &format!("invalid GraphQL request: {e}")),
+    };
+    Counters::add(&c.root_requests, 1);
+    let mut disconnect = events.disconnect.subscribe();
+    let dropped = async move {
+        let _ = disconnect.changed().await;
+        if let Some(conn) = conn {
+            conn.kill();
+        }
+        // The connection task drops this body with the socket.
+        future::pending::<()>().await
+    };
+    let frames = sg
+        .schema
+        .execute_stream(request, events)
+        .map(|response| {
+            let data = serde_json::to_string(&response).unwrap_or_default();
+            format!("event: next\ndata: {data}\n\n")
         })
-        .unwrap_or_default();
-    axum::Json(json!({
-        "subscribers": *s.events.subscribers.borrow(),
-        "connections": s.events.connections.load(std::sync::atomic::Ordering::Relaxed),
-        "lastHeaders": headers,
-    }))
-    .into_response()
+        .chain(stream::once(future::ready(
+            "event: complete\ndata:\n\n".to_string(),
+        )))
+        .take_until(dropped)
+        .map(Ok::<_, std::convert::Infallible>);
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(frames),
+    )
+        .into_response()
 }
 
-/// `POST /control/subscriptions/reviews` with one of `{"emit": "<review id>"}`,
-/// `{"fail": "<message>"}`, `{"complete": true}`, `{"disconnect": true}`; answers
-/// `{"delivered": <streams reached>}`.
+/// `GET /control/subscriptions/reviews`: see [`crate::events::Controls::status`].
+async fn control_get_subscriptions(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(crate::events::Controls::status(&*s.events)).into_response()
+}
+
+/// `POST /control/subscriptions/reviews`: see [`crate::events::control`] (`emit` takes
+/// a review id).
 async fn control_subscriptions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let Ok(Value::Object(command)) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "expected a JSON object").into_response();
-    };
-    let delivered = if let Some(id) = command.get("emit").and_then(Value::as_str) {
-        match crate::data::data().review(id) {
-            Some(review) => s.events.send(ReviewEvent::Added(review)),
-            None => {
-                return (StatusCode::NOT_FOUND, format!("no review {id}")).into_response();
-            }
-        }
-    } else if let Some(message) = command.get("fail").and_then(Value::as_str) {
-        s.events.send(ReviewEvent::Fail(message.to_string()))
-    } else if command.get("complete") == Some(&Value::Bool(true)) {
-        s.events.send(ReviewEvent::Complete)
-    } else if command.get("disconnect") == Some(&Value::Bool(true)) {
-        let open = *s.events.subscribers.borrow();
-        s.events.disconnect_all();
-        open
-    } else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "expected `emit`, `fail`, `complete` or `disconnect`",
-        )
-            .into_response();
-    };
-    axum::Json(json!({ "delivered": delivered })).into_response()
+    crate::events::control(&*s.events, &body)
 }
 
 /// Closes the request's connection without answering (the connection task drops the socket,

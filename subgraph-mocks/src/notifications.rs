@@ -1,4 +1,5 @@
-//! The gRPC `notifications` service (tonic, unary calls served by the same hyper
+//! The gRPC `notifications` service (tonic, unary calls and the server-streaming
+//! `StreamNotifications`, served by the same hyper
 //! connections as the other mocks, HTTP/2 with prior knowledge), implementing
 //! `schemas/protos/notifications.proto` with hand-written prost messages (no codegen).
 //!
@@ -16,7 +17,11 @@ use axum::routing::post;
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
+use async_graphql::futures_util::{self as futures_util, StreamExt};
+
+use crate::conn::ConnHandle;
 use crate::data::data;
+use crate::events::LiveEvents;
 use crate::service_state::{ServicesShared, Verdict};
 
 /// The fully qualified service name.
@@ -126,6 +131,13 @@ pub struct GetNotificationRequest {
     pub id: String,
 }
 
+/// `notifications.v1.StreamNotificationsRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StreamNotificationsRequest {
+    #[prost(string, tag = "1")]
+    pub user_id: String,
+}
+
 /// The first `sequence` value: 2^53 + 1, not representable as an f64.
 pub const FIRST_SEQUENCE: i64 = 9_007_199_254_740_993;
 
@@ -199,13 +211,31 @@ fn list_for(user_id: &str, limit: i32, unread_only: bool) -> Vec<Notification> {
 /// serving it on a listener of the caller's, e.g. over TLS. Any axum-compatible HTTP/2
 /// server will do; gRPC clients need HTTP/2.
 pub fn standalone_router() -> Router {
-    router(Arc::new(ServicesShared::default()))
+    router(
+        Arc::new(ServicesShared::default()),
+        Arc::new(notification_events_source()),
+    )
 }
 
-pub(crate) fn router(shared: Arc<ServicesShared>) -> Router {
+/// The source of `StreamNotifications`.
+pub(crate) type NotificationEvents = LiveEvents<Notification>;
+
+pub(crate) fn notification_events_source() -> NotificationEvents {
+    LiveEvents::new(|id| notifications().iter().find(|n| n.id == id).cloned())
+}
+
+pub(crate) fn router(shared: Arc<ServicesShared>, events: Arc<NotificationEvents>) -> Router {
     Router::new()
         .route(&format!("/{SERVICE}/{{method}}"), post(call))
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(
+            Router::new()
+                .route(
+                    &format!("/{SERVICE}/StreamNotifications"),
+                    post(stream_notifications),
+                )
+                .with_state((shared, events)),
+        )
 }
 
 async fn call(
@@ -288,21 +318,69 @@ where
         let keys = keys(request.get_ref());
         let answer = answer.clone();
         async move {
-            match s.notifications.guard(endpoint, keys).await {
-                Verdict::Serve => {
-                    answer(request.into_inner()).map(|r| tonic::Response::new(Reply::Message(r)))
-                }
-                Verdict::Down => Err(Status::unavailable("injected: notifications is down")),
-                Verdict::GateTimeout => Err(Status::deadline_exceeded(
-                    "gate timed out: the calls did not arrive together",
-                )),
-                Verdict::Error => Err(Status::internal("injected error (notifications)")),
-                Verdict::Garbage => Ok(tonic::Response::new(Reply::Garbage)),
-            }
+            let reply = match refusal(s.notifications.guard(endpoint, keys).await)? {
+                Some(garbage) => garbage,
+                None => Reply::Message(answer(request.into_inner())?),
+            };
+            Ok(tonic::Response::new(reply))
         }
     });
     let mut grpc = tonic::server::Grpc::new(ReplyCodec::<Req, Resp>::default());
     grpc.unary(svc, req).await.map(axum::body::Body::new)
+}
+
+/// What a fault makes of a call: an error status, a garbage answer (`Some`), or
+/// nothing (`None`: serve it).
+fn refusal<M>(verdict: Verdict) -> Result<Option<Reply<M>>, Status> {
+    match verdict {
+        Verdict::Serve => Ok(None),
+        Verdict::Down => Err(Status::unavailable("injected: notifications is down")),
+        Verdict::GateTimeout => Err(Status::deadline_exceeded(
+            "gate timed out: the calls did not arrive together",
+        )),
+        Verdict::Error => Err(Status::internal("injected error (notifications)")),
+        Verdict::Garbage => Ok(Some(Reply::Garbage)),
+    }
+}
+
+/// `StreamNotifications`: the requested user's notifications from the live source
+/// ([`crate::events`]). A failure ends the stream with `INTERNAL` (gRPC has no error
+/// events), a completion with `OK`, a disconnect drops the connection.
+async fn stream_notifications(
+    State((s, live)): State<(Arc<ServicesShared>, Arc<NotificationEvents>)>,
+    req: Request,
+) -> Response {
+    let conn = req.extensions().get::<ConnHandle>().cloned();
+    let svc = tower::service_fn(move |request: tonic::Request<StreamNotificationsRequest>| {
+        let (s, live, conn) = (s.clone(), live.clone(), conn.clone());
+        async move {
+            let first = refusal(s.notifications.guard("StreamNotifications", None).await)?;
+            live.note_connection(&request.metadata().clone().into_headers());
+            let user = request.into_inner().user_id;
+            let events = live
+                .stream(conn)
+                .filter_map(move |event| {
+                    std::future::ready(match event {
+                        Ok(n) if n.user_id == user => Some(Ok(Reply::Message(n))),
+                        Ok(_) => None,
+                        Err(message) => Some(Err(Status::internal(message))),
+                    })
+                })
+                .scan(false, |failed, item| {
+                    // Nothing after the status that ends the call.
+                    let next = (!*failed).then_some(item);
+                    *failed = matches!(next, Some(Err(_)));
+                    std::future::ready(next)
+                });
+            let stream = futures_util::stream::iter(first.map(Ok)).chain(events);
+            Ok::<_, Status>(tonic::Response::new(stream.boxed()))
+        }
+    });
+    let mut grpc =
+        tonic::server::Grpc::new(ReplyCodec::<StreamNotificationsRequest, Notification>::default());
+    grpc.server_streaming(svc, req)
+        .await
+        .map(axum::body::Body::new)
 }
 
 /// One unary call of any gRPC service, answered by `answer`: a gRPC peer for tests

@@ -8,6 +8,9 @@
 //! - `GET /orders?ids=A,B`: `{"results": [orders]}`, one batch call for many orders.
 //! - `GET /orders?userIds=1,2&limit=N`: `{"results": [orders]}`, at most N per user, each
 //!   carrying its `userId`: one batch call for the orders of many users.
+//! - `GET /users/{id}/order-events`: server-sent events, one `message` event (the
+//!   order's JSON) per order of that user emitted on the live source ([`crate::events`]),
+//!   an `error` event (`{"message"}`) per failure, `complete` at the end.
 //! - `POST /users/{id}/orders` with `{"items": [{"productUpc", "quantity"}]}`: echoes a new
 //!   `PENDING` order (nothing is stored), 201.
 
@@ -21,8 +24,11 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use async_graphql::futures_util::{self as futures_util, StreamExt};
+
 use crate::conn::ConnHandle;
 use crate::data::data;
+use crate::events::LiveEvents;
 use crate::service_state::{ServicesShared, Verdict};
 
 /// One order of the data set.
@@ -117,12 +123,24 @@ pub fn order_json(o: &Order) -> Value {
     v
 }
 
-pub(crate) fn router(shared: Arc<ServicesShared>) -> Router {
+/// The source of `GET /users/{id}/order-events`.
+pub(crate) type OrderEvents = LiveEvents<&'static Order>;
+
+pub(crate) fn order_events_source() -> OrderEvents {
+    LiveEvents::new(|id| orders().iter().find(|o| o.id == id))
+}
+
+pub(crate) fn router(shared: Arc<ServicesShared>, events: Arc<OrderEvents>) -> Router {
     Router::new()
         .route("/users/{id}/orders", get(user_orders).post(place_order))
         .route("/orders/{id}", get(one_order))
         .route("/orders", get(batch_orders))
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(
+            Router::new()
+                .route("/users/{id}/order-events", get(order_events))
+                .with_state((shared, events)),
+        )
 }
 
 /// Applies counters, gate and faults; `Err` is the response to send instead.
@@ -186,6 +204,45 @@ async fn user_orders(
         .map(order_json)
         .collect();
     axum::Json(Value::Array(list)).into_response()
+}
+
+async fn order_events(
+    State((s, live)): State<(Arc<ServicesShared>, Arc<OrderEvents>)>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let conn = conn_of(&req);
+    if let Err(r) = guard(&s, conn.clone(), "GET /users/{id}/order-events", None).await {
+        return r;
+    }
+    live.note_connection(req.headers());
+    let events = live
+        .stream(conn)
+        .filter_map(move |event| {
+            std::future::ready(match event {
+                Ok(o) if o.user_id == id => Some(format!("data: {}\n\n", order_json(o))),
+                Ok(_) => None,
+                Err(message) => Some(format!(
+                    "event: error\ndata: {}\n\n",
+                    json!({ "message": message })
+                )),
+            })
+        })
+        .chain(futures_util::stream::once(std::future::ready(
+            "event: complete\ndata:\n\n".to_string(),
+        )));
+    // The head goes out at once: a client knows the stream is open before any event.
+    let opened = futures_util::stream::once(std::future::ready(": open\n\n".to_string()));
+    let body =
+        axum::body::Body::from_stream(opened.chain(events).map(Ok::<_, std::convert::Infallible>));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn one_order(

@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::conn::{DRAIN_TIMEOUT, serve_connection};
-use crate::events::ReviewEvent;
+use crate::events::{Command, Controls, wait_for_streams};
 use crate::fault::{Fault, Stats};
 use crate::gate::Gate;
 use crate::http::router;
@@ -207,31 +207,31 @@ impl MockSubgraphs {
         }
     }
 
-    /// Stops accepting, lets in-flight requests finish (at most 5 s), closes everything.
     /// `reviewAdded` events: send the review with this id to every open stream;
     /// returns how many streams received it. Panics on an unknown id.
     pub fn emit_review(&self, id: &str) -> usize {
-        let review = crate::data::data()
-            .review(id)
-            .unwrap_or_else(|| panic!("no review {id}"));
-        self.shared.events.send(ReviewEvent::Added(review))
+        self.shared
+            .events
+            .apply(Command::Emit(id))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// An event carrying only an error, on every open `reviewAdded` stream.
     pub fn fail_subscriptions(&self, message: &str) -> usize {
         self.shared
             .events
-            .send(ReviewEvent::Fail(message.to_string()))
+            .apply(Command::Fail(message))
+            .unwrap_or(0)
     }
 
     /// End every open `reviewAdded` stream (the subgraph sends `complete`).
     pub fn complete_subscriptions(&self) -> usize {
-        self.shared.events.send(ReviewEvent::Complete)
+        self.shared.events.apply(Command::Complete).unwrap_or(0)
     }
 
     /// Drop every subscription connection at once, without a close message.
     pub fn disconnect_subscriptions(&self) {
-        self.shared.events.disconnect_all();
+        let _ = self.shared.events.apply(Command::Disconnect);
     }
 
     /// `reviewAdded` streams open now.
@@ -241,10 +241,18 @@ impl MockSubgraphs {
 
     /// Wait (bounded by `timeout`) until exactly `n` `reviewAdded` streams are open.
     pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.events.wait_for_subscribers(n, timeout).await
+        wait_for_streams(&*self.shared.events, n, timeout).await
     }
 
-    /// The upgrade request headers of the last subscription connection (lower-case
+    /// Subscription connections (WebSocket upgrades and SSE requests) accepted so far.
+    pub fn subscription_connections(&self) -> u64 {
+        self.shared
+            .events
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The request headers of the last subscription connection (lower-case
     /// names).
     pub fn last_subscription_headers(&self) -> Vec<(String, String)> {
         self.shared
@@ -255,6 +263,7 @@ impl MockSubgraphs {
             .unwrap_or_default()
     }
 
+    /// Stops accepting, lets in-flight requests finish (at most 5 s), closes everything.
     pub async fn shutdown(mut self) {
         self.shutdown.send_replace(true);
         for task in std::mem::take(&mut self.tasks) {

@@ -14,7 +14,10 @@
 //!
 //! Control routes on the REST listener: `GET /control/stats` (`{"orders": Stats,
 //! "notifications": Stats, "calls": {...}}`), `POST /control/reset`, and
-//! `POST /control/fault/{orders|notifications}` with a JSON [`Fault`] body.
+//! `POST /control/fault/{orders|notifications}` with a JSON [`Fault`] body, and the live
+//! event sources ([`crate::events`]) at `GET|POST /control/subscriptions/{orders|notifications}`:
+//! `emit` takes an order id (streamed to `GET /users/{id}/order-events` of its user) or a
+//! notification id (to `StreamNotifications` of its user).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,8 +37,11 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::info;
 
+use crate::events::{Command, Controls};
 use crate::fault::{Fault, Stats};
 use crate::gate::Gate;
+use crate::notifications::NotificationEvents;
+use crate::orders::OrderEvents;
 use crate::service_state::{ServiceState, ServicesShared};
 
 /// The services' names: the REST orders service and the gRPC notifications service.
@@ -46,6 +52,7 @@ pub const SERVICES: [&str; 2] = ["orders", "notifications"];
 /// [`MockServices::shutdown`].
 pub struct MockServices {
     shared: Arc<ServicesShared>,
+    live: Arc<Live>,
     rest_addr: SocketAddr,
     grpc_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -79,8 +86,13 @@ impl MockServices {
             .with_context(|| format!("cannot listen on {grpc_addr}"))?;
         let rest_addr = rest.local_addr()?;
         let grpc_addr = grpc.local_addr()?;
-        let rest_router = crate::orders::router(shared.clone()).merge(control(shared.clone()));
-        let grpc_router = crate::notifications::router(shared.clone());
+        let live = Arc::new(Live {
+            orders: Arc::new(crate::orders::order_events_source()),
+            notifications: Arc::new(crate::notifications::notification_events_source()),
+        });
+        let rest_router = crate::orders::router(shared.clone(), live.orders.clone())
+            .merge(control(shared.clone(), live.clone()));
+        let grpc_router = crate::notifications::router(shared.clone(), live.notifications.clone());
         let tasks = vec![
             tokio::spawn(accept_loop(rest, rest_router, shutdown.subscribe())),
             tokio::spawn(accept_loop(grpc, grpc_router, shutdown.subscribe())),
@@ -88,6 +100,7 @@ impl MockServices {
         info!(rest = %rest_addr, grpc = %grpc_addr, "mock services listening");
         Ok(Self {
             shared,
+            live,
             rest_addr,
             grpc_addr,
             shutdown,
@@ -142,6 +155,44 @@ impl MockServices {
         self.state(service).gate.set(gate);
     }
 
+    fn live(&self, service: &str) -> &dyn Controls {
+        self.live
+            .get(service)
+            .unwrap_or_else(|| panic!("unknown service `{service}`, expected one of {SERVICES:?}"))
+    }
+
+    /// Live events: send the order (`orders`) or notification (`notifications`) with this
+    /// id to the open streams of its user; how many streams (of any user) received it.
+    /// Panics on an unknown id.
+    pub fn emit(&self, service: &str, id: &str) -> usize {
+        self.live(service)
+            .apply(Command::Emit(id))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A failure on every open stream of the service: an `error` event (orders, the
+    /// stream goes on) or the end of the call with `INTERNAL` (notifications).
+    pub fn fail_streams(&self, service: &str, message: &str) -> usize {
+        self.live(service)
+            .apply(Command::Fail(message))
+            .unwrap_or(0)
+    }
+
+    /// End every open stream of the service normally.
+    pub fn complete_streams(&self, service: &str) -> usize {
+        self.live(service).apply(Command::Complete).unwrap_or(0)
+    }
+
+    /// Drop the connections of every open stream of the service, mid-stream.
+    pub fn disconnect_streams(&self, service: &str) {
+        let _ = self.live(service).apply(Command::Disconnect);
+    }
+
+    /// Wait (bounded by `timeout`) until exactly `n` streams of the service are open.
+    pub async fn wait_for_streams(&self, service: &str, n: usize, timeout: Duration) -> bool {
+        crate::events::wait_for_streams(self.live(service), n, timeout).await
+    }
+
     /// Stops accepting, lets in-flight calls finish (at most 5 s), closes everything.
     pub async fn shutdown(mut self) {
         self.shutdown.send_replace(true);
@@ -180,12 +231,36 @@ async fn accept_loop(listener: TcpListener, router: Router, shutdown: watch::Rec
     .await;
 }
 
-fn control(shared: Arc<ServicesShared>) -> Router {
+/// The services' live event sources.
+struct Live {
+    orders: Arc<OrderEvents>,
+    notifications: Arc<NotificationEvents>,
+}
+
+impl Live {
+    fn get(&self, service: &str) -> Option<&dyn Controls> {
+        match service {
+            "orders" => Some(&*self.orders),
+            "notifications" => Some(&*self.notifications),
+            _ => None,
+        }
+    }
+}
+
+fn control(shared: Arc<ServicesShared>, live: Arc<Live>) -> Router {
     Router::new()
         .route("/control/stats", get(control_stats))
         .route("/control/reset", post(control_reset))
         .route("/control/fault/{service}", post(control_fault))
         .with_state(shared)
+        .merge(
+            Router::new()
+                .route(
+                    "/control/subscriptions/{service}",
+                    get(control_get_events).post(control_events),
+                )
+                .with_state(live),
+        )
 }
 
 async fn control_stats(State(s): State<Arc<ServicesShared>>) -> Response {
@@ -207,17 +282,42 @@ async fn control_reset(State(s): State<Arc<ServicesShared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+fn unknown(service: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("unknown service `{service}` (expected one of {SERVICES:?})"),
+    )
+        .into_response()
+}
+
+async fn control_get_events(
+    State(live): State<Arc<Live>>,
+    Path(service): Path<String>,
+) -> Response {
+    match live.get(&service) {
+        Some(live) => axum::Json(live.status()).into_response(),
+        None => unknown(&service),
+    }
+}
+
+async fn control_events(
+    State(live): State<Arc<Live>>,
+    Path(service): Path<String>,
+    body: Bytes,
+) -> Response {
+    match live.get(&service) {
+        Some(live) => crate::events::control(live, &body),
+        None => unknown(&service),
+    }
+}
+
 async fn control_fault(
     State(s): State<Arc<ServicesShared>>,
     Path(service): Path<String>,
     body: Bytes,
 ) -> Response {
     let Some(state) = s.get(&service) else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("unknown service `{service}` (expected one of {SERVICES:?})"),
-        )
-            .into_response();
+        return unknown(&service);
     };
     let fault: Fault = if body.iter().all(u8::is_ascii_whitespace) {
         Fault::default()

@@ -63,7 +63,7 @@ impl Shared {
                 gate: GateSlot::default(),
             }),
             separate,
-            events: Arc::default(),
+            events: Arc::new(ReviewEvents::new(|id| crate::data::data().review(id))),
         })
     }
 

@@ -137,3 +137,76 @@ async fn the_gate_holds_calls_until_all_arrived() {
     assert_eq!(status, 504, "{body}");
     s.shutdown().await;
 }
+
+/// Reads the SSE body until it holds `needle` (bounded by the test's timeout).
+async fn read_until(body: &mut reqwest::Response, seen: &mut String, needle: &str) {
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn order_events_stream_over_sse_with_http_controls() {
+    let s = MockServices::start("127.0.0.1").await.unwrap();
+    let c = reqwest::Client::new();
+    let base = s.url("orders");
+    let mut events = c
+        .get(format!("{base}/users/2/order-events"))
+        .header("x-probe", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    read_until(&mut events, &mut seen, ": open").await;
+
+    let control = |command: Value| {
+        let c = c.clone();
+        let url = format!("{base}/control/subscriptions/orders");
+        async move {
+            let r = c.post(url).body(command.to_string()).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let order = &subgraph_mocks::orders::orders_of("2")[0].id;
+    assert_eq!(
+        control(json!({ "emit": order })).await,
+        (200, r#"{"delivered":1}"#.to_string())
+    );
+    read_until(&mut events, &mut seen, &format!("\"id\":\"{order}\"")).await;
+    control(json!({ "fail": "hiccup" })).await;
+    read_until(
+        &mut events,
+        &mut seen,
+        "event: error\ndata: {\"message\":\"hiccup\"}",
+    )
+    .await;
+    assert_eq!(control(json!({ "emit": "nope" })).await.0, 404);
+    assert_eq!(control(json!({ "bogus": 1 })).await.0, 400);
+
+    let status: Value = c
+        .get(format!("{base}/control/subscriptions/orders"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["subscribers"], 1);
+    assert_eq!(status["lastHeaders"]["x-probe"], "1");
+
+    control(json!({ "complete": true })).await;
+    read_until(&mut events, &mut seen, "event: complete").await;
+    assert!(events.chunk().await.unwrap().is_none(), "the body ends");
+    assert!(
+        s.wait_for_streams("orders", 0, Duration::from_secs(10))
+            .await
+    );
+    s.shutdown().await;
+}

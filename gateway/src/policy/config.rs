@@ -48,6 +48,8 @@ pub struct PolicyOverrides {
     pub header_rules: Option<Vec<HeaderRule>>,
     /// HTTPS trust and client certificate (mTLS) of the source's connections.
     pub tls: Option<UpstreamTls>,
+    /// How the source is subscribed to, and reconnection after it drops.
+    pub subscriptions: Option<SubscriptionsConfig>,
 }
 
 /// The effective policy of one source.
@@ -66,6 +68,7 @@ pub struct SourcePolicy {
     pub header_rules: Vec<HeaderRule>,
     /// `None`: the shared client (system roots, no client certificate).
     pub tls: Option<UpstreamTls>,
+    pub subscriptions: SubscriptionsConfig,
 }
 
 impl Default for SourcePolicy {
@@ -83,6 +86,7 @@ impl Default for SourcePolicy {
             passive_health: PassiveHealthConfig::default(),
             header_rules: Vec::new(),
             tls: None,
+            subscriptions: SubscriptionsConfig::default(),
         }
     }
 }
@@ -125,6 +129,9 @@ impl SourcePolicy {
         }
         if let Some(t) = &o.tls {
             self.tls = Some(t.clone());
+        }
+        if let Some(s) = &o.subscriptions {
+            self.subscriptions = s.clone();
         }
         self
     }
@@ -218,8 +225,69 @@ impl UpstreamConfig {
             if let Some(rules) = &p.header_rules {
                 super::rules::validate(rules, name)?;
             }
+            if let Some(s) = &p.subscriptions
+                && s.reconnect.max_attempts > 0
+                && (s.reconnect.base_delay.is_zero()
+                    || s.reconnect.max_delay < s.reconnect.base_delay)
+            {
+                return Err(format!(
+                    "{name}: subscriptions.reconnect needs a positive base_delay, and max_delay at least base_delay"
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// `subscriptions:` of a source (`docs/streaming.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// How a GraphQL subgraph is subscribed to (REST and gRPC sources stream their own
+    /// way, `docs/sources.md`).
+    #[serde(default)]
+    pub transport: SubscriptionTransport,
+    /// Where subscriptions go instead of the subgraph's URL (`ws(s)://` for
+    /// `websocket`, `http(s)://` for `sse`).
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub reconnect: ReconnectConfig,
+}
+
+/// `subscriptions.transport`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionTransport {
+    /// `graphql-transport-ws` at the subgraph's URL with the `ws`/`wss` scheme.
+    #[default]
+    Websocket,
+    /// GraphQL over server-sent events (`graphql-sse`, distinct connections mode): a
+    /// POST at the subgraph's URL answered with `text/event-stream`.
+    Sse,
+}
+
+/// `subscriptions.reconnect`: a running subscription whose upstream drops is opened
+/// again, with exponential backoff and full jitter, up to `max_attempts` in a row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconnectConfig {
+    /// 0 (the default): no reconnection; the client gets an error event and `complete`.
+    #[serde(default)]
+    pub max_attempts: u32,
+    #[serde(default = "ms100", with = "duration")]
+    pub base_delay: Duration,
+    #[serde(default = "s5", with = "duration")]
+    pub max_delay: Duration,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        ReconnectConfig {
+            max_attempts: 0,
+            base_delay: ms100(),
+            max_delay: s5(),
+        }
     }
 }
 
@@ -415,6 +483,10 @@ fn entries() -> u64 {
 fn ms50() -> Duration {
     Duration::from_millis(50)
 }
+fn ms100() -> Duration {
+    Duration::from_millis(100)
+}
+
 fn s1() -> Duration {
     Duration::from_secs(1)
 }

@@ -13,19 +13,22 @@
 //! 4. **cache + de-duplication** — a hit or a joined in-flight call costs no retry
 //!    budget, breaker probe or rate-limit token; identical subscriptions share one
 //!    upstream subscription (`fanout.rs`).
-//! 5. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
+//! 5. **reconnect** (only with `subscriptions.reconnect`) — reopens a running
+//!    subscription whose upstream dropped, below the sharing so that one reconnection
+//!    serves every subscriber, above the breaker and limits that each reopening meets.
+//! 6. **retry** — exponential backoff with full jitter and a budget; idempotent fetches
 //!    only. Each attempt passes through the layers below.
-//! 6. **circuit breaker** — sees every attempt; when open, fails at once
+//! 7. **circuit breaker** — sees every attempt; when open, fails at once
 //!    (`CIRCUIT_OPEN`) and the backend receives nothing.
-//! 7. **rate limit** — the source's own quota, whatever the clients do.
-//! 8. **bulkhead** — caps in-flight requests; waits a bounded time for a slot.
-//! 9. **balancer** (only with several instances or versions) — picks the version
-//!    (weights or a pinning header) and the instance (round robin or least in-flight,
-//!    minus ejected ones) per attempt, so a retry can land on another instance, while
-//!    the breaker and limits above treat the source as one backend.
-//! 10. **attempt timeout** — one per instance, below the balancer so a timeout counts
+//! 8. **rate limit** — the source's own quota, whatever the clients do.
+//! 9. **bulkhead** — caps in-flight requests; waits a bounded time for a slot.
+//! 10. **balancer** (only with several instances or versions) — picks the version
+//!     (weights or a pinning header) and the instance (round robin or least in-flight,
+//!     minus ejected ones) per attempt, so a retry can land on another instance, while
+//!     the breaker and limits above treat the source as one backend.
+//! 11. **attempt timeout** — one per instance, below the balancer so a timeout counts
 //!     against the instance that caused it; cancels the in-flight request on expiry.
-//! 11. the source itself.
+//! 12. the source itself.
 
 pub mod balance;
 mod breaker;
@@ -34,6 +37,7 @@ pub mod config;
 mod fanout;
 mod headers;
 mod limits;
+mod reconnect;
 mod retry;
 mod rules;
 
@@ -91,6 +95,15 @@ pub fn stack(
     }
     if policy.retry.enabled && policy.retry.max_attempts > 1 {
         s = Arc::new(retry::Retry::new(s, &policy.retry));
+    }
+    let reconnect = &policy.subscriptions.reconnect;
+    if reconnect.max_attempts > 0 {
+        s = Arc::new(reconnect::Reconnect::new(
+            name,
+            s,
+            reconnect,
+            metrics.clone(),
+        ));
     }
     if policy.cache.enabled {
         let mut config = policy.cache.clone();

@@ -68,12 +68,15 @@ impl Source for Retry {
     }
 }
 
-/// Full jitter: uniform in `[0, min(max_delay, base * 2^(attempt-1))]`.
 fn backoff(config: &RetryConfig, attempt: u32) -> Duration {
-    let exp = config
-        .base_delay
-        .saturating_mul(1u32 << (attempt - 1).min(16))
-        .min(config.max_delay);
+    jittered(config.base_delay, config.max_delay, attempt)
+}
+
+/// Full jitter: uniform in `[0, min(max, base * 2^(attempt-1))]`.
+pub(super) fn jittered(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << (attempt.max(1) - 1).min(16))
+        .min(max);
     exp.mul_f64(random_unit())
 }
 

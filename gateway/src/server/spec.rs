@@ -11,14 +11,14 @@ use std::time::Duration;
 use crate::bff::{self, BffConfig};
 use crate::config::{Config, ConfigError};
 use crate::pipeline::Engine;
+use crate::policy::config::SubscriptionTransport;
 use crate::policy::{self, UpstreamConfig};
 use crate::schema::compose::{self, SubgraphInput};
 use crate::schema::{SchemaError, SchemaSnapshot};
-use crate::sources::graphql::GraphqlSource;
+use crate::sources::graphql::{GraphqlSource, Subscriptions};
 use crate::sources::grpc::{self, GrpcSource};
 use crate::sources::mapping;
 use crate::sources::rest::{self, RestSource};
-use crate::sources::tls::UpstreamTls;
 use crate::sources::ws::{self, WsUpstream};
 use crate::sources::{Source, SourceKind, Sources};
 use crate::telemetry::Metrics;
@@ -224,7 +224,7 @@ impl GatewaySpec {
                 None => client.clone(),
             };
             let graphql = |url: reqwest::Url| -> Result<Arc<dyn Source>, StartupError> {
-                let subscriptions = subscriptions_of(&graph.name, &url, policy.tls.as_ref())?;
+                let subscriptions = subscriptions_of(&graph.name, &url, &policy)?;
                 Ok(Arc::new(
                     GraphqlSource::new(url, client.clone()).with_subscriptions(subscriptions),
                 ))
@@ -257,30 +257,45 @@ impl GatewaySpec {
     }
 }
 
-/// Where a GraphQL subgraph's subscriptions go: its URL with the WebSocket scheme,
-/// trusted like its HTTP endpoint.
+/// Where a GraphQL subgraph's subscriptions go: its URL (or `subscriptions.url`) with
+/// the WebSocket scheme, trusted like its HTTP endpoint, or over SSE at its URL.
 fn subscriptions_of(
     name: &str,
     url: &reqwest::Url,
-    tls: Option<&UpstreamTls>,
-) -> Result<WsUpstream, StartupError> {
-    let url = ws::ws_url_of(url).map_err(|message| StartupError::Url {
+    policy: &policy::SourcePolicy,
+) -> Result<Subscriptions, StartupError> {
+    let invalid = |url: &str, message: String| StartupError::Url {
         subgraph: name.to_string(),
         url: url.to_string(),
         message,
-    })?;
+    };
+    let configured = match &policy.subscriptions.url {
+        Some(text) => Some(reqwest::Url::parse(text).map_err(|e| invalid(text, e.to_string()))?),
+        None => None,
+    };
+    let url = configured.as_ref().unwrap_or(url);
+    if policy.subscriptions.transport == SubscriptionTransport::Sse {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(
+                url.as_str(),
+                "SSE subscriptions need http(s)://".into(),
+            ));
+        }
+        return Ok(Subscriptions::Sse(url.clone()));
+    }
+    let url = ws::ws_url_of(url).map_err(|message| invalid(url.as_str(), message))?;
     let tls = match url.scheme() {
         "wss" => Some(
-            crate::sources::tls::rustls_client(tls)
+            crate::sources::tls::rustls_client(policy.tls.as_ref())
                 .map_err(|e| StartupError::Tls(format!("subgraph \"{name}\": {e}")))?,
         ),
         _ => None,
     };
-    Ok(WsUpstream {
+    Ok(Subscriptions::WebSocket(WsUpstream {
         url,
         tls,
         init_payload: None,
-    })
+    }))
 }
 
 /// The config's upstream policies, with each subgraph's `timeout` shorthand folded in.

@@ -1,13 +1,18 @@
 //! GraphQL subgraphs over HTTP: POST a JSON GraphQL request on a pooled keep-alive
-//! client, read a GraphQL JSON response. Subscriptions go over WebSocket (`ws.rs`).
+//! client, read a GraphQL JSON response. Subscriptions go over WebSocket (`ws.rs`) or,
+//! configured per subgraph, over server-sent events (`graphql-sse`, distinct
+//! connections mode: one POST per subscription, answered with `next` events and a
+//! `complete`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 
+use super::sse::{self, ReadError};
 use super::ws::{self, WsUpstream};
-use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
+use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause};
 
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -16,11 +21,21 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// upstream that declares a large body and sends little does not cost the whole of it.
 const PREALLOCATE_BYTES: usize = 1024 * 1024;
 
+/// Streamed events larger than this end the subscription rather than being buffered.
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Timeouts, retries and the rest are the policy stack's business.
 pub struct GraphqlSource {
     url: reqwest::Url,
     client: reqwest::Client,
-    subscriptions: Option<Arc<WsUpstream>>,
+    subscriptions: Option<Arc<Subscriptions>>,
+}
+
+/// Where and how a subgraph is subscribed to.
+pub enum Subscriptions {
+    WebSocket(WsUpstream),
+    /// `graphql-sse` at this URL.
+    Sse(reqwest::Url),
 }
 
 impl GraphqlSource {
@@ -33,7 +48,7 @@ impl GraphqlSource {
     }
 
     /// Serve subscriptions through `upstream`.
-    pub fn with_subscriptions(mut self, upstream: WsUpstream) -> Self {
+    pub fn with_subscriptions(mut self, upstream: Subscriptions) -> Self {
         self.subscriptions = Some(Arc::new(upstream));
         self
     }
@@ -89,24 +104,7 @@ impl Source for GraphqlSource {
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("application/graphql-response+json"));
-                let declared = response.content_length().unwrap_or(0);
-                if declared > MAX_RESPONSE_BYTES as u64 {
-                    return Err(FetchError::BadResponse("response too large".into()));
-                }
-                // Read in chunks so a body without Content-Length is bounded too; a
-                // declared length (up to a cap) is allocated once.
-                let mut response = response;
-                let mut body = Vec::with_capacity((declared as usize).min(PREALLOCATE_BYTES));
-                while let Some(chunk) = response
-                    .chunk()
-                    .await
-                    .map_err(|e| FetchError::Connect(root_cause(&e)))?
-                {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(FetchError::BadResponse("response too large".into()));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
+                let body = read_body(response).await?;
                 // A non-2xx answer is an HTTP failure, except a 4xx GraphQL response with
                 // the newer media type, which carries request errors worth forwarding.
                 let usable =
@@ -138,9 +136,11 @@ impl Source for GraphqlSource {
     ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
         tracing::Span::current().record("kind", "graphql");
         let upstream = self.subscriptions.clone();
+        let client = self.client.clone();
         Box::pin(async move {
-            match upstream {
-                Some(upstream) => ws::subscribe(&upstream, request).await,
+            match upstream.as_deref() {
+                Some(Subscriptions::WebSocket(upstream)) => ws::subscribe(upstream, request).await,
+                Some(Subscriptions::Sse(url)) => subscribe_sse(&client, url, request).await,
                 None => Err(FetchError::Upstream {
                     code: "SUBSCRIPTION_NOT_SUPPORTED".into(),
                     message: "subscriptions are not configured for this subgraph".into(),
@@ -151,12 +151,91 @@ impl Source for GraphqlSource {
     }
 }
 
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
+/// Reads a whole response body, in chunks so that one without `Content-Length` is
+/// bounded too; a declared length (up to a cap) is allocated once.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_RESPONSE_BYTES as u64 {
+        return Err(FetchError::BadResponse("response too large".into()));
     }
-    cause.to_string()
+    let mut body = Vec::with_capacity((declared as usize).min(PREALLOCATE_BYTES));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Connect(root_cause(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(FetchError::BadResponse("response too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Opens a `graphql-sse` subscription; resolves with the response head. A subgraph
+/// that refuses the operation answers one GraphQL response instead of a stream: that
+/// is the only event.
+async fn subscribe_sse(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    request: SourceRequest,
+) -> Result<EventStream, FetchError> {
+    let response = client
+        .post(url.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "text/event-stream")
+        .headers(request.headers.clone())
+        .body(request_body(&request))
+        .send()
+        .await
+        .map_err(|e| FetchError::Connect(root_cause(&e)))?;
+    let status = response.status();
+    let is_stream = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !(status.is_success() && is_stream) {
+        let body = read_body(response).await?;
+        return match SourceResponse::event_from_json(&body) {
+            Ok(answer) if status.is_success() || status.is_client_error() => {
+                Ok(futures::stream::once(async move { Ok(answer) }).boxed())
+            }
+            _ if status.is_success() => Err(FetchError::BadResponse(
+                "neither an event stream nor a GraphQL response".into(),
+            )),
+            _ => Err(FetchError::Http(status.as_u16())),
+        };
+    }
+    let events = sse::read(response, MAX_EVENT_BYTES);
+    // `true` once the stream ended with an error: nothing follows it.
+    Ok(
+        futures::stream::unfold((events, false), |(mut events, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let failure = match events.next().await {
+                    Some(Ok(e)) if e.event == "next" => {
+                        return Some(match SourceResponse::event_from_json(e.data.as_bytes()) {
+                            Ok(event) => (Ok(event), (events, false)),
+                            Err(bad) => (Err(bad), (events, true)),
+                        });
+                    }
+                    Some(Ok(e)) if e.event == "complete" => return None,
+                    // Other events (heartbeats of some servers) carry nothing for us.
+                    Some(Ok(_)) => continue,
+                    Some(Err(ReadError::TooLarge(limit))) => {
+                        FetchError::BadResponse(format!("an event larger than {limit} bytes"))
+                    }
+                    Some(Err(ReadError::Broken(cause))) => FetchError::Connect(cause),
+                    None => FetchError::Connect("the event stream ended without `complete`".into()),
+                };
+                return Some((Err(failure), (events, true)));
+            }
+        })
+        .boxed(),
+    )
 }
 
 /// Freshness from `Cache-Control`: `max-age=N`, or zero when the response must not be

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod local_exec;
 pub mod mapping;
 pub mod rest;
+pub mod sse;
 pub mod tls;
 pub mod value;
 pub mod ws;
@@ -166,6 +167,19 @@ impl SourceResponse {
         serde_json::from_slice(text).map_err(|e| e.to_string())
     }
 
+    /// One event of a subgraph subscription (WebSocket `next` payload, SSE `next` data).
+    pub fn event_from_json(text: &[u8]) -> Result<Self, FetchError> {
+        let event = Self::from_json(text).map_err(|e| {
+            FetchError::BadResponse(format!("an event that is not a GraphQL response: {e}"))
+        })?;
+        if event.data.is_none() && event.errors.is_none() {
+            return Err(FetchError::BadResponse(
+                "an event with neither `data` nor `errors`".into(),
+            ));
+        }
+        Ok(event)
+    }
+
     pub fn has_errors(&self) -> bool {
         self.errors.as_ref().is_some_and(|e| !e.is_empty())
     }
@@ -231,6 +245,15 @@ impl FetchError {
             FetchError::CircuitOpen | FetchError::Overloaded(_) | FetchError::RateLimited => false,
         }
     }
+}
+
+/// The innermost cause of an error: what went wrong, without the layers that carried it.
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// The events of one upstream subscription, each a GraphQL response of the subgraph

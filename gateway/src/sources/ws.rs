@@ -268,14 +268,9 @@ fn event_of(text: &str) -> Result<Step, FetchError> {
     let ours = message.id == Some("1");
     let payload = || message.payload.map_or("null", RawValue::get);
     match message.kind {
-        "next" if ours => {
-            let event = SourceResponse::from_json(payload().as_bytes())
-                .map_err(|e| bad(format!("an event that is not a GraphQL response: {e}")))?;
-            if event.data.is_none() && event.errors.is_none() {
-                return Err(bad("an event with neither `data` nor `errors`"));
-            }
-            Ok(Step::Event(event))
-        }
+        "next" if ours => Ok(Step::Event(SourceResponse::event_from_json(
+            payload().as_bytes(),
+        )?)),
         "error" if ours => {
             let errors: Vec<serde_json::Value> = serde_json::from_str(payload())
                 .map_err(|e| bad(format!("an `error` message without a list of errors: {e}")))?;

@@ -90,6 +90,23 @@ impl AnySchema {
         }
     }
 
+    /// Executes one operation as a stream of responses (one for a query, one per event for
+    /// a subscription); `events` feeds `reviewAdded`.
+    pub(crate) fn execute_stream(
+        &'static self,
+        request: Request,
+        events: std::sync::Arc<crate::events::ReviewEvents>,
+    ) -> async_graphql::futures_util::stream::BoxStream<'static, Response> {
+        use async_graphql::futures_util::StreamExt;
+        let request = request.data(events);
+        match self {
+            Self::Accounts(s) => s.execute_stream(request).boxed(),
+            Self::Inventory(s) => s.execute_stream(request).boxed(),
+            Self::Products(s) => s.execute_stream(request).boxed(),
+            Self::Reviews(s) => s.execute_stream(request).boxed(),
+        }
+    }
+
     /// The Federation v2 SDL, exactly as answered to `{ _service { sdl } }`.
     pub fn federation_sdl(&self) -> String {
         let options = SDLExportOptions::new().federation().compose_directive();

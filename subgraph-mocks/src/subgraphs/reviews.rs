@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::futures_util::Stream;
+use async_graphql::futures_util::{Stream, StreamExt};
 use async_graphql::{Context, EmptyMutation, ID, Object, Schema};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::data::{self, data};
-use crate::events::{ReviewEvent, ReviewEvents, Subscriber};
+use crate::events::ReviewEvents;
 
 /// The `reviews` schema type.
 pub type ReviewsSchema = Schema<Query, EmptyMutation, Subscription>;
@@ -36,26 +35,11 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Review>> + use<>> {
-        let events = ctx.data::<Arc<ReviewEvents>>()?.clone();
-        let receiver = events.events.subscribe();
-        let open = Subscriber::new(events);
-        Ok(async_graphql::futures_util::stream::unfold(
-            (receiver, open),
-            |(mut receiver, open)| async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(ReviewEvent::Added(review)) => {
-                            return Some((Ok(Review(review)), (receiver, open)));
-                        }
-                        Ok(ReviewEvent::Fail(message)) => {
-                            return Some((Err(message.into()), (receiver, open)));
-                        }
-                        Ok(ReviewEvent::Complete) | Err(RecvError::Closed) => return None,
-                        Err(RecvError::Lagged(_)) => {}
-                    }
-                }
-            },
-        ))
+        let events = ctx.data::<Arc<ReviewEvents>>()?;
+        // The WebSocket server watches for disconnects itself (`crate::http`).
+        Ok(events
+            .stream(None)
+            .map(|event| event.map(Review).map_err(Into::into)))
     }
 }
 

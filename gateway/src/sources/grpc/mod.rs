@@ -1,12 +1,13 @@
 //! gRPC services as sources: the source's SDL maps fields to unary RPCs with `@grpc`
-//! (see `docs/sources.md`); descriptors are compiled at start-up from the registered
+//! and subscription fields to server-streaming ones, each message an event (see
+//! `docs/sources.md`); descriptors are compiled at start-up from the registered
 //! `.proto` files (protox, no system `protoc`, no generated code), calls go through
 //! tonic with a codec over dynamic messages, and responses are turned into JSON
 //! ([`convert`]) that the local executor maps into the selected fields.
 //!
 //! Start-up checks everything the descriptors can tell: the service and method exist
-//! and are unary, the request mapping names fields of the request message, `result`
-//! paths exist, and every GraphQL field of a type read from a message has a message
+//! and stream as the field needs, the request mapping names fields of the request
+//! message, `result` paths exist, and every GraphQL field of a type read from a message has a message
 //! field behind it (by JSON or proto name, or through `@map(path:)`).
 
 mod codec;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use apollo_compiler::Name;
 use apollo_compiler::schema::ExtendedType;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
 use prost_reflect::{
@@ -29,10 +31,11 @@ use serde_json::Value as Json;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::local_exec::{
-    Batch, Binding, Connector, FieldError, LocalExecutor, LocalSchema, Prepared, Site,
+    Batch, Binding, Bound, Connector, Event, Events, FieldError, LocalExecutor, LocalSchema,
+    Prepared, Site, StreamConnector,
 };
 use super::mapping::{CallInput, Mapping, Root, ValueSource, lookup, parse_path, string_arg};
-use super::{FetchError, Source, SourceRequest, SourceResponse};
+use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 use codec::DynamicCodec;
 
 /// Definitions of the gRPC mapping directives, added to a gRPC subgraph's SDL before
@@ -129,6 +132,14 @@ impl Source for GrpcSource {
         tracing::Span::current().record("kind", "grpc");
         self.exec.fetch(request)
     }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        tracing::Span::current().record("kind", "grpc");
+        self.exec.subscribe(request)
+    }
 }
 
 /// Compiles the `.proto` files; each file's folder is an include path, and the
@@ -171,7 +182,7 @@ fn binding(
     site: &Site<'_>,
     d: &apollo_compiler::ast::Directive,
     checks: &mut Vec<ShapeCheck>,
-) -> Result<Binding, Vec<String>> {
+) -> Result<Bound, Vec<String>> {
     let mut errors = Vec::new();
     let arg = |name: &str| string_arg(d, name);
     let (service, method_name) = match (arg("service"), arg("method")) {
@@ -186,7 +197,8 @@ fn binding(
             known.join(", ")
         )]);
     };
-    let method_of = |name: &str| -> Result<MethodDescriptor, String> {
+    // A subscription field reads a server-streaming method, every other field a unary one.
+    let method_of = |name: &str, streaming: bool| -> Result<MethodDescriptor, String> {
         let method = service_desc
             .methods()
             .find(|m| m.name() == name)
@@ -200,14 +212,22 @@ fn binding(
                     known.join(", ")
                 )
             })?;
-        if method.is_client_streaming() || method.is_server_streaming() {
+        if method.is_client_streaming() {
             return Err(format!(
-                "{service}/{name} is a streaming method; only unary methods are supported"
+                "{service}/{name} streams its requests; only unary and server-streaming methods are supported"
             ));
         }
-        Ok(method)
+        match (method.is_server_streaming(), streaming) {
+            (false, true) => Err(format!(
+                "{service}/{name} is unary; a subscription field needs a server-streaming method"
+            )),
+            (true, false) => Err(format!(
+                "{service}/{name} is server-streaming; only subscription fields can read it"
+            )),
+            _ => Ok(method),
+        }
     };
-    let method = match method_of(&method_name) {
+    let method = match method_of(&method_name, site.is_subscription) {
         Ok(m) => m,
         Err(e) => return Err(vec![e]),
     };
@@ -245,6 +265,15 @@ fn binding(
         });
     }
     let single = GrpcCall::new(backend, &method, request, result);
+    if site.is_subscription {
+        if d.specified_argument_by_name("batch").is_some() {
+            errors.push("a subscription field cannot be batched".into());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        return Ok(Bound::Stream(Box::new(GrpcStream(single))));
+    }
 
     let batch = match arg("batch") {
         Ok(Some(batch_method)) => {
@@ -252,7 +281,7 @@ fn binding(
                 backend,
                 site,
                 d,
-                method_of(&batch_method),
+                method_of(&batch_method, false),
                 graphql_type,
                 checks,
             ) {
@@ -282,7 +311,8 @@ fn binding(
     Ok(Binding {
         single: Box::new(single),
         batch,
-    })
+    }
+    .into())
 }
 
 fn batch_of(
@@ -579,12 +609,9 @@ impl GrpcCall {
     }
 }
 
-impl Connector for GrpcCall {
-    fn prepare(
-        &self,
-        input: &CallInput<'_>,
-        headers: &http::HeaderMap,
-    ) -> Result<Prepared, FieldError> {
+impl GrpcCall {
+    /// The request message for one call, and its key for deduplication.
+    fn message(&self, input: &CallInput<'_>) -> Result<(String, DynamicMessage), FieldError> {
         let json = self
             .request
             .as_ref()
@@ -602,44 +629,150 @@ impl Connector for GrpcCall {
                 self.input.full_name()
             ))
         })?;
-        let backend = self.backend.clone();
-        let path = self.path.clone();
-        let name = self.name.clone();
-        let codec = DynamicCodec::new(self.output.clone());
-        let result = self.result.clone();
-        let metadata = tonic::metadata::MetadataMap::from_headers(headers.clone());
+        Ok((key, message))
+    }
+
+    /// Everything a call's future needs, owned.
+    fn start(&self, message: DynamicMessage, headers: &http::HeaderMap) -> Started {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers.clone());
+        Started {
+            backend: self.backend.clone(),
+            path: self.path.clone(),
+            name: self.name.clone(),
+            codec: DynamicCodec::new(self.output.clone()),
+            result: self.result.clone(),
+            request,
+        }
+    }
+}
+
+/// A call ready to be sent.
+struct Started {
+    backend: Arc<Backend>,
+    path: PathAndQuery,
+    name: String,
+    codec: DynamicCodec,
+    result: Option<Vec<String>>,
+    request: tonic::Request<DynamicMessage>,
+}
+
+/// A client on a channel that is ready to take a call, within the source's timeout
+/// (which bounds opening a stream, not its life).
+async fn ready(backend: &Backend, name: &str) -> Result<tonic::client::Grpc<Channel>, FieldError> {
+    let mut grpc = tonic::client::Grpc::new(backend.channel());
+    grpc.ready().await.map_err(|e| {
+        FieldError::new(
+            "UPSTREAM_GRPC_UNAVAILABLE",
+            format!("{name}: UNAVAILABLE: {e}"),
+        )
+    })?;
+    Ok(grpc)
+}
+
+/// Runs `call` within the source's timeout.
+async fn within<T>(
+    timeout: Duration,
+    name: &str,
+    call: impl Future<Output = Result<T, FieldError>>,
+) -> Result<T, FieldError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| deadline_exceeded(name, timeout))?
+}
+
+fn deadline_exceeded(name: &str, timeout: Duration) -> FieldError {
+    FieldError::new(
+        "UPSTREAM_GRPC_DEADLINE_EXCEEDED",
+        format!("{name}: DEADLINE_EXCEEDED after {timeout:?}"),
+    )
+}
+
+/// The JSON a response message gives the field: the whole message or its `result` path.
+fn read_result(result: &Option<Vec<String>>, message: &DynamicMessage) -> Json {
+    let json = convert::message_to_json(message);
+    match result {
+        None => json,
+        Some(path) => lookup(&json, path).cloned().unwrap_or(Json::Null),
+    }
+}
+
+impl Connector for GrpcCall {
+    fn prepare(
+        &self,
+        input: &CallInput<'_>,
+        headers: &http::HeaderMap,
+    ) -> Result<Prepared, FieldError> {
+        let (key, message) = self.message(input)?;
+        let Started {
+            backend,
+            path,
+            name,
+            codec,
+            result,
+            mut request,
+        } = self.start(message, headers);
         let future = async move {
             let timeout = backend.timeout;
-            let call = async {
-                let mut grpc = tonic::client::Grpc::new(backend.channel());
-                grpc.ready().await.map_err(|e| {
-                    FieldError::new(
-                        "UPSTREAM_GRPC_UNAVAILABLE",
-                        format!("{name}: UNAVAILABLE: {e}"),
-                    )
-                })?;
-                let mut request = tonic::Request::new(message);
-                request.set_timeout(timeout);
-                *request.metadata_mut() = metadata;
-                grpc.unary(request, path, codec)
-                    .await
-                    .map_err(|status| status_error(&name, &status))
-            };
-            let response = tokio::time::timeout(timeout, call).await.map_err(|_| {
-                FieldError::new(
-                    "UPSTREAM_GRPC_DEADLINE_EXCEEDED",
-                    format!("{name}: DEADLINE_EXCEEDED after {timeout:?}"),
-                )
-            })??;
-            let json = convert::message_to_json(response.get_ref());
-            match &result {
-                None => Ok(json),
-                Some(path) => Ok(lookup(&json, path).cloned().unwrap_or(Json::Null)),
-            }
+            request.set_timeout(timeout);
+            let started = tokio::time::Instant::now();
+            let response = within(timeout, &name, async {
+                let mut grpc = ready(&backend, &name).await?;
+                grpc.unary(request, path, codec).await.map_err(|status| {
+                    // The channel enforces the `grpc-timeout` it sends too, as CANCELLED,
+                    // racing the timer above.
+                    if status.code() == tonic::Code::Cancelled && started.elapsed() >= timeout {
+                        deadline_exceeded(&name, timeout)
+                    } else {
+                        status_error(&name, &status)
+                    }
+                })
+            })
+            .await?;
+            Ok(read_result(&result, response.get_ref()))
         };
         Ok(Prepared {
             key,
             future: Box::pin(future),
+        })
+    }
+}
+
+/// A server-streaming RPC behind a subscription field: each message is one event, a
+/// non-OK status ends the stream with that error. The source's timeout bounds opening
+/// the call, not its life.
+struct GrpcStream(GrpcCall);
+
+impl StreamConnector for GrpcStream {
+    fn open(
+        &self,
+        input: &CallInput<'_>,
+        headers: &http::HeaderMap,
+    ) -> BoxFuture<'static, Result<Events, FieldError>> {
+        let Started {
+            backend,
+            path,
+            name,
+            codec,
+            result,
+            request,
+        } = match self.0.message(input) {
+            Ok((_, message)) => self.0.start(message, headers),
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        Box::pin(async move {
+            let response = within(backend.timeout, &name, async {
+                let mut grpc = ready(&backend, &name).await?;
+                grpc.server_streaming(request, path, codec)
+                    .await
+                    .map_err(|status| status_error(&name, &status))
+            })
+            .await?;
+            let events = response.into_inner().map(move |item| match item {
+                Ok(message) => Ok(Event::Value(read_result(&result, &message))),
+                Err(status) => Err(status_error(&name, &status)),
+            });
+            Ok(events.boxed())
         })
     }
 }

@@ -6,6 +6,7 @@ use apollo_compiler::Node;
 use apollo_compiler::Schema;
 use apollo_compiler::schema::FieldDefinition;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use serde_json::Value as Json;
 
 use crate::sources::mapping::{CallInput, Root, VarRef};
@@ -53,6 +54,41 @@ pub trait Connector: Send + Sync {
     ) -> Result<Prepared, FieldError>;
 }
 
+/// One message of a streaming call.
+pub enum Event {
+    /// The value the subscription field is read from.
+    Value(Json),
+    /// An event that carries only an error; the stream goes on.
+    Error(FieldError),
+}
+
+/// The messages of one streaming call; an `Err` ends the stream.
+pub type Events = BoxStream<'static, Result<Event, FieldError>>;
+
+/// Opens a call that answers with a stream of values (a server-streaming RPC, an SSE
+/// endpoint): what a `Subscription` field of a REST or gRPC source is bound to.
+pub trait StreamConnector: Send + Sync {
+    /// Resolves once the backend accepted the call (or refused it).
+    fn open(
+        &self,
+        input: &CallInput<'_>,
+        headers: &http::HeaderMap,
+    ) -> BoxFuture<'static, Result<Events, FieldError>>;
+}
+
+/// What a mapping directive binds: calls for query and entity fields, a stream for
+/// subscription fields.
+pub enum Bound {
+    Call(Binding),
+    Stream(Box<dyn StreamConnector>),
+}
+
+impl From<Binding> for Bound {
+    fn from(binding: Binding) -> Self {
+        Bound::Call(binding)
+    }
+}
+
 /// A field or entity type mapped to backend calls.
 pub struct Binding {
     pub single: Box<dyn Connector>,
@@ -78,6 +114,8 @@ pub struct Site<'a> {
     /// `None` for a type-level (entity) binding.
     pub field: Option<&'a Node<FieldDefinition>>,
     pub is_root: bool,
+    /// A field of the subscription type: bound to a stream.
+    pub is_subscription: bool,
     /// Top-level fields of the type's keys (and the field's `@requires`): what a
     /// representation carries. Empty when the type is not an entity.
     pub representation_fields: Vec<String>,

@@ -23,16 +23,17 @@ mod entities;
 mod run;
 mod schema;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
+use serde_json::json;
 
-use super::{FetchError, SourceRequest, SourceResponse};
-pub use binding::{Batch, Binding, Connector, FieldError, MAX_CONCURRENT_CALLS, Prepared, Site};
-use run::CallHealth;
+use super::{EventStream, FetchError, SourceRequest, SourceResponse};
+pub use binding::{
+    Batch, Binding, Bound, Connector, Event, Events, FieldError, MAX_CONCURRENT_CALLS, Prepared,
+    Site, StreamConnector,
+};
 use run::ParsedOperation;
 use run::Run;
 use run::parse_operation;
@@ -60,37 +61,30 @@ impl LocalExecutor {
         &self.schema
     }
 
+    fn parsed(&self, request: &SourceRequest) -> Result<Arc<ParsedOperation>, FetchError> {
+        if let Some(op) = self.operations.get(&request.operation) {
+            return Ok(op);
+        }
+        let op = parse_operation(&request.operation, &request.operation_name)
+            .map_err(FetchError::BadResponse)?;
+        let op = Arc::new(op);
+        self.operations
+            .insert(request.operation.clone(), op.clone());
+        Ok(op)
+    }
+
     pub fn fetch(
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
-        let parsed = match self.operations.get(&request.operation) {
-            Some(op) => op,
-            None => match parse_operation(&request.operation, &request.operation_name) {
-                Ok(op) => {
-                    let op = Arc::new(op);
-                    self.operations
-                        .insert(request.operation.clone(), op.clone());
-                    op
-                }
-                Err(message) => {
-                    return Box::pin(async move { Err(FetchError::BadResponse(message)) });
-                }
-            },
+        let parsed = match self.parsed(&request) {
+            Ok(op) => op,
+            Err(e) => return Box::pin(async move { Err(e) }),
         };
         let schema = self.schema.clone();
         Box::pin(async move {
             let variables = request.variables.to_map();
-            let run = Run {
-                schema: &schema,
-                op: &parsed,
-                variables: &variables,
-                headers: &request.headers,
-                errors: Mutex::new(Vec::new()),
-                inflight: Mutex::new(HashMap::new()),
-                permits: Arc::new(Semaphore::new(MAX_CONCURRENT_CALLS)),
-                health: Arc::new(CallHealth::default()),
-            };
+            let run = Run::new(&schema, &parsed, &variables, &request.headers);
             let data = run.root().await;
             if let Some(outage) = run.health.outage() {
                 return Err(outage);
@@ -102,6 +96,63 @@ impl LocalExecutor {
                 ..SourceResponse::default()
             })
         })
+    }
+
+    /// Opens the stream a subscription field is bound to; each message is completed
+    /// through the operation's selection (nested calls included) into one event.
+    pub fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        let parsed = match self.parsed(&request) {
+            Ok(op) => op,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let schema = self.schema.clone();
+        Box::pin(async move {
+            let variables = Arc::new(request.variables.to_map());
+            let headers = Arc::new(request.headers);
+            let opening = Run::new(&schema, &parsed, &variables, &headers).open_stream();
+            let events = opening.await.map_err(FetchError::from)?;
+            let stream = events.then(move |item| {
+                let (schema, parsed) = (schema.clone(), parsed.clone());
+                let (variables, headers) = (variables.clone(), headers.clone());
+                async move {
+                    let run = Run::new(&schema, &parsed, &variables, &headers);
+                    match item.map_err(FetchError::from)? {
+                        Event::Value(value) => {
+                            let data = run.event(value).await;
+                            let errors = run.errors.into_inner().unwrap_or_default();
+                            Ok(SourceResponse {
+                                data: Some(Arc::new(data.into())),
+                                errors: (!errors.is_empty()).then_some(errors),
+                                ..SourceResponse::default()
+                            })
+                        }
+                        Event::Error(e) => Ok(SourceResponse {
+                            data: None,
+                            errors: Some(vec![json!({
+                                "message": e.message,
+                                "extensions": { "code": e.code },
+                            })]),
+                            ..SourceResponse::default()
+                        }),
+                    }
+                }
+            });
+            Ok(stream.boxed())
+        })
+    }
+}
+
+impl From<FieldError> for FetchError {
+    /// A failure of the call behind a whole fetch (a stream that cannot open or broke).
+    fn from(e: FieldError) -> Self {
+        FetchError::Upstream {
+            retryable: run::UNAVAILABLE_CODES.contains(&e.code.as_str()),
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 

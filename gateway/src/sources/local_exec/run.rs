@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use crate::sources::FetchError;
 use crate::sources::mapping::CallInput;
 
-use super::binding::{Connector, FieldError};
+use super::binding::{Connector, Events, FieldError};
 use super::schema::LocalSchema;
 
 pub(super) type SharedCall = Shared<BoxFuture<'static, Result<Json, FieldError>>>;
@@ -96,6 +96,24 @@ impl CallHealth {
 }
 
 impl<'a> Run<'a> {
+    pub(super) fn new(
+        schema: &'a LocalSchema,
+        op: &'a ParsedOperation,
+        variables: &'a Map<String, Json>,
+        headers: &'a http::HeaderMap,
+    ) -> Self {
+        Run {
+            schema,
+            op,
+            variables,
+            headers,
+            errors: Mutex::new(Vec::new()),
+            inflight: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(super::MAX_CONCURRENT_CALLS)),
+            health: Arc::new(CallHealth::default()),
+        }
+    }
+
     pub(super) fn error(&self, path: &[Json], code: &str, message: &str) {
         let error = json!({
             "message": message,
@@ -278,6 +296,64 @@ impl<'a> Run<'a> {
             for ((key, _), value) in fields.iter().zip(values) {
                 data.insert(key.to_string(), value);
             }
+        }
+        Json::Object(data)
+    }
+
+    /// Opens the stream of a subscription operation's one root field.
+    pub(super) fn open_stream(&self) -> BoxFuture<'static, Result<Events, FieldError>> {
+        let op = &self.op.operation;
+        let root_type = &self.schema.subscription_type;
+        let fields = self.collect_fields(root_type, &[&op.selection_set]);
+        let mut streamed = fields
+            .values()
+            .filter(|nodes| nodes[0].name != "__typename");
+        let (Some(nodes), None) = (streamed.next(), streamed.next()) else {
+            let e = FieldError::invalid_request("a subscription selects exactly one root field");
+            return Box::pin(async move { Err(e) });
+        };
+        let field = nodes[0];
+        let (Some(def), Some(stream)) = (
+            self.schema.field_def(root_type, &field.name),
+            self.schema.streams.get(&field.name),
+        ) else {
+            let e = FieldError::invalid_request(format!(
+                "{root_type} has no field `{}` in this source",
+                field.name
+            ));
+            return Box::pin(async move { Err(e) });
+        };
+        let args = self.arguments(field, def);
+        let input = CallInput {
+            args: &args,
+            this: &Json::Null,
+            batch: None,
+        };
+        stream.open(&input, self.headers)
+    }
+
+    /// The response data of one event: the subscription field completed from `value`.
+    pub(super) async fn event(&self, value: Json) -> Json {
+        let root_type = &self.schema.subscription_type;
+        let fields = self.collect_fields(root_type, &[&self.op.operation.selection_set]);
+        let mut data = Map::new();
+        let mut value = Some(value);
+        for (key, nodes) in &fields {
+            let completed = match (
+                nodes[0].name.as_str(),
+                self.schema.field_def(root_type, &nodes[0].name),
+            ) {
+                ("__typename", _) => Json::String(root_type.to_string()),
+                (_, Some(def)) => {
+                    let sets: Vec<&'a [Selection]> =
+                        nodes.iter().map(|f| &f.selection_set[..]).collect();
+                    let path = [Json::String(key.to_string())];
+                    let value = value.take().unwrap_or(Json::Null);
+                    self.complete(&def.ty, value, &sets, &path).await
+                }
+                (_, None) => Json::Null,
+            };
+            data.insert(key.to_string(), completed);
         }
         Json::Object(data)
     }

@@ -12,7 +12,7 @@ use apollo_compiler::schema::{ExtendedType, FieldDefinition};
 
 use crate::sources::mapping::FieldMap;
 
-use super::binding::{Binding, Site};
+use super::binding::{Binding, Bound, Site, StreamConnector};
 
 /// A source's SDL with its field mappings and bindings, built once at start-up.
 pub struct LocalSchema {
@@ -21,9 +21,12 @@ pub struct LocalSchema {
     pub schema: Schema,
     pub(super) query_type: Name,
     pub(super) mutation_type: Name,
+    pub(super) subscription_type: Name,
     pub(super) maps: HashMap<(Name, Name), FieldMap>,
     pub(super) bindings: HashMap<(Name, Name), Arc<Binding>>,
     pub(super) entity_bindings: HashMap<Name, Arc<Binding>>,
+    /// Subscription fields, by name.
+    pub(super) streams: HashMap<Name, Arc<dyn StreamConnector>>,
 }
 
 /// A root or entity type of the source SDL, for the source kind's own checks.
@@ -41,7 +44,7 @@ impl LocalSchema {
         subgraph: &str,
         sdl: &str,
         directive: &str,
-        mut make: impl FnMut(&Site<'_>, &ast::Directive) -> Result<Binding, Vec<String>>,
+        mut make: impl FnMut(&Site<'_>, &ast::Directive) -> Result<Bound, Vec<String>>,
     ) -> (Self, Vec<String>) {
         let schema = match Schema::builder()
             .adopt_orphan_extensions()
@@ -64,10 +67,17 @@ impl LocalSchema {
             .as_ref()
             .map(|n| n.name.clone())
             .unwrap_or_else(|| Name::new_static_unchecked("Mutation"));
+        let subscription_type = schema
+            .schema_definition
+            .subscription
+            .as_ref()
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| Name::new_static_unchecked("Subscription"));
         let mut errors = Vec::new();
         let mut maps = HashMap::new();
         let mut bindings = HashMap::new();
         let mut entity_bindings = HashMap::new();
+        let mut streams = HashMap::new();
         for (type_name, ty) in &schema.types {
             let ExtendedType::Object(object) = ty else {
                 continue;
@@ -75,7 +85,9 @@ impl LocalSchema {
             if ty.is_built_in() || type_name.starts_with('_') {
                 continue;
             }
-            let is_root = *type_name == query_type || *type_name == mutation_type;
+            let is_subscription = *type_name == subscription_type;
+            let is_root =
+                *type_name == query_type || *type_name == mutation_type || is_subscription;
             let keys = key_fields(object.directives.iter().map(|d| &***d));
             if let Some(d) = object.directives.get(directive) {
                 let coordinate = format!("{type_name} @{directive}");
@@ -89,12 +101,16 @@ impl LocalSchema {
                     type_name,
                     field: None,
                     is_root,
+                    is_subscription: false,
                     representation_fields: keys.clone(),
                     coordinate: coordinate.clone(),
                 };
                 match make(&site, d) {
-                    Ok(b) => {
+                    Ok(Bound::Call(b)) => {
                         entity_bindings.insert(type_name.clone(), Arc::new(b));
+                    }
+                    Ok(Bound::Stream(_)) => {
+                        errors.push(format!("{coordinate}: a type cannot be bound to a stream"))
                     }
                     Err(list) => {
                         errors.extend(list.into_iter().map(|e| format!("{coordinate}: {e}")))
@@ -129,13 +145,23 @@ impl LocalSchema {
                     type_name,
                     field: Some(field),
                     is_root,
+                    is_subscription,
                     representation_fields,
                     coordinate: coordinate.clone(),
                 };
                 match make(&site, d) {
-                    Ok(b) => {
+                    Ok(Bound::Call(_)) if is_subscription => errors.push(format!(
+                        "{coordinate} @{directive}: a subscription field needs a streaming call"
+                    )),
+                    Ok(Bound::Call(b)) => {
                         bindings.insert((type_name.clone(), field_name.clone()), Arc::new(b));
                     }
+                    Ok(Bound::Stream(s)) if is_subscription => {
+                        streams.insert(field_name.clone(), Arc::from(s));
+                    }
+                    Ok(Bound::Stream(_)) => errors.push(format!(
+                        "{coordinate} @{directive}: only subscription fields stream"
+                    )),
                     Err(list) => errors.extend(
                         list.into_iter()
                             .map(|e| format!("{coordinate} @{directive}: {e}")),
@@ -149,9 +175,11 @@ impl LocalSchema {
             schema,
             query_type,
             mutation_type,
+            subscription_type,
             maps,
             bindings,
             entity_bindings,
+            streams,
         };
         (schema, errors)
     }

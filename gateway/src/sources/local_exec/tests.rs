@@ -93,7 +93,8 @@ fn executor(calls: Arc<AtomicUsize>) -> LocalExecutor {
                 item_key: vec!["userId".into()],
                 item_value: None,
             }),
-        })
+        }
+        .into())
     });
     assert!(errors.is_empty(), "{errors:?}");
     LocalExecutor::new(schema)
@@ -208,7 +209,8 @@ fn mapping_errors_name_the_coordinate() {
                     answer: Arc::new(|_| Ok(Json::Null)),
                 }),
                 batch: None,
-            })
+            }
+            .into())
         } else {
             Err(errors)
         }

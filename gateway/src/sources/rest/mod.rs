@@ -1,6 +1,9 @@
 //! REST services as sources: the source's SDL maps fields to HTTP calls with `@rest`
 //! and backend JSON to fields with `@map` (see `docs/sources.md`); operations run
-//! locally ([`crate::sources::local_exec`]).
+//! locally ([`crate::sources::local_exec`]). A subscription field streams from a
+//! server-sent events endpoint ([`crate::sources::sse`]): each `message` event's JSON
+//! data is one event of the field, an `error` event carries an error (the stream goes
+//! on), a `complete` event or the end of the body ends it.
 //!
 //! URLs are built from the registered base URL: template values are percent-encoded
 //! into path segments and query parameters, so no value can change the scheme, host or
@@ -9,18 +12,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value as Json;
 
 use super::local_exec::{
-    Batch, Binding, Connector, FieldError, LocalExecutor, LocalSchema, Prepared, Site,
+    Batch, Binding, Bound, Connector, Event, Events, FieldError, LocalExecutor, LocalSchema,
+    Prepared, Site, StreamConnector,
 };
 use super::mapping::{
     CallInput, Mapping, Root, Template, encode_segment, lookup, parse_path, string_arg,
     string_list_arg,
 };
-use super::{FetchError, Source, SourceRequest, SourceResponse};
+use super::sse::{self, ReadError, SseEvent};
+use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause};
 
 /// Definitions of the REST mapping directives, added to a REST subgraph's SDL before
 /// composition when the SDL does not define them itself.
@@ -30,6 +36,9 @@ directive @map(path: String, default: String, fields: String) on FIELD_DEFINITIO
 
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Streamed events larger than this end the stream rather than being buffered.
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// What every call of one source shares.
 struct Backend {
@@ -84,13 +93,21 @@ impl Source for RestSource {
         tracing::Span::current().record("kind", "rest");
         self.exec.fetch(request)
     }
+
+    fn subscribe(
+        &self,
+        request: SourceRequest,
+    ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        tracing::Span::current().record("kind", "rest");
+        self.exec.subscribe(request)
+    }
 }
 
 fn binding(
     backend: &Arc<Backend>,
     site: &Site<'_>,
     d: &apollo_compiler::ast::Directive,
-) -> Result<Binding, Vec<String>> {
+) -> Result<Bound, Vec<String>> {
     let mut errors = Vec::new();
     let mut note = |r: Result<(), String>| {
         if let Err(e) = r {
@@ -177,6 +194,15 @@ fn binding(
         Err(e) => note(Err(format!("result: {e}"))),
     }
     errors.extend(site.check_vars(call.vars(), false));
+    if site.is_subscription {
+        if d.specified_argument_by_name("batch").is_some() {
+            errors.push("a subscription field cannot be batched".into());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        return Ok(Bound::Stream(Box::new(RestStream(call))));
+    }
 
     let batch = match arg("batch") {
         Ok(Some(batch)) => match batch_of(backend, site, d, &batch) {
@@ -205,7 +231,8 @@ fn binding(
     Ok(Binding {
         single: Box::new(call),
         batch,
-    })
+    }
+    .into())
 }
 
 fn batch_of(
@@ -406,12 +433,22 @@ impl RestCall {
     }
 }
 
-impl Connector for RestCall {
-    fn prepare(
+/// A request built from a call's templates.
+struct Built {
+    /// Identifies the call for deduplication within one operation.
+    key: String,
+    /// `GET /users/7/orders`, for error messages.
+    target: String,
+    request: reqwest::RequestBuilder,
+}
+
+impl RestCall {
+    fn build(
         &self,
         input: &CallInput<'_>,
         upstream_headers: &http::HeaderMap,
-    ) -> Result<Prepared, FieldError> {
+        accept: &'static str,
+    ) -> Result<Built, FieldError> {
         let url = self.url(input)?;
         // The request's upstream headers first; the directive's own headers win.
         let mut headers = upstream_headers.clone();
@@ -437,41 +474,106 @@ impl Connector for RestCall {
             .client
             .request(self.method.clone(), url)
             .headers(headers)
-            .header(http::header::ACCEPT, "application/json");
+            .header(http::header::ACCEPT, accept);
         if let Some(body) = body {
             request = request
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
+        Ok(Built {
+            key,
+            target,
+            request,
+        })
+    }
+}
+
+/// Sends the request; a successful status gives the response, whose body is still
+/// to be read.
+async fn send(
+    request: reqwest::RequestBuilder,
+    target: &str,
+) -> Result<reqwest::Response, FieldError> {
+    let response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            FieldError::new("UPSTREAM_TIMEOUT", format!("{target} timed out"))
+        } else {
+            FieldError::new(
+                "UPSTREAM_UNAVAILABLE",
+                format!("{target}: could not connect ({})", root_cause(&e)),
+            )
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FieldError::new(
+            format!("UPSTREAM_HTTP_{}", status.as_u16()),
+            format!("{target} answered HTTP {}", status.as_u16()),
+        ));
+    }
+    Ok(response)
+}
+
+/// The next piece of a response body.
+async fn chunk(
+    response: &mut reqwest::Response,
+    target: &str,
+) -> Result<Option<bytes::Bytes>, FieldError> {
+    response.chunk().await.map_err(|e| {
+        FieldError::new(
+            "UPSTREAM_UNAVAILABLE",
+            format!("{target}: the response broke off ({})", root_cause(&e)),
+        )
+    })
+}
+
+/// What `result` selects of a backend answer.
+fn select(json: Json, result: &Option<Vec<String>>, target: &str) -> Result<Json, FieldError> {
+    match result {
+        None => Ok(json),
+        Some(path) => lookup(&json, path).cloned().ok_or_else(|| {
+            FieldError::bad_response(format!(
+                "{target}: the response has no `{}`",
+                path.join(".")
+            ))
+        }),
+    }
+}
+
+/// Runs `work` within the source's timeout.
+async fn within<T>(
+    timeout: Duration,
+    target: &str,
+    work: impl Future<Output = Result<T, FieldError>>,
+) -> Result<T, FieldError> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(FieldError::new(
+                "UPSTREAM_TIMEOUT",
+                format!("{target} timed out after {timeout:?}"),
+            ))
+        })
+}
+
+impl Connector for RestCall {
+    fn prepare(
+        &self,
+        input: &CallInput<'_>,
+        upstream_headers: &http::HeaderMap,
+    ) -> Result<Prepared, FieldError> {
+        let Built {
+            key,
+            target,
+            request,
+        } = self.build(input, upstream_headers, "application/json")?;
         let timeout = self.backend.timeout;
         let result = self.result.clone();
         let future = async move {
             let work = async {
-                let response = request.send().await.map_err(|e| {
-                    if e.is_timeout() {
-                        FieldError::new("UPSTREAM_TIMEOUT", format!("{target} timed out"))
-                    } else {
-                        FieldError::new(
-                            "UPSTREAM_UNAVAILABLE",
-                            format!("{target}: could not connect ({})", root_cause(&e)),
-                        )
-                    }
-                })?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(FieldError::new(
-                        format!("UPSTREAM_HTTP_{}", status.as_u16()),
-                        format!("{target} answered HTTP {}", status.as_u16()),
-                    ));
-                }
-                let mut response = response;
+                let mut response = send(request, &target).await?;
                 let mut body = Vec::new();
-                while let Some(chunk) = response.chunk().await.map_err(|e| {
-                    FieldError::new(
-                        "UPSTREAM_UNAVAILABLE",
-                        format!("{target}: the response broke off ({})", root_cause(&e)),
-                    )
-                })? {
+                while let Some(chunk) = chunk(&mut response, &target).await? {
                     if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                         return Err(FieldError::bad_response(format!(
                             "{target}: response too large"
@@ -485,24 +587,9 @@ impl Connector for RestCall {
                 let json: Json = serde_json::from_slice(&body).map_err(|e| {
                     FieldError::bad_response(format!("{target}: the response is not JSON ({e})"))
                 })?;
-                match &result {
-                    None => Ok(json),
-                    Some(path) => lookup(&json, path).cloned().ok_or_else(|| {
-                        FieldError::bad_response(format!(
-                            "{target}: the response has no `{}`",
-                            path.join(".")
-                        ))
-                    }),
-                }
+                select(json, &result, &target)
             };
-            tokio::time::timeout(timeout, work)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(FieldError::new(
-                        "UPSTREAM_TIMEOUT",
-                        format!("{target} timed out after {timeout:?}"),
-                    ))
-                })
+            within(timeout, &target, work).await
         };
         Ok(Prepared {
             key,
@@ -511,12 +598,81 @@ impl Connector for RestCall {
     }
 }
 
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
+/// A subscription field read from a server-sent events endpoint. The source's timeout
+/// bounds the wait for the response head, not the stream's life.
+struct RestStream(RestCall);
+
+impl StreamConnector for RestStream {
+    fn open(
+        &self,
+        input: &CallInput<'_>,
+        headers: &http::HeaderMap,
+    ) -> BoxFuture<'static, Result<Events, FieldError>> {
+        let built = self.0.build(input, headers, "text/event-stream");
+        let timeout = self.0.backend.timeout;
+        let result = self.0.result.clone();
+        Box::pin(async move {
+            let Built {
+                target, request, ..
+            } = built?;
+            let response = within(timeout, &target, send(request, &target)).await?;
+            let events = sse::read(response, MAX_EVENT_BYTES)
+                .take_while(|item| {
+                    std::future::ready(!matches!(item, Ok(e) if e.event == "complete"))
+                })
+                .map(move |item| event_of(item, &result, &target));
+            Ok(events.boxed())
+        })
     }
-    cause.to_string()
+}
+
+/// One event of the field from one server-sent event.
+fn event_of(
+    item: Result<SseEvent, ReadError>,
+    result: &Option<Vec<String>>,
+    target: &str,
+) -> Result<Event, FieldError> {
+    let sse = match item {
+        Ok(sse) => sse,
+        Err(ReadError::TooLarge(limit)) => {
+            return Err(FieldError::bad_response(format!(
+                "{target}: an event is larger than {limit} bytes"
+            )));
+        }
+        Err(ReadError::Broken(cause)) => {
+            return Err(FieldError::new(
+                "UPSTREAM_UNAVAILABLE",
+                format!("{target}: the event stream broke off ({cause})"),
+            ));
+        }
+    };
+    if sse.event == "error" {
+        return Ok(Event::Error(error_event(&sse.data)));
+    }
+    Ok(match serde_json::from_str(&sse.data) {
+        Ok(json) => match select(json, result, target) {
+            Ok(value) => Event::Value(value),
+            Err(e) => Event::Error(e),
+        },
+        Err(e) => Event::Error(FieldError::bad_response(format!(
+            "{target}: an event is not JSON ({e})"
+        ))),
+    })
+}
+
+/// The error an `error` event carries: its JSON `message` (and `code`), or its text.
+fn error_event(data: &str) -> FieldError {
+    let json: Option<Json> = serde_json::from_str(data).ok();
+    let field = |name: &str| {
+        json.as_ref()
+            .and_then(|j| j.get(name))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
+    FieldError::new(
+        field("code").unwrap_or_else(|| "UPSTREAM_EVENT_ERROR".into()),
+        field("message").unwrap_or_else(|| data.to_string()),
+    )
 }
 
 #[cfg(test)]
