@@ -106,6 +106,16 @@ async fn until_review(ws: &mut WsClient, id: &str) -> Value {
     }
 }
 
+/// Operation `id` ends: one event with only an error of this code, then `complete`;
+/// gives the event.
+async fn ends_with_error(ws: &mut WsClient, id: &str, code: &str) -> Value {
+    let event = next_payload(&ws.message().await, id);
+    assert_eq!(event["data"], Value::Null, "{event}");
+    assert_eq!(event["errors"][0]["extensions"]["code"], code, "{event}");
+    assert_eq!(ws.message().await, json!({"id": id, "type": "complete"}));
+    event
+}
+
 /// The `next` payload of message `m` for operation `id`.
 fn next_payload(m: &Value, id: &str) -> Value {
     assert_eq!(m["type"], "next", "{m}");
@@ -191,14 +201,8 @@ async fn upstream_errors_complete_and_disconnects_reach_the_client() {
         .await;
     env.subscribed(1).await;
     env.mocks.disconnect_subscriptions();
-    let event = next_payload(&ws.message().await, "b");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
-        "{event}"
-    );
+    let event = ends_with_error(&mut ws, "b", "UPSTREAM_UNAVAILABLE").await;
     assert_eq!(event["errors"][0]["path"], json!(["reviewAdded"]));
-    assert_eq!(ws.message().await, json!({"id": "b", "type": "complete"}));
 
     // The connection itself is still fine.
     ws.send(json!({"type": "ping"})).await;
@@ -1179,19 +1183,13 @@ async fn a_grpc_server_stream_is_a_subscription_joined_through_the_plan() {
 
     // The RPC ends with a status: one error event says which, then `complete`.
     env.services.fail_streams("notifications", "stream broke");
-    let event = next_payload(&ws.message().await, "n");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_GRPC_INTERNAL",
-        "{event}"
-    );
+    let event = ends_with_error(&mut ws, "n", "UPSTREAM_GRPC_INTERNAL").await;
     assert!(
         event["errors"][0]["message"]
             .as_str()
             .is_some_and(|m| m.contains("stream broke")),
         "{event}"
     );
-    assert_eq!(ws.message().await, json!({"id": "n", "type": "complete"}));
     assert!(
         env.services
             .wait_for_streams("notifications", 0, WAIT)
@@ -1228,13 +1226,7 @@ async fn a_grpc_server_stream_is_a_subscription_joined_through_the_plan() {
             .await
     );
     env.services.disconnect_streams("notifications");
-    let event = next_payload(&ws.message().await, "d");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert!(
-        event["errors"][0]["extensions"]["code"].is_string(),
-        "{event}"
-    );
-    assert_eq!(ws.message().await, json!({"id": "d", "type": "complete"}));
+    ends_with_error(&mut ws, "d", "UPSTREAM_GRPC_UNAVAILABLE").await;
 
     // The service refuses the call: the client is told, nothing hangs.
     env.services
@@ -1244,13 +1236,7 @@ async fn a_grpc_server_stream_is_a_subscription_joined_through_the_plan() {
         "subscription { notificationAdded(userId: \"3\") { id } }",
     )
     .await;
-    let event = next_payload(&ws.message().await, "e");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_GRPC_UNAVAILABLE",
-        "{event}"
-    );
-    assert_eq!(ws.message().await, json!({"id": "e", "type": "complete"}));
+    ends_with_error(&mut ws, "e", "UPSTREAM_GRPC_UNAVAILABLE").await;
     env.shutdown().await;
 }
 
@@ -1301,13 +1287,7 @@ async fn a_rest_event_stream_is_a_subscription() {
         .await;
     assert!(env.services.wait_for_streams("orders", 1, WAIT).await);
     env.services.disconnect_streams("orders");
-    let event = next_payload(&ws.message().await, "p");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
-        "{event}"
-    );
-    assert_eq!(ws.message().await, json!({"id": "p", "type": "complete"}));
+    ends_with_error(&mut ws, "p", "UPSTREAM_UNAVAILABLE").await;
 
     // The client leaves: the gateway closes the upstream stream.
     ws.subscribe("q", "subscription { orderUpdated(userId: \"2\") { id } }")
@@ -1366,12 +1346,7 @@ async fn a_subgraph_can_be_subscribed_over_sse() {
         .await;
     env.subscribed(1).await;
     env.mocks.disconnect_subscriptions();
-    let event = next_payload(&ws.message().await, "2");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
-        "{event}"
-    );
-    assert_eq!(ws.message().await, json!({"id": "2", "type": "complete"}));
+    ends_with_error(&mut ws, "2", "UPSTREAM_UNAVAILABLE").await;
 
     env.shutdown().await;
 }
@@ -1424,13 +1399,7 @@ async fn a_dropped_upstream_subscription_is_reopened_with_backoff() {
     env.mocks
         .set_fault("reviews", subgraph_mocks::Fault::down());
     env.mocks.disconnect_subscriptions();
-    let event = next_payload(&ws.message().await, "1");
-    assert_eq!(event["data"], Value::Null, "{event}");
-    assert_eq!(
-        event["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
-        "{event}"
-    );
-    assert_eq!(ws.message().await, json!({"id": "1", "type": "complete"}));
+    ends_with_error(&mut ws, "1", "UPSTREAM_UNAVAILABLE").await;
     // Three attempts, each refused.
     assert_eq!(env.mocks.subscription_connections(), 2);
     assert_eq!(env.mocks.stats("reviews").dropped, 3);

@@ -266,13 +266,7 @@ fn binding(
     }
     let single = GrpcCall::new(backend, &method, request, result);
     if site.is_subscription {
-        if d.specified_argument_by_name("batch").is_some() {
-            errors.push("a subscription field cannot be batched".into());
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        return Ok(Bound::Stream(Box::new(GrpcStream(single))));
+        return Bound::stream(d, errors, GrpcStream(single));
     }
 
     let batch = match arg("batch") {
@@ -770,6 +764,20 @@ impl StreamConnector for GrpcStream {
             .await?;
             let events = response.into_inner().map(move |item| match item {
                 Ok(message) => Ok(Event::Value(read_result(&result, &message))),
+                // A status with a cause was made by the client from a broken transport,
+                // not sent by the service: the stream may be reopened.
+                Err(status)
+                    if status.code() == tonic::Code::Unknown
+                        && std::error::Error::source(&status).is_some() =>
+                {
+                    Err(FieldError::new(
+                        "UPSTREAM_GRPC_UNAVAILABLE",
+                        format!(
+                            "{name}: UNAVAILABLE: the stream broke off ({})",
+                            status.message()
+                        ),
+                    ))
+                }
                 Err(status) => Err(status_error(&name, &status)),
             });
             Ok(events.boxed())

@@ -83,6 +83,25 @@ pub enum Bound {
     Stream(Box<dyn StreamConnector>),
 }
 
+impl Bound {
+    /// A subscription field's binding: its stream, unless the directive has problems
+    /// (`errors`) or asks for batching, which a stream cannot do.
+    pub fn stream(
+        directive: &apollo_compiler::ast::Directive,
+        mut errors: Vec<String>,
+        stream: impl StreamConnector + 'static,
+    ) -> Result<Bound, Vec<String>> {
+        if directive.specified_argument_by_name("batch").is_some() {
+            errors.push("a subscription field cannot be batched".into());
+        }
+        if errors.is_empty() {
+            Ok(Bound::Stream(Box::new(stream)))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 impl From<Binding> for Bound {
     fn from(binding: Binding) -> Self {
         Bound::Call(binding)

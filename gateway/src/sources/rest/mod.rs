@@ -195,13 +195,7 @@ fn binding(
     }
     errors.extend(site.check_vars(call.vars(), false));
     if site.is_subscription {
-        if d.specified_argument_by_name("batch").is_some() {
-            errors.push("a subscription field cannot be batched".into());
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        return Ok(Bound::Stream(Box::new(RestStream(call))));
+        return Bound::stream(d, errors, RestStream(call));
     }
 
     let batch = match arg("batch") {
