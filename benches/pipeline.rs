@@ -114,6 +114,7 @@ fn execute(c: &mut Criterion) {
         expose_plan: false,
         client_headers: Arc::new(http::HeaderMap::new()),
         principal: None,
+        deadline: None,
     };
     runtime
         .block_on(check_response(&engine, &request, &context))

@@ -158,7 +158,32 @@ async fn limits_reject_abusive_queries_before_any_fetch() {
         assert_eq!(code(&r), expected, "{query}: {:?}", r.body);
         assert!(r.body.get("data").is_none());
     }
+    // A list size given through a variable, or its default, is priced like a literal.
+    let by_variable = "query($n: Int) { topProducts(first: $n) { reviews { author { name } } } }";
+    let by_default =
+        "query($n: Int = 100000) { topProducts(first: $n) { reviews { author { name } } } }";
+    for body in [
+        json!({"query": by_variable, "variables": {"n": 100000}}),
+        json!({"query": by_default}),
+    ] {
+        let r = post(
+            &env,
+            "/bff/partner/graphql",
+            body.clone(),
+            Some(PARTNER_PRO_KEY),
+        )
+        .await;
+        assert_eq!(code(&r), "MAX_COST_EXCEEDED", "{body}: {:?}", r.body);
+    }
     assert_eq!(upstream_requests(&env), 0, "nothing reached a subgraph");
+    let r = post(
+        &env,
+        "/bff/partner/graphql",
+        json!({"query": by_variable, "variables": {"n": 2}}),
+        Some(PARTNER_PRO_KEY),
+    )
+    .await;
+    assert!(r.body.get("errors").is_none(), "{:?}", r.body);
     // A reasonable query passes.
     let r = post(
         &env,

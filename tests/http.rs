@@ -311,3 +311,111 @@ async fn cors_and_compression() {
     assert!(r.headers().get("content-encoding").is_none());
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_unified_endpoint_refuses_by_default_what_no_subgraph_should_see() {
+    let env = TestEnv::start().await;
+    env.mocks.reset_stats();
+    let ask = |query: String| {
+        post_raw(
+            &env,
+            "application/json",
+            GRAPHQL_RESPONSE,
+            json!({ "query": query }).to_string(),
+        )
+    };
+    let code = |r: &Reply| r.body["errors"][0]["extensions"]["code"].clone();
+
+    // 41 levels deep: valid, within the parser's limits, past the default depth.
+    let deep = format!(
+        "{{ me {{ {}id{} }} }}",
+        "reviews { author { ".repeat(20),
+        " } }".repeat(20)
+    );
+    let r = ask(deep).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(code(&r), "MAX_DEPTH_EXCEEDED", "{r:?}");
+
+    // An alias flood.
+    let aliases: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
+    let r = ask(format!("{{ {aliases} }}")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(code(&r), "MAX_ALIASES_EXCEEDED", "{r:?}");
+
+    // 10k repeated directives: the error list is capped, not 10k entries long.
+    let repeated = "@include(if: true) ".repeat(10_000);
+    let r = ask(format!("{{ me {repeated} {{ id }} }}")).await;
+    assert_eq!(r.status, 400);
+    let errors = r.body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 101, "{:?}", errors.last());
+    assert!(
+        error_messages(&r.body)[100].starts_with("too many errors: "),
+        "{:?}",
+        errors.last()
+    );
+
+    // Fragments that double at every level: the client's document is too large to
+    // plan, a 400 with its own code, not a server error.
+    let mut doc = String::from("query { ...F0 }\n");
+    for i in 0..40 {
+        doc.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{n} ...F{n} }}\n",
+            n = i + 1
+        ));
+    }
+    doc.push_str("fragment F40 on Query { me { id } }\n");
+    let r = ask(doc).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(code(&r), "OPERATION_TOO_LARGE", "{r:?}");
+
+    let upstream: u64 = subgraph_mocks::SUBGRAPHS
+        .iter()
+        .map(|s| env.mocks.stats(s).requests)
+        .sum();
+    assert_eq!(upstream, 0, "nothing reached a subgraph");
+
+    // A GraphiQL-sized introspection query is within the defaults.
+    let r = ask(
+        "{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } }"
+            .into(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_unified_endpoints_limits_can_be_set_and_turned_off() {
+    use e2e_tests::scripted::ScriptedSubgraph;
+    let supergraph =
+        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+            name: "a".into(),
+            url: "http://127.0.0.1:9/a".into(),
+            sdl: "type Query { hello: String }".into(),
+        }])
+        .expect("composes");
+    let a =
+        ScriptedSubgraph::start(|_| (200, r#"{"data":{"a0":"hi","a1":"hi","a2":"hi"}}"#.into()))
+            .await;
+    let query = json!({"query": "{ a0: hello a1: hello a2: hello }"});
+    for (limits, expected) in [
+        (
+            "limits:\n  graphql: { max_aliases: 2 }",
+            Some("MAX_ALIASES_EXCEEDED"),
+        ),
+        ("limits:\n  graphql: null", None),
+    ] {
+        let gw = e2e_tests::gateway_with_config(&supergraph, &[("a", a.url.clone())], limits).await;
+        let r = post_json(&e2e_tests::client(), &gw.url(), &query).await;
+        match expected {
+            Some(code) => assert_eq!(r.body["errors"][0]["extensions"]["code"], code, "{r:?}"),
+            None => assert_eq!(r.body["data"]["a2"], "hi", "{r:?}"),
+        }
+        gw.shutdown().await;
+    }
+    assert_eq!(
+        a.received().len(),
+        1,
+        "only the unlimited gateway called it"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use e2e_tests::scripted::ScriptedSubgraph;
-use e2e_tests::{client, gateway_with_upstream, post_json, send};
+use e2e_tests::{client, gateway_with_config, gateway_with_upstream, post_json, send};
 use gateway::schema::compose::{SubgraphInput, compose};
 use serde_json::{Value, json};
 
@@ -80,6 +80,83 @@ async fn other_errors_are_not_retried() {
     let body = ask(&gw.url(), "{ hello }").await;
     assert_eq!(code(&body), "UPSTREAM_HTTP_500");
     assert_eq!(a.received().len(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_deadline_leaves_no_room_for_a_retry_that_cannot_fit() {
+    // A hanging backend: each attempt times out after 400 ms. With a 600 ms deadline
+    // the 200 ms left cannot hold another attempt, so only one is made (without the
+    // deadline, three: 1.2 s).
+    let a =
+        ScriptedSubgraph::start_with_delay(Duration::from_secs(5), |_| (200, HELLO.into())).await;
+    let gw = gateway_with_config(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "upstream:\n  timeout: 400ms\n  retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }\n\
+         limits:\n  deadline: 600ms",
+    )
+    .await;
+    let body = ask(&gw.url(), "{ hello }").await;
+    assert_eq!(code(&body), "UPSTREAM_TIMEOUT", "{body}");
+    assert_eq!(a.received().len(), 1, "no retry starts past the deadline");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_deadline_bounds_later_plan_steps() {
+    const ROOT: &str = r#"
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+type Query { thing: Thing }
+type Thing @key(fields: "id") { id: ID! }
+"#;
+    const DETAIL: &str = r#"
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+type Thing @key(fields: "id") { id: ID! detail: String }
+"#;
+    let supergraph = compose(&[
+        SubgraphInput {
+            name: "root".into(),
+            url: "http://127.0.0.1:9/root".into(),
+            sdl: ROOT.into(),
+        },
+        SubgraphInput {
+            name: "detail".into(),
+            url: "http://127.0.0.1:9/detail".into(),
+            sdl: DETAIL.into(),
+        },
+    ])
+    .expect("composes");
+    let root = ScriptedSubgraph::start_with_delay(Duration::from_millis(400), |_| {
+        (
+            200,
+            r#"{"data":{"thing":{"__typename":"Thing","id":"1"}}}"#.into(),
+        )
+    })
+    .await;
+    let detail = ScriptedSubgraph::start_with_delay(Duration::from_millis(1200), |_| {
+        (200, r#"{"data":{"_entities":[{"detail":"late"}]}}"#.into())
+    })
+    .await;
+    // Each fetch alone is within its 2 s timeout; the request as a whole is not.
+    let gw = gateway_with_config(
+        &supergraph,
+        &[("root", root.url.clone()), ("detail", detail.url.clone())],
+        "upstream:\n  timeout: 2s\nlimits:\n  deadline: 800ms",
+    )
+    .await;
+    let body = ask(&gw.url(), "{ thing { id detail } }").await;
+    assert_eq!(
+        body["data"],
+        json!({"thing": {"id": "1", "detail": null}}),
+        "{body}"
+    );
+    assert_eq!(code(&body), "DEADLINE_EXCEEDED", "{body}");
+    assert_eq!(
+        detail.received().len(),
+        1,
+        "the entity fetch was sent, then cut"
+    );
     gw.shutdown().await;
 }
 

@@ -19,6 +19,9 @@ use crate::schema::SchemaSnapshot;
 /// Parser limits: deep nesting and huge token counts are rejected before any work.
 const MAX_RECURSION: usize = 256;
 const MAX_TOKENS: usize = 100_000;
+/// Diagnostics returned for one document at most: a small request must not turn into
+/// a huge error list. One more error says how many were left out.
+const MAX_ERRORS: usize = 100;
 
 /// A client request, as decoded from HTTP.
 #[derive(Debug, Default, Clone)]
@@ -106,6 +109,7 @@ impl RequestError {
                     RequestError::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
                     RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
                     RequestError::UnknownOperation(_) => "GRAPHQL_UNKNOWN_OPERATION_NAME",
+                    RequestError::Plan(planner::PlanError::TooLarge) => "OPERATION_TOO_LARGE",
                     RequestError::Plan(_) => "QUERY_PLANNING_FAILED",
                     RequestError::MutationOverGet => "METHOD_NOT_ALLOWED",
                     _ => "OPERATION_NOT_SUPPORTED",
@@ -146,6 +150,9 @@ pub struct RequestContext {
     /// The authenticated client (`None` when anonymous), for policies that pass its
     /// verified claims to sources.
     pub principal: Option<Arc<Principal>>,
+    /// When the whole request must be done, retries and every plan step included;
+    /// `None`: no deadline (subscriptions, or turned off).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Parse, validate against the API schema, normalize and plan.
@@ -165,7 +172,23 @@ pub fn prepare_with(
     operation_name: Option<&str>,
 ) -> Result<Prepared, RequestError> {
     let to_json = |errors: &apollo_compiler::validation::DiagnosticList| -> Vec<GraphQLError> {
-        errors.iter().map(|d| d.unstable_to_json_compat()).collect()
+        let mut json: Vec<GraphQLError> = errors
+            .iter()
+            .take(MAX_ERRORS)
+            .map(|d| d.unstable_to_json_compat())
+            .collect();
+        if errors.len() > MAX_ERRORS {
+            json.push(GraphQLError {
+                message: format!(
+                    "too many errors: {} more not shown",
+                    errors.len() - MAX_ERRORS
+                ),
+                locations: Vec::new(),
+                path: Vec::new(),
+                extensions: Default::default(),
+            });
+        }
+        json
     };
     let ast = Parser::new()
         .recursion_limit(MAX_RECURSION)

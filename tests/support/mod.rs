@@ -150,16 +150,28 @@ pub async fn gateway_with_upstream(
     urls: &[(&str, String)],
     upstream_yaml: &str,
 ) -> RunningGateway {
-    let upstream = if upstream_yaml.trim().is_empty() {
-        Default::default()
+    let config = if upstream_yaml.trim().is_empty() {
+        String::new()
     } else {
-        Config::parse(
-            &format!("supergraph: unused.graphql\nupstream:\n{upstream_yaml}\n"),
-            |_| None,
-        )
-        .expect("valid upstream policy YAML")
-        .upstream
+        format!("upstream:\n{upstream_yaml}\n")
     };
+    gateway_with_config(supergraph_sdl, urls, &config).await
+}
+
+/// Like [`gateway_for`], with the `upstream:` and `limits:` sections of a config file
+/// given as YAML.
+pub async fn gateway_with_config(
+    supergraph_sdl: &str,
+    urls: &[(&str, String)],
+    config_yaml: &str,
+) -> RunningGateway {
+    let config = Config::parse(
+        &format!("supergraph: unused.graphql\n{config_yaml}\n"),
+        |_| None,
+    )
+    .expect("valid config YAML");
+    let mut limits = config.limits;
+    limits.max_body_bytes = 64 * 1024;
     let spec = GatewaySpec {
         supergraph_sdl: supergraph_sdl.to_string(),
         urls: urls
@@ -167,10 +179,10 @@ pub async fn gateway_with_upstream(
             .map(|(n, u)| (n.to_string(), u.clone()))
             .collect(),
         routes: Default::default(),
-        upstream,
+        upstream: config.upstream,
         listen: "127.0.0.1:0".into(),
         tls: None,
-        max_body_bytes: 64 * 1024,
+        limits,
         expose_query_plan: true,
         edge: Default::default(),
         bffs: Vec::new(),

@@ -92,10 +92,15 @@ pub enum AuthMode {
 
 /// Limits checked before any upstream fetch. Cost model: every field costs 1; a list
 /// field multiplies the cost of its selection by its size, read from a `first`,
-/// `last`, `limit` or `size` argument when it is a literal, else `default_list_size`.
+/// `last`, `limit` or `size` argument (a literal, or the variable's value or default),
+/// else `default_list_size`. Introspection (`__schema`, `__type`) is answered by the
+/// gateway and bounded by its own depth check, so it counts for neither depth nor cost.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryLimits {
+    /// This endpoint's request deadline (default: the gateway's `limits.deadline`).
+    #[serde(default)]
+    pub deadline: Option<DurationString>,
     #[serde(default)]
     pub max_depth: Option<u32>,
     #[serde(default)]
@@ -114,6 +119,7 @@ pub struct QueryLimits {
 impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
+            deadline: None,
             max_depth: None,
             max_aliases: None,
             max_root_fields: None,

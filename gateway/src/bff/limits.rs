@@ -1,10 +1,13 @@
-//! Static measures of an operation, computed once when it is prepared (and cached with
-//! its plan), checked against a BFF's limits before any fetch.
+//! Measures of an operation (depth, aliases, root fields, cost with the request's
+//! variables), checked against an endpoint's limits (the unified endpoint's or a
+//! BFF's) after its variables are coerced and before any fetch.
 
 use apollo_compiler::ast::Value;
+use serde_json::{Map, Value as Json};
 
 use super::config::QueryLimits;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
+use crate::request::{Prepared, RequestError};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OperationStats {
@@ -15,14 +18,44 @@ pub struct OperationStats {
     pub cost: u64,
 }
 
-/// Arguments read as a list's size.
+/// Arguments read as a list's size (its slicing arguments).
 const SIZE_ARGUMENTS: [&str; 4] = ["first", "last", "limit", "size"];
 
-pub fn measure(op: &Operation, default_list_size: u64) -> OperationStats {
-    let mut stats = OperationStats::default();
-    stats.root_fields = count_fields(&op.selection);
-    stats.cost = walk(&op.selection, 1, default_list_size, &mut stats);
+/// The endpoint's introspection switch and limits, for one request: `variables` are
+/// its coerced variables (defaults applied), which size lists as literals do.
+pub fn enforce(
+    limits: &QueryLimits,
+    prepared: &Prepared,
+    variables: &Map<String, Json>,
+) -> Result<(), RequestError> {
+    if prepared.introspection && !limits.introspection {
+        return Err(RequestError::IntrospectionDisabled);
+    }
+    let stats = measure(&prepared.operation, limits.default_list_size, variables);
+    check(&stats, limits).map_err(|(message, code)| RequestError::LimitExceeded { message, code })
+}
+
+pub fn measure(
+    op: &Operation,
+    default_list_size: u64,
+    variables: &Map<String, Json>,
+) -> OperationStats {
+    let mut stats = OperationStats {
+        root_fields: count_fields(&op.selection),
+        ..OperationStats::default()
+    };
+    let sizes = Sizes {
+        default: default_list_size,
+        variables,
+    };
+    stats.cost = walk(&op.selection, 1, &sizes, &mut stats);
     stats
+}
+
+/// How big a list field is taken to be.
+struct Sizes<'a> {
+    default: u64,
+    variables: &'a Map<String, Json>,
 }
 
 fn count_fields(set: &SelectionSet) -> u32 {
@@ -36,7 +69,7 @@ fn count_fields(set: &SelectionSet) -> u32 {
         .sum()
 }
 
-fn walk(set: &SelectionSet, depth: u32, list_size: u64, stats: &mut OperationStats) -> u64 {
+fn walk(set: &SelectionSet, depth: u32, sizes: &Sizes, stats: &mut OperationStats) -> u64 {
     let mut cost: u64 = 0;
     for item in &set.0 {
         match item {
@@ -44,33 +77,41 @@ fn walk(set: &SelectionSet, depth: u32, list_size: u64, stats: &mut OperationSta
                 if f.key != f.name {
                     stats.aliases += 1;
                 }
+                if depth == 1 && matches!(f.name.as_str(), "__schema" | "__type") {
+                    continue;
+                }
                 stats.depth = stats.depth.max(depth);
-                let below = walk(&f.selection, depth + 1, list_size, stats);
-                let multiplier = if f.ty.is_list() {
-                    size_of(f, list_size)
-                } else {
-                    1
-                };
+                let below = walk(&f.selection, depth + 1, sizes, stats);
+                let multiplier = if f.ty.is_list() { sizes.of(f) } else { 1 };
                 cost = cost.saturating_add(1u64.saturating_add(multiplier.saturating_mul(below)));
             }
             Selection::Fragment(frag) => {
-                cost = cost.saturating_add(walk(&frag.selection, depth, list_size, stats));
+                cost = cost.saturating_add(walk(&frag.selection, depth, sizes, stats));
             }
         }
     }
     cost
 }
 
-fn size_of(field: &Field, default: u64) -> u64 {
-    field
-        .arguments
-        .iter()
-        .filter(|a| SIZE_ARGUMENTS.contains(&a.name.as_str()))
-        .find_map(|a| match &*a.value {
-            Value::Int(i) => i.try_to_i32().ok().and_then(|n| u64::try_from(n).ok()),
-            _ => None,
-        })
-        .unwrap_or(default)
+impl Sizes<'_> {
+    /// The first slicing argument given (a literal or a variable with a value), else
+    /// the default; negative sizes count as zero.
+    fn of(&self, field: &Field) -> u64 {
+        field
+            .arguments
+            .iter()
+            .filter(|a| SIZE_ARGUMENTS.contains(&a.name.as_str()))
+            .find_map(|a| match &*a.value {
+                Value::Int(i) => i.try_to_i32().ok().map(|n| u64::try_from(n).unwrap_or(0)),
+                Value::Variable(name) => self
+                    .variables
+                    .get(name.as_str())
+                    .and_then(Json::as_i64)
+                    .map(|n| u64::try_from(n).unwrap_or(0)),
+                _ => None,
+            })
+            .unwrap_or(self.default)
+    }
 }
 
 /// The first limit the operation exceeds, as a client-facing message and code.

@@ -166,17 +166,6 @@ pub fn resolve_document<'r>(bff: &Bff, request: &'r Request) -> Result<Cow<'r, s
     }
 }
 
-/// The BFF's limits and introspection switch, checked before any fetch.
-pub fn check_limits(bff: &Bff, prepared: &Prepared) -> Result<(), RequestError> {
-    let limits = &bff.config.limits;
-    if prepared.introspection && !limits.introspection {
-        return Err(RequestError::IntrospectionDisabled);
-    }
-    let stats = limits::measure(&prepared.operation, limits.default_list_size);
-    limits::check(&stats, limits)
-        .map_err(|(message, code)| RequestError::LimitExceeded { message, code })
-}
-
 /// How long a response to this operation may be cached on this BFF, if at all.
 pub fn cache_ttl(bff: &Bff, prepared: &Prepared) -> Option<std::time::Duration> {
     use crate::planner::operation::{Selection, SelectionSet};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bff::config::QueryLimits;
 pub use crate::common::config::ConfigError;
 use crate::common::config::duration_opt;
 use crate::ingress::EdgeConfig;
@@ -127,14 +128,43 @@ pub struct Limits {
     /// Largest accepted request body in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The longest one request may take, on every endpoint, retries and every plan
+    /// step included: each attempt's `upstream.timeout` is cut to what is left, and
+    /// no retry starts that could not finish in time. A BFF's `limits.deadline`
+    /// overrides it; `0s` turns it off. Subscriptions have none.
+    #[serde(default = "default_deadline", with = "crate::common::config::duration")]
+    pub deadline: Duration,
+    /// The unified endpoint's operation limits, with the keys of a BFF's `limits:`.
+    /// A `graphql:` section replaces the defaults (keys it leaves out are off);
+    /// `graphql: null` turns them all off.
+    #[serde(default = "default_graphql_limits")]
+    pub graphql: Option<QueryLimits>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: default_max_body(),
+            deadline: default_deadline(),
+            graphql: default_graphql_limits(),
         }
     }
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// What the gateway refuses before any upstream sees it, like production routers: a
+/// depth a real client never needs (introspection is exempt: it is answered here),
+/// alias floods, and costs far above the example graph's richest query.
+fn default_graphql_limits() -> Option<QueryLimits> {
+    Some(QueryLimits {
+        max_depth: Some(32),
+        max_aliases: Some(100),
+        max_cost: Some(1_000_000),
+        ..QueryLimits::default()
+    })
 }
 
 fn default_listen() -> String {

@@ -409,6 +409,7 @@ impl<'a> Execution<'a> {
             headers: self.upstream_headers(),
             client_headers: self.context.client_headers.clone(),
             principal: self.context.principal.clone(),
+            deadline: self.context.deadline,
         });
         PendingFetch {
             node,

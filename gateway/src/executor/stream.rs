@@ -39,7 +39,10 @@ enum State {
 }
 
 /// Open the upstream subscription and turn its events into client responses.
-pub fn subscribe(subscription: Subscription) -> ResponseStream {
+pub fn subscribe(mut subscription: Subscription) -> ResponseStream {
+    // Events come for as long as the client stays; each event's fetches still have
+    // their own timeouts.
+    subscription.context.deadline = None;
     let start = State::Opening(Arc::new(subscription));
     Box::pin(futures::stream::unfold(start, |state| async move {
         match state {

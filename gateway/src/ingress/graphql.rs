@@ -259,7 +259,8 @@ pub(super) async fn run(
         .map_or_else(|| "unified".to_string(), |v| v.name().to_string());
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
-    let context = state.context(headers, request_id, &principal);
+    let deadline = engine.deadline(view.as_deref());
+    let context = state.context(headers, request_id, &principal, deadline);
     let media = accepted.media;
     if let Some(framing) = accepted.framing {
         return stream::respond(
@@ -314,7 +315,10 @@ pub(super) async fn run(
 pub(super) fn status_of(error: &RequestError, media: MediaType) -> StatusCode {
     match error {
         RequestError::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
-        RequestError::Plan(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // A document too large to plan is the client's fault, like any request error.
+        RequestError::Plan(crate::planner::PlanError::Unplannable(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         // The APQ protocol: the client retries with the full query on this error.
         RequestError::PersistedQueryNotFound => StatusCode::OK,
         _ if media == MediaType::Json => StatusCode::OK,

@@ -58,12 +58,14 @@ impl AppState {
     }
 
     /// What execution needs to know about an HTTP request: its id, whether it may see
-    /// its plan (`x-gateway-plan: true`, when allowed), its headers, who it acts for.
+    /// its plan (`x-gateway-plan: true`, when allowed), its headers, who it acts for,
+    /// and how long it may take (counted from now).
     pub(super) fn context(
         &self,
         headers: http::HeaderMap,
         request_id: http::HeaderValue,
         principal: &Arc<Principal>,
+        deadline: Option<std::time::Duration>,
     ) -> RequestContext {
         RequestContext {
             request_id,
@@ -73,6 +75,7 @@ impl AppState {
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
             client_headers: Arc::new(headers),
             principal: principal.is_authenticated().then(|| principal.clone()),
+            deadline: deadline.map(|d| tokio::time::Instant::now() + d),
         }
     }
 }

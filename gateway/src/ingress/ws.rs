@@ -41,8 +41,9 @@ use super::streaming::{StreamSlot, StreamingConfig};
 /// The subprotocol clients ask for.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
-/// The socket read buffer per connection (client messages are small).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// The socket read buffer per connection: client messages are small, and a larger
+/// frame reserves its own length.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// A WebSocket upgrade request, with the peer address for rate limits.
 pub(super) struct Upgrade {
@@ -112,7 +113,7 @@ pub(super) fn accept(
         let connection = Connection {
             state,
             client,
-            headers: Arc::new(headers),
+            headers: Arc::new(owned_headers(headers)),
             peer,
             principal: None,
             init_received: false,
@@ -120,6 +121,34 @@ pub(super) fn accept(
         };
         connection.serve(socket, offered).await;
     })
+}
+
+/// The upgrade request's headers in storage of their own. hyper's header values are
+/// slices of the connection's read buffer (16 KiB), which a long-lived connection
+/// would otherwise keep alive for its whole life; the handshake's own headers are
+/// dropped, as nothing downstream reads them.
+fn owned_headers(headers: HeaderMap) -> HeaderMap {
+    use axum::http::{HeaderValue, header};
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let handshake = matches!(
+            name,
+            &header::SEC_WEBSOCKET_KEY
+                | &header::SEC_WEBSOCKET_VERSION
+                | &header::SEC_WEBSOCKET_EXTENSIONS
+                | &header::SEC_WEBSOCKET_PROTOCOL
+                | &header::UPGRADE
+                | &header::CONNECTION
+        );
+        if handshake {
+            continue;
+        }
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+    }
+    owned
 }
 
 /// What operation tasks queue for the client.
@@ -465,6 +494,10 @@ async fn run(
         expose_plan: false,
         client_headers: headers,
         principal: principal.is_authenticated().then(|| principal.clone()),
+        // Queries and mutations have one; a subscription's events run without.
+        deadline: engine
+            .deadline(view.as_deref())
+            .map(|d| tokio::time::Instant::now() + d),
     };
     let mut responses = match engine
         .stream_as(view.as_deref(), &request, false, true, &context, &principal)
@@ -543,6 +576,25 @@ async fn close(socket: &mut WebSocket, Close(code, reason): Close) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_headers_own_their_bytes() {
+        // As hyper parses them: every value a slice of one shared buffer.
+        let buffer = bytes::Bytes::from_static(b"Bearer t0kenwebsocketkey==");
+        let mut headers = HeaderMap::new();
+        let value = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range))
+                .unwrap_or(HeaderValue::from_static("?"))
+        };
+        headers.insert("authorization", value(0..12));
+        headers.insert("sec-websocket-key", value(12..26));
+        let owned = owned_headers(headers);
+        let kept = owned.get("authorization").map(HeaderValue::as_bytes);
+        assert_eq!(kept, Some(&b"Bearer t0ken"[..]));
+        let in_buffer = buffer.as_ptr_range();
+        assert!(kept.is_some_and(|v| !in_buffer.contains(&v.as_ptr())));
+        assert!(owned.get("sec-websocket-key").is_none());
+    }
 
     #[test]
     fn payload_entries_become_headers() {

@@ -41,6 +41,10 @@ pub struct Engine {
     cache: Cache<u64, Arc<Prepared>>,
     /// `@authenticated` / `@requiresScopes` of this schema version, if it has any.
     authz: Option<AuthzRules>,
+    /// The unified endpoint's operation limits (BFFs have their own).
+    pub limits: Option<bff::config::QueryLimits>,
+    /// Every request's deadline unless its endpoint sets one; zero: none.
+    pub deadline: std::time::Duration,
 }
 
 impl Engine {
@@ -52,7 +56,21 @@ impl Engine {
             metrics: Arc::new(Metrics::new()),
             bffs: HashMap::new(),
             cache: Cache::new(2_048),
+            limits: None,
+            deadline: std::time::Duration::ZERO,
         }
+    }
+
+    /// How long a request on `view` (a BFF; `None`: the unified endpoint) may take.
+    pub fn deadline(&self, view: Option<&Bff>) -> Option<std::time::Duration> {
+        let endpoint = match view {
+            Some(bff) => Some(&bff.config.limits),
+            None => self.limits.as_ref(),
+        };
+        let deadline = endpoint
+            .and_then(|l| l.deadline)
+            .map_or(self.deadline, |d| d.0);
+        (!deadline.is_zero()).then_some(deadline)
     }
 
     /// [`Engine::prepare`], then, when the schema has authorization directives, the
@@ -159,8 +177,7 @@ impl Engine {
             .await
     }
 
-    /// The request's document, prepared for `principal` and checked against the view's
-    /// limits.
+    /// The request's document, prepared for `principal`.
     fn prepare_request<'r>(
         &self,
         view: Option<&Bff>,
@@ -173,14 +190,12 @@ impl Engine {
         };
         let prepared =
             self.prepare_as(view, &query, request.operation_name.as_deref(), principal)?;
-        if let Some(bff) = view {
-            bff::check_limits(bff, &prepared)?;
-        }
         Ok((query, prepared))
     }
 
     /// The request's variables, coerced by the operation's definitions, and the answer
-    /// to its introspection fields, if it has any.
+    /// to its introspection fields, if it has any, once the operation is within the
+    /// endpoint's limits with these variables.
     fn coerce(
         &self,
         view: Option<&Bff>,
@@ -199,10 +214,21 @@ impl Engine {
                 .map(|(k, v)| (k.as_str().into(), v.clone().into()))
                 .collect();
         let api = view.map_or(&self.schema.api, |v| &v.api);
-        let variables = apollo_compiler::request::coerce_variable_values(api, operation, &raw)
+        let coerced = apollo_compiler::request::coerce_variable_values(api, operation, &raw)
             .map_err(|e| {
                 RequestError::Variables(Box::new(e.to_graphql_error(&prepared.document.sources)))
             })?;
+        let variables: Map<String, Json> = coerced
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v.clone())))
+            .collect();
+        let limits = match view {
+            Some(bff) => Some(&bff.config.limits),
+            None => self.limits.as_ref(),
+        };
+        if let Some(limits) = limits {
+            bff::limits::enforce(limits, prepared, &variables)?;
+        }
         let introspection = if prepared.introspection {
             Some(
                 apollo_compiler::introspection::partial_execute(
@@ -210,7 +236,7 @@ impl Engine {
                     view.map_or(&self.schema.implementers, |v| &v.implementers),
                     &prepared.document,
                     operation,
-                    &variables,
+                    &coerced,
                 )
                 .map_err(|e| {
                     RequestError::Variables(Box::new(
@@ -221,11 +247,6 @@ impl Engine {
         } else {
             None
         };
-        let variables: Map<String, Json> = variables
-            .into_inner()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v)))
-            .collect();
         Ok((variables, introspection))
     }
 

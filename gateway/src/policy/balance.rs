@@ -530,6 +530,7 @@ mod tests {
             headers: Default::default(),
             client_headers: Default::default(),
             principal: None,
+            deadline: None,
         }
     }
 

@@ -74,7 +74,9 @@ pub struct SourcePolicy {
 impl Default for SourcePolicy {
     fn default() -> Self {
         SourcePolicy {
-            timeout: Duration::from_secs(30),
+            // Within the default 30 s request deadline a retry still fits after a
+            // first attempt that timed out.
+            timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(60),
             retry: RetryConfig::default(),
             circuit_breaker: BreakerConfig::default(),

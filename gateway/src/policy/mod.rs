@@ -5,7 +5,8 @@
 //! `poll_ready`: sources are shared by `&self` across concurrent requests, and the
 //! bulkhead gives the backpressure). Order, outermost first, and why:
 //!
-//! 1. **total timeout** — bounds everything below, retries and waits included.
+//! 1. **total timeout** — bounds everything below, retries and waits included. Both
+//!    timeouts are also cut to what is left of the client request's deadline.
 //! 2. **auth propagation** — decides the credentials once per fetch; the cache key
 //!    below then sees exactly what the source will see.
 //! 3. **header rules** — add / remove / rename after propagation, so they can rewrite
@@ -94,7 +95,7 @@ pub fn stack(
         ));
     }
     if policy.retry.enabled && policy.retry.max_attempts > 1 {
-        s = Arc::new(retry::Retry::new(s, &policy.retry));
+        s = Arc::new(retry::Retry::new(s, &policy.retry, policy.timeout));
     }
     let reconnect = &policy.subscriptions.reconnect;
     if reconnect.max_attempts > 0 {
@@ -128,11 +129,28 @@ pub fn stack(
     })
 }
 
-/// Fails the fetch with `UPSTREAM_TIMEOUT` after a delay; dropping the inner future
-/// cancels the request in flight.
+/// Fails the fetch with `UPSTREAM_TIMEOUT` after a delay, or with `DEADLINE_EXCEEDED`
+/// when the request's deadline comes first; dropping the inner future cancels the
+/// request in flight.
 struct Timeout {
     inner: Arc<dyn Source>,
     after: Duration,
+}
+
+impl Timeout {
+    /// How long to wait, and the error when the wait runs out.
+    fn budget(&self, request: &SourceRequest) -> (Duration, FetchError) {
+        match request.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left < self.after {
+                    return (left, FetchError::Deadline);
+                }
+                (self.after, FetchError::Timeout(self.after))
+            }
+            None => (self.after, FetchError::Timeout(self.after)),
+        }
+    }
 }
 
 impl Source for Timeout {
@@ -140,12 +158,15 @@ impl Source for Timeout {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        let (after, expired) = self.budget(&request);
+        if after.is_zero() {
+            return Box::pin(std::future::ready(Err(expired)));
+        }
         let call = self.inner.fetch(request);
-        let after = self.after;
         Box::pin(async move {
             tokio::time::timeout(after, call)
                 .await
-                .unwrap_or(Err(FetchError::Timeout(after)))
+                .unwrap_or(Err(expired))
         })
     }
 
@@ -154,12 +175,12 @@ impl Source for Timeout {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
+        let (after, expired) = self.budget(&request);
         let open = self.inner.subscribe(request);
-        let after = self.after;
         Box::pin(async move {
             tokio::time::timeout(after, open)
                 .await
-                .unwrap_or(Err(FetchError::Timeout(after)))
+                .unwrap_or(Err(expired))
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Retries with exponential backoff and full jitter, bounded attempts and a retry
 //! budget. Only idempotent fetches (never mutations), only for failures that may not
 //! have reached the backend or that it reports as temporary (connection errors,
-//! timeouts, 502/503/504).
+//! timeouts, 502/503/504). A retry starts only when what is left of the request's
+//! deadline after its backoff still holds a whole attempt timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,14 +17,17 @@ pub struct Retry {
     inner: Arc<dyn Source>,
     config: RetryConfig,
     budget: Arc<Budget>,
+    /// Each attempt's own timeout.
+    attempt_timeout: Duration,
 }
 
 impl Retry {
-    pub fn new(inner: Arc<dyn Source>, config: &RetryConfig) -> Self {
+    pub fn new(inner: Arc<dyn Source>, config: &RetryConfig, attempt_timeout: Duration) -> Self {
         Retry {
             inner,
             config: config.clone(),
             budget: Arc::new(Budget::new(config.budget_ratio, config.min_per_second)),
+            attempt_timeout,
         }
     }
 }
@@ -40,18 +44,24 @@ impl Source for Retry {
         let inner = self.inner.clone();
         let config = self.config.clone();
         let budget = self.budget.clone();
+        let attempt_timeout = self.attempt_timeout;
         Box::pin(async move {
             let mut attempt = 1;
             loop {
                 let result = inner.fetch(request.clone()).await;
                 tracing::Span::current().record("attempts", attempt);
+                let delay = backoff(&config, attempt);
+                let fits = request.deadline.is_none_or(|deadline| {
+                    tokio::time::Instant::now() + delay + attempt_timeout <= deadline
+                });
                 match &result {
                     Err(e)
                         if e.is_retryable()
                             && attempt < config.max_attempts
+                            && fits
                             && budget.withdraw() =>
                     {
-                        tokio::time::sleep(backoff(&config, attempt)).await;
+                        tokio::time::sleep(delay).await;
                         attempt += 1;
                     }
                     _ => return result,

@@ -75,7 +75,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         closing: tokio::sync::watch::Sender::new(false),
         streams: Default::default(),
     });
-    let app = ingress::router(state.clone(), spec.max_body_bytes, &spec.edge);
+    let app = ingress::router(state.clone(), spec.limits.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serves_tls = tls.is_some();
     let closing = state.clone();

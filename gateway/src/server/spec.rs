@@ -83,7 +83,8 @@ pub struct GatewaySpec {
     pub listen: String,
     /// TLS termination on the listener; plain HTTP when `None`.
     pub tls: Option<crate::ingress::tls::TlsConfig>,
-    pub max_body_bytes: usize,
+    /// Request limits: body size, deadline, the unified endpoint's operation limits.
+    pub limits: crate::config::Limits,
     pub expose_query_plan: bool,
     /// Subgraphs that are not GraphQL servers (REST, gRPC), by name: they execute
     /// subgraph operations locally from the mapping directives of their SDL.
@@ -109,7 +110,6 @@ impl GatewaySpec {
     /// From a precomposed supergraph file, with defaults for the rest.
     pub fn from_supergraph_file(path: &Path) -> Result<Self, StartupError> {
         let supergraph_sdl = read(path)?;
-        let defaults = crate::config::Limits::default();
         Ok(GatewaySpec {
             supergraph_sdl,
             urls: HashMap::new(),
@@ -117,7 +117,7 @@ impl GatewaySpec {
             upstream: UpstreamConfig::default(),
             listen: "127.0.0.1:4000".into(),
             tls: None,
-            max_body_bytes: defaults.max_body_bytes,
+            limits: Default::default(),
             expose_query_plan: false,
             edge: Default::default(),
             bffs: Vec::new(),
@@ -172,7 +172,7 @@ impl GatewaySpec {
             upstream: upstream_of(config),
             listen: config.listen.clone(),
             tls: config.tls.clone(),
-            max_body_bytes: config.limits.max_body_bytes,
+            limits: config.limits.clone(),
             expose_query_plan: config.telemetry.expose_query_plan,
             edge: config.edge.clone(),
             bffs: config
@@ -253,6 +253,8 @@ impl GatewaySpec {
         let mut engine = Engine::new(schema, Sources(list));
         engine.bffs = bff::build(&engine.schema, &self.bffs).map_err(StartupError::Bff)?;
         engine.metrics = metrics;
+        engine.limits = self.limits.graphql.clone();
+        engine.deadline = self.limits.deadline;
         Ok(engine)
     }
 }

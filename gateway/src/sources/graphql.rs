@@ -292,6 +292,7 @@ mod tests {
             headers: Default::default(),
             client_headers: Default::default(),
             principal: None,
+            deadline: None,
         };
         let body: serde_json::Value = serde_json::from_slice(&request_body(&request))?;
         assert_eq!(

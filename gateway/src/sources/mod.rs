@@ -63,6 +63,8 @@ pub struct SourceRequest {
     /// Who the client is, when authenticated (never for anonymous requests): the auth
     /// propagation policy may pass its verified claims on.
     pub principal: Option<Arc<crate::common::principal::Principal>>,
+    /// The client request's deadline: the timeout layers cut every wait to it.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// The variables of an upstream request, as the JSON object text sent upstream. The
@@ -192,6 +194,9 @@ pub enum FetchError {
     Connect(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The client request's deadline passed (or left too little for this call).
+    #[error("the request's deadline passed before the source answered")]
+    Deadline,
     #[error("HTTP {0}")]
     Http(u16),
     #[error("invalid response: {0}")]
@@ -217,6 +222,7 @@ impl FetchError {
         match self {
             FetchError::Connect(_) => "UPSTREAM_UNAVAILABLE".into(),
             FetchError::Timeout(_) => "UPSTREAM_TIMEOUT".into(),
+            FetchError::Deadline => "DEADLINE_EXCEEDED".into(),
             FetchError::Http(status) => format!("UPSTREAM_HTTP_{status}"),
             FetchError::BadResponse(_) => "UPSTREAM_BAD_RESPONSE".into(),
             FetchError::CircuitOpen => "CIRCUIT_OPEN".into(),
@@ -242,7 +248,10 @@ impl FetchError {
             FetchError::Connect(_) | FetchError::Timeout(_) | FetchError::BadResponse(_) => true,
             FetchError::Http(status) => *status >= 500,
             FetchError::Upstream { .. } => true,
-            FetchError::CircuitOpen | FetchError::Overloaded(_) | FetchError::RateLimited => false,
+            FetchError::CircuitOpen
+            | FetchError::Overloaded(_)
+            | FetchError::RateLimited
+            | FetchError::Deadline => false,
         }
     }
 }

@@ -112,6 +112,7 @@ async fn run(exec: &LocalExecutor, op: &str, variables: Json) -> Json {
             headers: http::HeaderMap::new(),
             client_headers: Default::default(),
             principal: None,
+            deadline: None,
         })
         .await
         .unwrap();
