@@ -146,6 +146,13 @@ async fn garbage_from_a_backend_is_an_error_not_a_crash() {
         assert_eq!(errors[0]["extensions"]["code"], code, "{text}: {body}");
         assert_eq!(errors[0]["extensions"]["service"], "b");
         assert_eq!(errors[0]["path"], json!(["items", 0]));
+        // Counted as the failure it is, not as `ok`.
+        let metrics = e2e_tests::metrics_text(gw.addr).await;
+        let counted = format!("source=\"b\",outcome=\"{code}\"}} 1");
+        assert!(
+            metrics.contains(&counted),
+            "{text}: {counted} in\n{metrics}"
+        );
         gw.shutdown().await;
     }
 }

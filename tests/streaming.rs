@@ -476,6 +476,69 @@ async fn limits_per_connection_and_slow_clients() {
     env.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_bff_sets_its_own_stream_limits() {
+    let env = Env::start_with(|spec| {
+        for bff in spec.bffs.iter_mut().filter(|b| b.name == "partner") {
+            bff.streaming.max_subscriptions = Some(1);
+            bff.streaming.max_streams_per_principal = Some(1);
+            bff.streaming.init_timeout = Some(Duration::from_millis(200));
+        }
+    })
+    .await;
+    let partner = format!("http://{}/bff/partner/graphql", env.gateway.addr);
+    let key = json!({"headers": {"x-api-key": "demo-pro-key"}});
+    let refused = |message: &Value| message["payload"][0]["extensions"]["code"].clone();
+
+    // One operation per connection on this BFF.
+    let mut first = WsClient::init(&partner, key.clone()).await;
+    first
+        .subscribe("1", "subscription { reviewAdded { id } }")
+        .await;
+    first
+        .subscribe("2", "subscription { reviewAdded { id } }")
+        .await;
+    let message = first.message().await;
+    assert_eq!(message["id"], "2", "{message}");
+    assert_eq!(refused(&message), "SUBSCRIPTION_LIMIT", "{message}");
+    env.subscribed(1).await;
+
+    // One stream per client on this BFF, over all its connections.
+    let mut second = WsClient::init(&partner, key.clone()).await;
+    second
+        .subscribe("3", "subscription { reviewAdded { id } }")
+        .await;
+    let message = second.message().await;
+    assert_eq!(refused(&message), "SUBSCRIPTION_LIMIT", "{message}");
+
+    // The unified endpoint keeps the gateway's limits for the same client.
+    let mut unified = WsClient::init(&env.url(), key).await;
+    unified
+        .subscribe("4", "subscription { reviewAdded { id } }")
+        .await;
+    unified
+        .subscribe("5", "subscription { reviewAdded { id } }")
+        .await;
+    env.active("unified", 2).await;
+    env.mocks.emit_review("1");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let got = unified.message().await;
+        assert_eq!(got["type"], "next", "{got}");
+        ids.push(got["id"].as_str().unwrap_or("").to_string());
+    }
+    ids.sort();
+    assert_eq!(ids, ["4", "5"]);
+
+    // And its own init timeout.
+    let mut late = WsClient::connect(&partner).await;
+    assert_eq!(
+        late.recv().await,
+        Received::Closed(4408, "Connection initialisation timeout".into())
+    );
+    env.shutdown().await;
+}
+
 /// The npm `graphql-ws` client, as applications use it.
 #[tokio::test]
 async fn the_graphql_ws_npm_client_subscribes_queries_and_authenticates() {

@@ -27,6 +27,29 @@ pub struct BffConfig {
     /// CORS for this endpoint (default: the gateway's `edge.cors`).
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    #[serde(default)]
+    pub streaming: BffStreaming,
+}
+
+/// This BFF's own limits for subscriptions and other streams, on top of the gateway's
+/// `edge.streaming` (keys left out keep the gateway's values).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BffStreaming {
+    /// Running operations per WebSocket connection.
+    #[serde(default)]
+    pub max_subscriptions: Option<usize>,
+    /// Running streams per authenticated client on this BFF, counted apart from the
+    /// gateway-wide count (which then does not apply here).
+    #[serde(default)]
+    pub max_streams_per_principal: Option<usize>,
+    #[serde(default, with = "crate::common::config::duration_opt")]
+    pub init_timeout: Option<std::time::Duration>,
+    #[serde(default, with = "crate::common::config::duration_opt")]
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Largest message accepted from a client.
+    #[serde(default)]
+    pub max_message_bytes: Option<usize>,
 }
 
 /// Whole-response caching for this client. An operation is cached only when every

@@ -334,32 +334,33 @@ impl<'a> Execution<'a> {
         for (p, (result, elapsed)) in prepared.into_iter().zip(results) {
             if let Some(result) = result {
                 self.upstream_requests += 1;
-                let outcome = match &result {
+                let node = p.node;
+                let cache_hit = result.as_ref().ok().and_then(|r| r.cache_hit);
+                let mut outcome = match &result {
                     Ok(r) if r.errors.as_ref().is_some_and(|e| !e.is_empty()) => {
                         "graphql_error".to_string()
                     }
                     Ok(_) => "ok".to_string(),
                     Err(e) => e.code(),
                 };
-                self.metrics.upstream(&p.node.service, &outcome, elapsed);
+                // An answer that could not be used is a failure, whatever its status.
+                if let Some(code) = self.merge(p, result) {
+                    outcome = code.to_string();
+                }
+                self.metrics.upstream(&node.service, &outcome, elapsed);
                 if self.context.expose_plan {
                     let mut timing = json!({
-                        "service": p.node.service,
-                        "operationName": p.node.operation_name,
+                        "service": node.service,
+                        "operationName": node.operation_name,
                         "outcome": outcome,
                         "durationMs": elapsed.as_secs_f64() * 1000.0,
                     });
                     // Only sources with a response cache say whether it answered.
-                    if let Ok(SourceResponse {
-                        cache_hit: Some(hit),
-                        ..
-                    }) = &result
-                    {
-                        timing["cacheHit"] = Json::Bool(*hit);
+                    if let Some(hit) = cache_hit {
+                        timing["cacheHit"] = Json::Bool(hit);
                     }
                     self.timings.push(timing);
                 }
-                self.merge(p, result);
             }
         }
     }
@@ -418,11 +419,20 @@ impl<'a> Execution<'a> {
         }
     }
 
-    fn merge(&mut self, p: PendingFetch<'_>, result: Result<SourceResponse, FetchError>) {
+    /// Merge one fetch's answer; `Some(code)` when the answer was unusable.
+    fn merge(
+        &mut self,
+        p: PendingFetch<'_>,
+        result: Result<SourceResponse, FetchError>,
+    ) -> Option<&'static str> {
+        const BAD: &str = "UPSTREAM_BAD_RESPONSE";
         let node = p.node;
         let response = match result {
             Ok(r) => r,
-            Err(e) => return self.fail(node, &e.code(), &format!("{e}"), &p.slots),
+            Err(e) => {
+                self.fail(node, &e.code(), &format!("{e}"), &p.slots);
+                return None;
+            }
         };
         match &node.kind {
             FetchKind::Root { .. } => {
@@ -434,12 +444,10 @@ impl<'a> Execution<'a> {
                         store::deep_merge(&mut self.data, data, node.aliased)
                     }
                     Some(Value::Null) | None => {}
-                    Some(_) => self.fail(
-                        node,
-                        "UPSTREAM_BAD_RESPONSE",
-                        "`data` is not an object",
-                        &p.slots,
-                    ),
+                    Some(_) => {
+                        self.fail(node, BAD, "`data` is not an object", &p.slots);
+                        return Some(BAD);
+                    }
                 }
             }
             FetchKind::Entities(parts) => {
@@ -447,12 +455,8 @@ impl<'a> Execution<'a> {
                     Some(Value::Object(map)) => Some(map),
                     Some(Value::Null) | None => None,
                     Some(_) => {
-                        return self.fail(
-                            node,
-                            "UPSTREAM_BAD_RESPONSE",
-                            "`data` is not an object",
-                            &p.slots,
-                        );
+                        self.fail(node, BAD, "`data` is not an object", &p.slots);
+                        return Some(BAD);
                     }
                 };
                 let mut lists = Vec::with_capacity(parts.len());
@@ -468,8 +472,8 @@ impl<'a> Execution<'a> {
                                 part.response_key,
                                 list.len()
                             );
-                            self.fail(node, "UPSTREAM_BAD_RESPONSE", &message, &p.slots);
-                            return;
+                            self.fail(node, BAD, &message, &p.slots);
+                            return Some(BAD);
                         }
                         _ => lists.push(None),
                     }
@@ -493,6 +497,7 @@ impl<'a> Execution<'a> {
                 }
             }
         }
+        None
     }
 
     /// Translate `["_entities", i, ...rest]` into the client path of entity `i`.

@@ -102,7 +102,7 @@ pub async fn get(
     };
     // The BFF's auth mode is checked at `connection_init`.
     if let Some(upgrade) = upgrade {
-        return ws::accept(state, upgrade, headers, Some(client));
+        return ws::accept(state, upgrade, headers, Some(&bff));
     }
     // GraphiQL only where introspection is allowed.
     if query.0.is_none() && wants_html(&headers) {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::bff::Bff;
 use crate::common::principal::Principal;
 use crate::pipeline::Engine;
 use crate::request::RequestContext;
@@ -39,17 +40,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A place among the client's running streams, or the refusal as a GraphQL error.
+    /// The stream limits of the unified endpoint (`None`) or a BFF.
+    pub(super) fn streaming_of(&self, bff: Option<&Bff>) -> StreamingConfig {
+        match bff {
+            Some(bff) => self.streaming.with(&bff.config.streaming),
+            None => self.streaming.clone(),
+        }
+    }
+
+    /// A place among the client's running streams (on `bff`, when it counts them
+    /// itself), or the refusal as a GraphQL error.
     pub(super) fn take_stream(
         &self,
         principal: &Principal,
+        bff: Option<&Bff>,
     ) -> Result<Option<StreamSlot>, serde_json::Value> {
         let subject = principal
             .is_authenticated()
             .then_some(principal.subject.as_deref())
             .flatten();
-        let limit = self.streaming.max_streams_per_principal;
-        self.streams.take(subject, limit).map_err(|limit| {
+        let own = bff.and_then(|b| b.config.streaming.max_streams_per_principal);
+        let scope = own.and(bff.map(Bff::name));
+        let limit = own.unwrap_or(self.streaming.max_streams_per_principal);
+        self.streams.take(subject, scope, limit).map_err(|limit| {
             serde_json::json!({
                 "message": format!("at most {limit} streams may run for one client"),
                 "extensions": { "code": "SUBSCRIPTION_LIMIT" },

@@ -193,7 +193,7 @@ pub(super) async fn respond(
         };
         Box::pin(futures::stream::once(async { response }))
     };
-    let (events, outcome, slot) = match state.take_stream(&principal) {
+    let (events, outcome, slot) = match state.take_stream(&principal, view.as_deref()) {
         Err(refused) => (one(vec![refused]), "rejected", None),
         Ok(slot) => match engine
             .stream_as(

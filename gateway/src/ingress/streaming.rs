@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bff::config::BffStreaming;
 use crate::common::config::duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +59,22 @@ impl Default for StreamingConfig {
     }
 }
 
+impl StreamingConfig {
+    /// A BFF's limits: these, with the BFF's own on top.
+    pub fn with(&self, own: &BffStreaming) -> StreamingConfig {
+        StreamingConfig {
+            max_subscriptions: own.max_subscriptions.unwrap_or(self.max_subscriptions),
+            max_streams_per_principal: own
+                .max_streams_per_principal
+                .unwrap_or(self.max_streams_per_principal),
+            init_timeout: own.init_timeout.unwrap_or(self.init_timeout),
+            idle_timeout: own.idle_timeout.unwrap_or(self.idle_timeout),
+            max_message_bytes: own.max_message_bytes.unwrap_or(self.max_message_bytes),
+            ..self.clone()
+        }
+    }
+}
+
 /// How many streams each authenticated client runs, for
 /// [`StreamingConfig::max_streams_per_principal`].
 #[derive(Default)]
@@ -70,12 +87,23 @@ pub struct StreamSlot {
 }
 
 impl PrincipalStreams {
-    /// A place for one more stream of `subject`, unless it runs `limit` already.
-    /// Anonymous clients (`None`) are limited per connection and by rate limits only.
-    pub fn take(&self, subject: Option<&str>, limit: usize) -> Result<Option<StreamSlot>, usize> {
+    /// A place for one more stream of `subject` (counted within `scope`, a BFF with
+    /// its own limit, else gateway-wide), unless it runs `limit` already. Anonymous
+    /// clients (`None`) are limited per connection and by rate limits only.
+    pub fn take(
+        &self,
+        subject: Option<&str>,
+        scope: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<StreamSlot>, usize> {
         let (Some(subject), true) = (subject, limit > 0) else {
             return Ok(None);
         };
+        let subject = match scope {
+            Some(scope) => format!("{scope}\u{0}{subject}"),
+            None => subject.to_string(),
+        };
+        let subject = subject.as_str();
         let Ok(mut counts) = self.0.lock() else {
             return Ok(None);
         };

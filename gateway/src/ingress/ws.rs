@@ -30,6 +30,7 @@ use serde_json::{Map, Value as Json, json};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::bff::Bff;
 use crate::common::principal::Principal;
 use crate::request::{Request, RequestContext};
 use crate::telemetry;
@@ -87,14 +88,15 @@ impl OptionalFromRequestParts<Arc<AppState>> for Upgrade {
     }
 }
 
-/// Accept the upgrade for the unified endpoint (`client: None`) or a BFF.
+/// Accept the upgrade for the unified endpoint (`bff: None`) or a BFF, with its limits.
 pub(super) fn accept(
     state: Arc<AppState>,
     upgrade: Upgrade,
     headers: HeaderMap,
-    client: Option<String>,
+    bff: Option<&Bff>,
 ) -> Response {
-    let settings = &state.streaming;
+    let settings = state.streaming_of(bff);
+    let client = bff.map(|b| b.name().to_string());
     let Upgrade {
         socket,
         peer,
@@ -112,6 +114,7 @@ pub(super) fn accept(
     socket.on_upgrade(move |socket| async move {
         let connection = Connection {
             state,
+            settings,
             client,
             headers: Arc::new(owned_headers(headers)),
             peer,
@@ -188,6 +191,8 @@ struct Incoming {
 
 struct Connection {
     state: Arc<AppState>,
+    /// The endpoint's stream limits, fixed when the connection opens.
+    settings: StreamingConfig,
     /// The BFF the connection was opened on; `None`: the unified endpoint.
     client: Option<String>,
     /// The upgrade request's headers, and after `connection_init` its payload's;
@@ -210,7 +215,7 @@ impl Connection {
             .await;
             return;
         }
-        let settings = self.state.streaming.clone();
+        let settings = self.settings.clone();
         let (queue, mut outbox) = mpsc::channel::<Out>(settings.max_buffered_messages.max(1));
         let overflow = Arc::new(Notify::new());
         let init_deadline = tokio::time::sleep(settings.init_timeout);
@@ -426,14 +431,16 @@ impl Connection {
     /// limit. The place it takes among the client's streams, or the refusal as a
     /// GraphQL error.
     async fn admit(&self, principal: &Principal) -> Result<Option<StreamSlot>, Json> {
-        let limit = self.state.streaming.max_subscriptions;
+        let limit = self.settings.max_subscriptions;
         if self.operations.len() >= limit {
             return Err(json!({
                 "message": format!("at most {limit} operations may run on one connection"),
                 "extensions": { "code": "SUBSCRIPTION_LIMIT" },
             }));
         }
-        let slot = self.state.take_stream(principal)?;
+        let engine = self.state.engine.load();
+        let bff = self.client.as_ref().and_then(|name| engine.bffs.get(name));
+        let slot = self.state.take_stream(principal, bff.map(|b| &**b))?;
         let access = self.state.access.load_full();
         let Some(limiter) = access.limiter.as_ref() else {
             return Ok(slot);
