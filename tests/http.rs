@@ -419,3 +419,119 @@ async fn the_unified_endpoints_limits_can_be_set_and_turned_off() {
         "only the unlimited gateway called it"
     );
 }
+
+/// Whether the server ends the connection (EOF, reset, or an answer before the end of
+/// the headers) within `rounds` × 200 ms while the client sends `drip` each round.
+async fn cut_off(stream: &mut tokio::net::TcpStream, drip: &[u8], rounds: usize) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 512];
+    for _ in 0..rounds {
+        if !drip.is_empty() && stream.write_all(drip).await.is_err() {
+            return true;
+        }
+        match tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut buf))
+            .await
+        {
+            Ok(_) => return true,
+            Err(_) => continue,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_cut_off_and_connections_are_capped() {
+    use e2e_tests::scripted::ScriptedSubgraph;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let supergraph =
+        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+            name: "a".into(),
+            url: "http://127.0.0.1:9/a".into(),
+            sdl: "type Query { hello: String }".into(),
+        }])
+        .expect("composes");
+    let a = ScriptedSubgraph::start(|_| (200, r#"{"data":{"hello":"hi"}}"#.into())).await;
+    let gw = e2e_tests::gateway_with_config(
+        &supergraph,
+        &[("a", a.url.clone())],
+        "edge:\n  connections: { header_read_timeout: 600ms }",
+    )
+    .await;
+
+    // Headers a line at a time (slowloris), nothing at all, idle after a request: each
+    // connection is closed soon after the header-read deadline (25 rounds: 5 s).
+    let mut slow = TcpStream::connect(gw.addr).await.expect("connect");
+    slow.write_all(b"POST /graphql HTTP/1.1\r\nhost: gw\r\n")
+        .await
+        .expect("write");
+    assert!(
+        cut_off(&mut slow, b"x-slow: 1\r\n", 25).await,
+        "slow headers kept open"
+    );
+    let mut silent = TcpStream::connect(gw.addr).await.expect("connect");
+    assert!(
+        cut_off(&mut silent, b"", 25).await,
+        "a silent connection kept open"
+    );
+    let mut idle = TcpStream::connect(gw.addr).await.expect("connect");
+    let body = r#"{"query":"{ hello }"}"#;
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    idle.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = idle.read(&mut answer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        cut_off(&mut idle, b"", 25).await,
+        "an idle keep-alive connection kept open"
+    );
+    gw.shutdown().await;
+
+    // At most two connections: a third gets a 503; once one closes, requests pass.
+    let gw = e2e_tests::gateway_with_config(
+        &supergraph,
+        &[("a", a.url.clone())],
+        "edge:\n  connections: { max: 2 }",
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(gw.addr).await.expect("connect");
+        c.write_all(b"POST /graphql HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        held.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(gw.addr).await.expect("connect");
+    let _ = third.write_all(request.as_bytes()).await;
+    let mut refused = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        third.read_to_end(&mut refused),
+    )
+    .await;
+    let refused = String::from_utf8_lossy(&refused).to_string();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    drop(held.pop());
+    let mut passed = false;
+    for _ in 0..50 {
+        let r = post_json(
+            &e2e_tests::client(),
+            &gw.url(),
+            &json!({"query": "{ hello }"}),
+        )
+        .await;
+        if r.status == 200 && r.body["data"]["hello"] == "hi" {
+            passed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(passed, "a freed place was never reused");
+    drop(held);
+    gw.shutdown().await;
+}

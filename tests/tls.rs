@@ -503,11 +503,12 @@ async fn tls_grpc_service(ca: &Ca, client_ca: Option<&Ca>) -> TlsGrpcService {
         .expect("bind gRPC service");
     let url = format!("https://{}", listener.local_addr().expect("addr"));
     let router = subgraph_mocks::notifications::standalone_router();
-    let task = tokio::spawn(gateway::ingress::tls::serve(
+    let task = tokio::spawn(gateway::ingress::listen::serve(
         listener,
-        tokio_rustls::TlsAcceptor::from(config),
+        Some(tokio_rustls::TlsAcceptor::from(config)),
         router,
         std::future::pending(),
+        Default::default(),
     ));
     TlsGrpcService { url, task }
 }

@@ -158,8 +158,8 @@ pub async fn gateway_with_upstream(
     gateway_with_config(supergraph_sdl, urls, &config).await
 }
 
-/// Like [`gateway_for`], with the `upstream:` and `limits:` sections of a config file
-/// given as YAML.
+/// Like [`gateway_for`], with the `upstream:`, `limits:` and `edge:` sections of a
+/// config file given as YAML.
 pub async fn gateway_with_config(
     supergraph_sdl: &str,
     urls: &[(&str, String)],
@@ -184,7 +184,7 @@ pub async fn gateway_with_config(
         tls: None,
         limits,
         expose_query_plan: true,
-        edge: Default::default(),
+        edge: config.edge,
         bffs: Vec::new(),
         access: Default::default(),
         sources: Default::default(),

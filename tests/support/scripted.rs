@@ -81,16 +81,15 @@ impl ScriptedSubgraph {
         let addr = listener.local_addr().expect("addr");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(async move {
-            match tls {
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    gateway::ingress::tls::serve(listener, acceptor, app, std::future::pending())
-                        .await;
-                }
-                None => {
-                    let _ = axum::serve(listener, app).await;
-                }
-            }
+            let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+            gateway::ingress::listen::serve(
+                listener,
+                acceptor,
+                app,
+                std::future::pending(),
+                Default::default(),
+            )
+            .await;
         });
         ScriptedSubgraph {
             url: format!("{scheme}://{addr}/graphql"),

@@ -9,6 +9,7 @@ mod dedupe;
 mod graphql;
 mod guard;
 mod http;
+pub mod listen;
 pub mod ratelimit;
 mod state;
 mod stream;
@@ -55,6 +56,9 @@ pub struct EdgeConfig {
     /// Subscriptions and other streams: WebSocket, SSE and multipart limits.
     #[serde(default)]
     pub streaming: StreamingConfig,
+    /// Client connections: cap, header-read deadline, HTTP/2 limits.
+    #[serde(default)]
+    pub connections: listen::ConnectionConfig,
 }
 
 impl Default for EdgeConfig {
@@ -63,6 +67,7 @@ impl Default for EdgeConfig {
             compression: true,
             cors: CorsConfig::default(),
             streaming: StreamingConfig::default(),
+            connections: Default::default(),
         }
     }
 }

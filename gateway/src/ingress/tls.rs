@@ -3,30 +3,16 @@
 //! so a missing or malformed file stops the gateway with a message naming it; the
 //! request path only sees the compiled `ServerConfig`.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::RootCertStore;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::Service;
 
 use crate::common::pem::{certificates, private_key, provider, read};
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `tls:` of the listener: PEM files, relative to the config file (`docs/auth.md`).
 #[derive(Debug, Clone, Deserialize)]
@@ -137,65 +123,4 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, String> {
         config.client_auth.unwrap_or(ClientAuth::Required),
     )?;
     Ok(TlsAcceptor::from(server))
-}
-
-/// Serve `app` over TLS until `shutdown` resolves, then stop accepting and let the
-/// connections finish their in-flight requests. Each request carries the peer
-/// address as `ConnectInfo<SocketAddr>`, like `axum::serve` with connect info. HTTP/1.1
-/// and HTTP/2 (ALPN) are both served.
-pub async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let builder = builder.clone();
-        // Taken before the handshake, so that shutdown waits for this connection too.
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = tower::service_fn(move |mut request: http::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().call(request)
-            });
-            let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service),
-            );
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }

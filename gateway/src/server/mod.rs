@@ -78,6 +78,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     let app = ingress::router(state.clone(), spec.limits.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serves_tls = tls.is_some();
+    let connections = spec.edge.connections.clone();
     let closing = state.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -85,20 +86,8 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
             // Streams end now (with a message), so the graceful shutdown can finish.
             closing.closing.send_replace(true);
         };
-        if let Some(acceptor) = tls {
-            ingress::tls::serve(listener, acceptor, app, stop).await;
-            return;
-        }
         // Connect info: the client IP is the rate-limit key of anonymous clients.
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
+        ingress::listen::serve(listener, tls, app, stop, connections).await;
     });
     Ok(RunningGateway {
         addr,
