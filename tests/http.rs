@@ -384,16 +384,20 @@ async fn the_unified_endpoint_refuses_by_default_what_no_subgraph_should_see() {
     env.shutdown().await;
 }
 
+/// One subgraph `a` with `Query.hello`.
+fn hello_graph() -> String {
+    gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+        name: "a".into(),
+        url: "http://127.0.0.1:9/a".into(),
+        sdl: "type Query { hello: String }".into(),
+    }])
+    .expect("composes")
+}
+
 #[tokio::test]
 async fn the_unified_endpoints_limits_can_be_set_and_turned_off() {
     use e2e_tests::scripted::ScriptedSubgraph;
-    let supergraph =
-        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
-            name: "a".into(),
-            url: "http://127.0.0.1:9/a".into(),
-            sdl: "type Query { hello: String }".into(),
-        }])
-        .expect("composes");
+    let supergraph = hello_graph();
     let a =
         ScriptedSubgraph::start(|_| (200, r#"{"data":{"a0":"hi","a1":"hi","a2":"hi"}}"#.into()))
             .await;
@@ -444,13 +448,7 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_capped() {
     use e2e_tests::scripted::ScriptedSubgraph;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    let supergraph =
-        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
-            name: "a".into(),
-            url: "http://127.0.0.1:9/a".into(),
-            sdl: "type Query { hello: String }".into(),
-        }])
-        .expect("composes");
+    let supergraph = hello_graph();
     let a = ScriptedSubgraph::start(|_| (200, r#"{"data":{"hello":"hi"}}"#.into())).await;
     let gw = e2e_tests::gateway_with_config(
         &supergraph,

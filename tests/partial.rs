@@ -337,3 +337,39 @@ async fn mutations_run_serially_in_document_order_and_not_over_get() {
     assert_eq!(media.received().len(), before);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_answer_over_the_sources_size_limit_is_refused_unbuffered() {
+    let big = format!(
+        r#"{{"data":{{"hello":"{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let a = ScriptedSubgraph::start(move |_| (200, big.clone())).await;
+    let sdl = supergraph(&[("a", "type Query { hello: String }")]);
+    // Within the default (16 MiB): served.
+    let gw = gateway_for(&sdl, &[("a", a.url.clone())]).await;
+    let body = query(&gw.url(), "{ hello }").await;
+    assert_eq!(
+        body["data"]["hello"].as_str().map(str::len),
+        Some(2 * 1024 * 1024)
+    );
+    gw.shutdown().await;
+    // Over this source's own limit: a bad response, said with the limit.
+    let gw = e2e_tests::gateway_with_config(
+        &sdl,
+        &[("a", a.url.clone())],
+        "upstream:\n  sources:\n    a: { max_response_bytes: 1048576 }",
+    )
+    .await;
+    let body = query(&gw.url(), "{ hello }").await;
+    assert!(body["data"]["hello"].is_null(), "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "UPSTREAM_BAD_RESPONSE"
+    );
+    assert!(
+        error_messages(&body)[0].contains("larger than 1048576 bytes"),
+        "{body}"
+    );
+    gw.shutdown().await;
+}

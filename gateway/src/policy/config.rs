@@ -34,6 +34,9 @@ pub struct PolicyOverrides {
     /// Timeout of the whole fetch, retries and waits included.
     #[serde(default, with = "duration_opt")]
     pub total_timeout: Option<Duration>,
+    /// Largest answer read from the source (a GraphQL response, a REST body, a gRPC
+    /// message); a larger one fails the fetch (`UPSTREAM_BAD_RESPONSE`) unbuffered.
+    pub max_response_bytes: Option<usize>,
     pub retry: Option<RetryConfig>,
     pub circuit_breaker: Option<BreakerConfig>,
     pub bulkhead: Option<BulkheadConfig>,
@@ -57,6 +60,7 @@ pub struct PolicyOverrides {
 pub struct SourcePolicy {
     pub timeout: Duration,
     pub total_timeout: Duration,
+    pub max_response_bytes: usize,
     pub retry: RetryConfig,
     pub circuit_breaker: BreakerConfig,
     pub bulkhead: BulkheadConfig,
@@ -78,6 +82,7 @@ impl Default for SourcePolicy {
             // first attempt that timed out.
             timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(60),
+            max_response_bytes: 16 * 1024 * 1024,
             retry: RetryConfig::default(),
             circuit_breaker: BreakerConfig::default(),
             bulkhead: BulkheadConfig::default(),
@@ -101,6 +106,9 @@ impl SourcePolicy {
         }
         if let Some(t) = o.total_timeout {
             self.total_timeout = t;
+        }
+        if let Some(n) = o.max_response_bytes {
+            self.max_response_bytes = n;
         }
         if let Some(r) = &o.retry {
             self.retry = r.clone();

@@ -226,7 +226,9 @@ impl GatewaySpec {
             let graphql = |url: reqwest::Url| -> Result<Arc<dyn Source>, StartupError> {
                 let subscriptions = subscriptions_of(&graph.name, &url, &policy)?;
                 Ok(Arc::new(
-                    GraphqlSource::new(url, client.clone()).with_subscriptions(subscriptions),
+                    GraphqlSource::new(url, client.clone())
+                        .with_subscriptions(subscriptions)
+                        .with_max_response_bytes(policy.max_response_bytes),
                 ))
             };
             let targets: policy::Targets = match self.sources.get(&graph.name) {
@@ -329,9 +331,12 @@ fn local_source(
     policy: &policy::SourcePolicy,
     client: &reqwest::Client,
 ) -> Result<Arc<dyn Source>, StartupError> {
-    let call_timeout = policy.timeout.mul_f64(0.8);
+    let limits = crate::sources::CallLimits {
+        timeout: policy.timeout.mul_f64(0.8),
+        max_response_bytes: policy.max_response_bytes,
+    };
     let built: Result<Arc<dyn Source>, Vec<String>> = match spec.kind {
-        SourceKind::Rest => RestSource::new(name, url, &spec.sdl, client.clone(), call_timeout)
+        SourceKind::Rest => RestSource::new(name, url, &spec.sdl, client.clone(), limits)
             .map(|s| Arc::new(s) as Arc<dyn Source>),
         SourceKind::Grpc => {
             // Read (and checked) only for an `https://` endpoint.
@@ -342,7 +347,7 @@ fn local_source(
             } else {
                 None
             };
-            GrpcSource::new(name, url, &spec.sdl, &spec.protos, call_timeout, tls)
+            GrpcSource::new(name, url, &spec.sdl, &spec.protos, limits, tls)
                 .map(|s| Arc::new(s) as Arc<dyn Source>)
         }
         SourceKind::Graphql => Err(vec!["not a local source".into()]),

@@ -14,8 +14,9 @@ use super::sse::{self, ReadError};
 use super::ws::{self, WsUpstream};
 use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause};
 
-/// Responses larger than this are refused rather than buffered.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Responses larger than this are refused rather than buffered, unless the source's
+/// policy sets its own `max_response_bytes`.
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// At most this much is allocated up front for a declared `Content-Length`: an
 /// upstream that declares a large body and sends little does not cost the whole of it.
@@ -29,6 +30,7 @@ pub struct GraphqlSource {
     url: reqwest::Url,
     client: reqwest::Client,
     subscriptions: Option<Arc<Subscriptions>>,
+    max_response_bytes: usize,
 }
 
 /// Where and how a subgraph is subscribed to.
@@ -44,7 +46,14 @@ impl GraphqlSource {
             url,
             client,
             subscriptions: None,
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Refuse answers larger than `bytes`.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Serve subscriptions through `upstream`.
@@ -88,6 +97,7 @@ impl Source for GraphqlSource {
             .headers(request.headers)
             .body(body)
             .send();
+        let limit = self.max_response_bytes;
         Box::pin(async move {
             {
                 let response = call
@@ -104,7 +114,7 @@ impl Source for GraphqlSource {
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("application/graphql-response+json"));
-                let body = read_body(response).await?;
+                let body = read_body(response, limit).await?;
                 // A non-2xx answer is an HTTP failure, except a 4xx GraphQL response with
                 // the newer media type, which carries request errors worth forwarding.
                 let usable =
@@ -153,10 +163,11 @@ impl Source for GraphqlSource {
 
 /// Reads a whole response body, in chunks so that one without `Content-Length` is
 /// bounded too; a declared length (up to a cap) is allocated once.
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::BadResponse(format!("response larger than {limit} bytes"));
     let declared = response.content_length().unwrap_or(0);
-    if declared > MAX_RESPONSE_BYTES as u64 {
-        return Err(FetchError::BadResponse("response too large".into()));
+    if declared > limit as u64 {
+        return Err(too_large());
     }
     let mut body = Vec::with_capacity((declared as usize).min(PREALLOCATE_BYTES));
     while let Some(chunk) = response
@@ -164,8 +175,8 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, FetchErro
         .await
         .map_err(|e| FetchError::Connect(root_cause(&e)))?
     {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(FetchError::BadResponse("response too large".into()));
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
@@ -196,7 +207,7 @@ async fn subscribe_sse(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if !(status.is_success() && is_stream) {
-        let body = read_body(response).await?;
+        let body = read_body(response, MAX_RESPONSE_BYTES).await?;
         return match SourceResponse::event_from_json(&body) {
             Ok(answer) if status.is_success() || status.is_client_error() => {
                 Ok(futures::stream::once(async move { Ok(answer) }).boxed())

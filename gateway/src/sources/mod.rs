@@ -67,6 +67,14 @@ pub struct SourceRequest {
     pub deadline: Option<tokio::time::Instant>,
 }
 
+/// What bounds each backend call of a REST or gRPC source.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    pub timeout: Duration,
+    /// Largest answer read (a body, a message); larger ones fail the call unbuffered.
+    pub max_response_bytes: usize,
+}
+
 /// The variables of an upstream request, as the JSON object text sent upstream. The
 /// executor writes it once (entity representations go in as the text they were
 /// de-duplicated by, never as values); cache keys hash it as it is, and only sources

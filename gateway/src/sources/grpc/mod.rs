@@ -35,7 +35,7 @@ use super::local_exec::{
     Prepared, Site, StreamConnector,
 };
 use super::mapping::{CallInput, Mapping, Root, ValueSource, lookup, parse_path, string_arg};
-use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
+use super::{CallLimits, EventStream, FetchError, Source, SourceRequest, SourceResponse};
 use codec::DynamicCodec;
 
 /// Definitions of the gRPC mapping directives, added to a gRPC subgraph's SDL before
@@ -50,6 +50,8 @@ struct Backend {
     /// Created on first use, inside the runtime (tonic spawns its connection task).
     channel: OnceLock<Channel>,
     timeout: Duration,
+    /// Largest message decoded from the backend.
+    max_response_bytes: usize,
 }
 
 impl Backend {
@@ -80,7 +82,7 @@ impl GrpcSource {
         url: &str,
         sdl: &str,
         protos: &[PathBuf],
-        timeout: Duration,
+        limits: CallLimits,
         tls: Option<ClientTlsConfig>,
     ) -> Result<Self, Vec<String>> {
         let pool = compile_protos(protos)?;
@@ -97,7 +99,8 @@ impl GrpcSource {
         let backend = Arc::new(Backend {
             endpoint,
             channel: OnceLock::new(),
-            timeout,
+            timeout: limits.timeout,
+            max_response_bytes: limits.max_response_bytes,
         });
         let mut checks = Vec::new();
         let (mut schema, mut errors) =
@@ -654,7 +657,8 @@ struct Started {
 /// A client on a channel that is ready to take a call, within the source's timeout
 /// (which bounds opening a stream, not its life).
 async fn ready(backend: &Backend, name: &str) -> Result<tonic::client::Grpc<Channel>, FieldError> {
-    let mut grpc = tonic::client::Grpc::new(backend.channel());
+    let mut grpc = tonic::client::Grpc::new(backend.channel())
+        .max_decoding_message_size(backend.max_response_bytes);
     grpc.ready().await.map_err(|e| {
         FieldError::new(
             "UPSTREAM_GRPC_UNAVAILABLE",

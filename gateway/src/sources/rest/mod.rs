@@ -26,16 +26,15 @@ use super::mapping::{
     string_list_arg,
 };
 use super::sse::{self, ReadError, SseEvent};
-use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause};
+use super::{
+    CallLimits, EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause,
+};
 
 /// Definitions of the REST mapping directives, added to a REST subgraph's SDL before
 /// composition when the SDL does not define them itself.
 pub const DIRECTIVES: &str = r#"directive @rest(method: String = "GET", path: String!, query: [String!], headers: [String!], body: String, result: String, batch: String, batchKey: String, batchResult: String, batchValue: String) on FIELD_DEFINITION | OBJECT
 directive @map(path: String, default: String, fields: String) on FIELD_DEFINITION
 "#;
-
-/// Responses larger than this are refused rather than buffered.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Streamed events larger than this end the stream rather than being buffered.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -44,7 +43,7 @@ const MAX_EVENT_BYTES: usize = 1024 * 1024;
 struct Backend {
     base: reqwest::Url,
     client: reqwest::Client,
-    timeout: Duration,
+    limits: CallLimits,
 }
 
 pub struct RestSource {
@@ -59,7 +58,7 @@ impl RestSource {
         base_url: &str,
         sdl: &str,
         client: reqwest::Client,
-        timeout: Duration,
+        limits: CallLimits,
     ) -> Result<Self, Vec<String>> {
         let base = reqwest::Url::parse(base_url)
             .map_err(|e| vec![format!("invalid base URL {base_url:?}: {e}")])?;
@@ -71,7 +70,7 @@ impl RestSource {
         let backend = Arc::new(Backend {
             base,
             client,
-            timeout,
+            limits,
         });
         let (schema, errors) = LocalSchema::build(subgraph, sdl, "rest", |site, directive| {
             binding(&backend, site, directive)
@@ -561,16 +560,17 @@ impl Connector for RestCall {
             target,
             request,
         } = self.build(input, upstream_headers, "application/json")?;
-        let timeout = self.backend.timeout;
+        let timeout = self.backend.limits.timeout;
+        let max_bytes = self.backend.limits.max_response_bytes;
         let result = self.result.clone();
         let future = async move {
             let work = async {
                 let mut response = send(request, &target).await?;
                 let mut body = Vec::new();
                 while let Some(chunk) = chunk(&mut response, &target).await? {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    if body.len() + chunk.len() > max_bytes {
                         return Err(FieldError::bad_response(format!(
-                            "{target}: response too large"
+                            "{target}: response larger than {max_bytes} bytes"
                         )));
                     }
                     body.extend_from_slice(&chunk);
@@ -603,7 +603,7 @@ impl StreamConnector for RestStream {
         headers: &http::HeaderMap,
     ) -> BoxFuture<'static, Result<Events, FieldError>> {
         let built = self.0.build(input, headers, "text/event-stream");
-        let timeout = self.0.backend.timeout;
+        let timeout = self.0.backend.limits.timeout;
         let result = self.0.result.clone();
         Box::pin(async move {
             let Built {
@@ -681,7 +681,10 @@ mod tests {
             "http://127.0.0.1:9/api/",
             sdl,
             reqwest::Client::new(),
-            Duration::from_secs(1),
+            CallLimits {
+                timeout: Duration::from_secs(1),
+                max_response_bytes: 1024,
+            },
         )
         .map_err(|e| e.join("\n"))
     }
@@ -691,7 +694,10 @@ mod tests {
         let backend = Arc::new(Backend {
             base: reqwest::Url::parse("http://127.0.0.1:9/api/").unwrap(),
             client: reqwest::Client::new(),
-            timeout: Duration::from_secs(1),
+            limits: CallLimits {
+                timeout: Duration::from_secs(1),
+                max_response_bytes: 1024,
+            },
         });
         let (segments, query) =
             parse_target("/users/{$args.id}/orders?limit={$args.first}&tag={$args.tag}").unwrap();
