@@ -69,7 +69,7 @@ async fn a_flapping_upstream_succeeds_through_retries_but_mutations_are_never_re
 }
 
 #[tokio::test]
-async fn other_errors_are_not_retried() {
+async fn other_errors_are_not_retried_unless_a_source_opts_in() {
     let a = ScriptedSubgraph::start(|_| (500, "boom".into())).await;
     let gw = gateway_with_upstream(
         &supergraph(),
@@ -80,6 +80,18 @@ async fn other_errors_are_not_retried() {
     let body = ask(&gw.url(), "{ hello }").await;
     assert_eq!(code(&body), "UPSTREAM_HTTP_500");
     assert_eq!(a.received().len(), 1);
+    gw.shutdown().await;
+
+    // Opted in for this source: a 500 is retried too, until the attempts run out.
+    let gw = gateway_with_upstream(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "  circuit_breaker: { enabled: false }\n  sources:\n    a:\n      retry: { max_attempts: 3, base_delay: 1ms, retry_on: [500, 502, 503, 504] }",
+    )
+    .await;
+    let body = ask(&gw.url(), "{ hello }").await;
+    assert_eq!(code(&body), "UPSTREAM_HTTP_500");
+    assert_eq!(a.received().len(), 4, "one earlier, three now");
     gw.shutdown().await;
 }
 

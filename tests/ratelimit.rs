@@ -125,10 +125,28 @@ async fn tiers_give_exact_headers_and_429_carries_retry_after() {
         let retry: u64 = header(&reply, "retry-after").parse().expect("Retry-After");
         assert!((1..=3600).contains(&retry), "{algorithm}: retry {retry}");
         assert_eq!(
+            header(&reply, "ratelimit-reset"),
+            retry.to_string(),
+            "{algorithm}: Reset and Retry-After agree on a refusal"
+        );
+        assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
             "the refused request reached nothing"
         );
+        // A wrong key is a 401 with the headers, counted against the address (the
+        // anonymous tier: 2 an hour); guessing on is refused like any flood.
+        for remaining in ["1", "0"] {
+            let reply = ask(&gw.url(), Some("wrong-key-0123456789")).await;
+            assert_eq!(reply.status, 401, "{algorithm}: {reply:?}");
+            assert_eq!(
+                limits(&reply),
+                ("2".into(), remaining.into()),
+                "{algorithm}"
+            );
+        }
+        let reply = ask(&gw.url(), Some("wrong-key-0123456789")).await;
+        assert_eq!(reply.status, 429, "{algorithm}: {reply:?}");
         assert!(
             metrics(&gw)
                 .await

@@ -12,6 +12,7 @@ use super::auth::AuthError;
 use super::http::{MediaType, RequestInfo, negotiate, simple_error, wants_html};
 use super::ratelimit::{Decision, ceil_secs};
 use super::state::AppState;
+use crate::common::principal::Principal;
 
 /// Middleware on the GraphQL endpoints: authenticate, rate-limit, hand the principal
 /// to the handler, and put rate-limit headers on every response.
@@ -45,6 +46,10 @@ pub(super) async fn guard(
         return next.run(request).await;
     }
     let media = negotiate(request.headers()).unwrap_or(MediaType::Json);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let principal = match access.auth.authenticate(request.headers()).await {
         Ok(p) => p,
         Err(error) => {
@@ -63,6 +68,22 @@ pub(super) async fn guard(
                         .headers_mut()
                         .append(header::WWW_AUTHENTICATE, challenge);
                 }
+                // A failed credential counts against the caller's address, as an
+                // anonymous request: guessing keys costs quota, and the answer carries
+                // the headers every response does.
+                if let Some(limiter) = &access.limiter {
+                    let ip = limiter.client_ip(peer, request.headers());
+                    if let Ok(decision) = limiter.check(&Principal::anonymous(), ip).await {
+                        if !decision.allowed {
+                            return rejected(
+                                &state,
+                                request.uri().path(),
+                                too_many(&state, media, &decision),
+                            );
+                        }
+                        rate_limit_headers(response.headers_mut(), &decision);
+                    }
+                }
             }
             return rejected(&state, request.uri().path(), response);
         }
@@ -70,10 +91,6 @@ pub(super) async fn guard(
     let decision = match &access.limiter {
         None => None,
         Some(limiter) => {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
             let ip = limiter.client_ip(peer, request.headers());
             match limiter.check(&principal, ip).await {
                 Ok(decision) => Some(decision),
@@ -93,25 +110,34 @@ pub(super) async fn guard(
         }
     };
     if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
-        state.metrics.rate_limited(&decision.tier);
-        let retry = ceil_secs(decision.retry_after).max(1);
-        let mut response = simple_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            media,
-            &format!("rate limit exceeded; retry in {retry}s"),
-            "RATE_LIMITED",
+        return rejected(
+            &state,
+            request.uri().path(),
+            too_many(&state, media, decision),
         );
-        rate_limit_headers(response.headers_mut(), decision);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-        return rejected(&state, request.uri().path(), response);
     }
     request.extensions_mut().insert(Arc::new(principal));
     let mut response = next.run(request).await;
     if let Some(decision) = &decision {
         rate_limit_headers(response.headers_mut(), decision);
     }
+    response
+}
+
+/// `429` for a refused decision, with its headers and `Retry-After`.
+fn too_many(state: &AppState, media: MediaType, decision: &Decision) -> Response {
+    state.metrics.rate_limited(&decision.tier);
+    let retry = ceil_secs(decision.retry_after).max(1);
+    let mut response = simple_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        media,
+        &format!("rate limit exceeded; retry in {retry}s"),
+        "RATE_LIMITED",
+    );
+    rate_limit_headers(response.headers_mut(), decision);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
     response
 }
 

@@ -152,7 +152,9 @@ pub struct Decision {
     pub tier: String,
     pub limit: u64,
     pub remaining: u64,
-    /// Until the limit is fully available again.
+    /// Allowed: until the limit is fully available again. Refused: until a retry can
+    /// succeed, as `retry_after` (the IETF draft wants `RateLimit-Reset` and
+    /// `Retry-After` to agree when the quota is exhausted).
     pub reset: Duration,
     /// When refused: until a retry can succeed.
     pub retry_after: Duration,
@@ -430,7 +432,11 @@ fn decide(
         tier,
         limit: limit.requests,
         remaining: if allowed { outcome.remaining } else { 0 },
-        reset: Duration::from_micros(outcome.reset_us),
+        reset: Duration::from_micros(if allowed {
+            outcome.reset_us
+        } else {
+            outcome.retry_us
+        }),
         retry_after: Duration::from_micros(outcome.retry_us),
         window: Duration::from_micros(limit.period_us),
     }

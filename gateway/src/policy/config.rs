@@ -319,6 +319,15 @@ pub struct RetryConfig {
     pub budget_ratio: f64,
     #[serde(default = "ten")]
     pub min_per_second: f64,
+    /// HTTP statuses worth another attempt. Connection errors and timeouts always
+    /// are; add `500` only for a source whose queries are safe to repeat when it
+    /// failed midway (mutations are never retried).
+    #[serde(default = "temporary_statuses")]
+    pub retry_on: Vec<u16>,
+}
+
+fn temporary_statuses() -> Vec<u16> {
+    vec![502, 503, 504]
 }
 
 impl Default for RetryConfig {
@@ -330,6 +339,7 @@ impl Default for RetryConfig {
             max_delay: s1(),
             budget_ratio: fifth(),
             min_per_second: ten(),
+            retry_on: temporary_statuses(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Retries with exponential backoff and full jitter, bounded attempts and a retry
 //! budget. Only idempotent fetches (never mutations), only for failures that may not
 //! have reached the backend or that it reports as temporary (connection errors,
-//! timeouts, 502/503/504). A retry starts only when what is left of the request's
+//! timeouts, and the `retry_on` statuses: 502/503/504 unless configured). A retry starts only when what is left of the request's
 //! deadline after its backoff still holds a whole attempt timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +56,7 @@ impl Source for Retry {
                 });
                 match &result {
                     Err(e)
-                        if e.is_retryable()
+                        if retryable(e, &config.retry_on)
                             && attempt < config.max_attempts
                             && fits
                             && budget.withdraw() =>
@@ -75,6 +75,14 @@ impl Source for Retry {
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<EventStream, FetchError>> {
         self.inner.subscribe(request)
+    }
+}
+
+/// A status failure by the configured list, anything else by its own kind.
+fn retryable(error: &FetchError, statuses: &[u16]) -> bool {
+    match error {
+        FetchError::Http(status) => statuses.contains(status),
+        other => other.is_retryable(),
     }
 }
 
