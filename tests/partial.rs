@@ -145,7 +145,18 @@ async fn garbage_from_a_backend_is_an_error_not_a_crash() {
         let errors = body["errors"].as_array().expect("errors");
         assert_eq!(errors[0]["extensions"]["code"], code, "{text}: {body}");
         assert_eq!(errors[0]["extensions"]["service"], "b");
-        assert_eq!(errors[0]["path"], json!(["items", 0]));
+        // One error per field the fetch was to fill, at its path: `note` of each item
+        // sent (items 0 and 2 share one representation; each place is listed).
+        let paths: Vec<&Value> = errors.iter().map(|e| &e["path"]).collect();
+        assert_eq!(
+            paths,
+            [
+                &json!(["items", 0, "note"]),
+                &json!(["items", 1, "note"]),
+                &json!(["items", 2, "note"])
+            ],
+            "{text}: {body}"
+        );
         // Counted as the failure it is, not as `ok`.
         let metrics = e2e_tests::metrics_text(gw.addr).await;
         let counted = format!("source=\"b\",outcome=\"{code}\"}} 1");
@@ -370,6 +381,29 @@ async fn an_answer_over_the_sources_size_limit_is_refused_unbuffered() {
     assert!(
         error_messages(&body)[0].contains("larger than 1048576 bytes"),
         "{body}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_entity_fetch_lists_at_most_a_hundred_fields() {
+    let items: Vec<Value> = (0..150)
+        .map(|i| json!({"__typename": "Item", "id": i.to_string()}))
+        .collect();
+    let answer = json!({"data": {"items": items}}).to_string();
+    let a = ScriptedSubgraph::start(move |_| (200, answer.clone())).await;
+    let b = ScriptedSubgraph::start(|_| (503, "down".into())).await;
+    let sdl = supergraph(&[("a", ITEMS_A), ("b", ITEMS_B)]);
+    let gw = gateway_for(&sdl, &[("a", a.url.clone()), ("b", b.url.clone())]).await;
+    let body = query(&gw.url(), "{ items { id note } }").await;
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 101, "{:?}", errors.last());
+    assert_eq!(errors[99]["path"], json!(["items", 99, "note"]));
+    assert!(errors[100].get("path").is_none());
+    assert!(
+        error_messages(&body)[100].ends_with("(50 more fields not listed)"),
+        "{:?}",
+        errors.last()
     );
     gw.shutdown().await;
 }

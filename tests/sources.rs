@@ -403,12 +403,12 @@ async fn partial_failure_per_kind_nulls_only_the_failed_field() {
     env.services.set_fault("orders", Fault::default());
 
     // Every call of the fetch failing as unavailable fails the fetch as a whole (so
-    // retries and the circuit breaker see it): the error sits at the entity.
+    // retries and the circuit breaker see it): the error sits at the field it fills.
     env.services.set_fault("notifications", Fault::down());
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "UPSTREAM_GRPC_UNAVAILABLE".into(),
             "notifications".into()
         )]
@@ -436,7 +436,7 @@ async fn partial_failure_per_kind_nulls_only_the_failed_field() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "UPSTREAM_GRPC_DEADLINE_EXCEEDED".into(),
             "notifications".into()
         )]
@@ -484,7 +484,7 @@ async fn a_grpc_endpoint_that_refuses_connections_is_unavailable() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "UPSTREAM_GRPC_UNAVAILABLE".into(),
             "notifications".into()
         )]
@@ -682,7 +682,7 @@ async fn a_down_grpc_source_is_retried_then_opens_its_breaker() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "UPSTREAM_GRPC_UNAVAILABLE".into(),
             "notifications".into()
         )]
@@ -695,7 +695,7 @@ async fn a_down_grpc_source_is_retried_then_opens_its_breaker() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "CIRCUIT_OPEN".into(),
             "notifications".into()
         )]
@@ -705,7 +705,7 @@ async fn a_down_grpc_source_is_retried_then_opens_its_breaker() {
     assert_eq!(
         profile_with_failure(&env, "notifications").await,
         [(
-            json!(["user"]),
+            json!(["user", "notifications"]),
             "CIRCUIT_OPEN".into(),
             "notifications".into()
         )]

@@ -113,7 +113,14 @@ struct Execution<'a> {
     errors: Vec<Json>,
     /// Entity paths whose fetch failed as a whole: their missing fields are explained.
     failed: Vec<Vec<PathElem>>,
+    /// Field errors written for failed entity fetches so far (at most
+    /// [`MAX_FIELD_ERRORS`] per request).
+    failed_fields: usize,
 }
+
+/// Field errors listed for failed entity fetches in one response; past it, one more
+/// error per fetch says how many fields it leaves out.
+const MAX_FIELD_ERRORS: usize = 100;
 
 /// A fetch ready to go out: its request, and how to map the answer back.
 struct PendingFetch<'p> {
@@ -174,6 +181,7 @@ impl<'a> Execution<'a> {
             data: Value::Object(Object::new()),
             errors: Vec::new(),
             failed: Vec::new(),
+            failed_fields: 0,
         }
     }
 
@@ -533,19 +541,47 @@ impl<'a> Execution<'a> {
                     }));
                 }
             }
+            // One error per field the fetch was to fill, at that field's path (as
+            // Apollo Router reports them), up to a cap; one more counts the rest.
             FetchKind::Entities(parts) => {
+                let mut unlisted = 0usize;
                 for (part, part_slots) in parts.iter().zip(slots) {
                     self.failed.extend(part.paths.iter().cloned());
-                    let mut error = json!({
-                        "message": message,
-                        "extensions": { "code": code, "service": node.service },
-                    });
-                    if let Some(path) =
-                        store::entity_path(&self.data, &part.paths, part_slots, None)
-                    {
-                        error["path"] = Json::Array(path);
+                    let mut keys = top_level_keys(&part.selection);
+                    keys.sort();
+                    keys.dedup();
+                    for (path, path_slots) in part.paths.iter().zip(part_slots) {
+                        let sent = path_slots.iter().enumerate().filter(|(_, s)| s.is_some());
+                        for (ordinal, _) in sent {
+                            if self.failed_fields >= MAX_FIELD_ERRORS {
+                                unlisted += keys.len();
+                                continue;
+                            }
+                            let Some(at) = store::concrete_path(&self.data, path, ordinal) else {
+                                continue;
+                            };
+                            for key in &keys {
+                                if self.failed_fields >= MAX_FIELD_ERRORS {
+                                    unlisted += 1;
+                                    continue;
+                                }
+                                let mut field = at.clone();
+                                field.push(Json::String(key.clone()));
+                                self.errors.push(json!({
+                                    "message": message,
+                                    "path": field,
+                                    "extensions": { "code": code, "service": node.service },
+                                }));
+                                self.failed_fields += 1;
+                            }
+                        }
                     }
-                    self.errors.push(error);
+                }
+                if unlisted > 0 {
+                    self.errors.push(json!({
+                        "message": format!("{message} ({unlisted} more fields not listed)"),
+                        "extensions": { "code": code, "service": node.service },
+                    }));
                 }
             }
         }

@@ -268,7 +268,7 @@ pub fn entity_path(
 }
 
 /// The concrete path (`["users", 0, "reviews", 2]`) of the `ordinal`-th object at `path`.
-fn concrete_path(data: &Value, path: &[PathElem], ordinal: usize) -> Option<Vec<Json>> {
+pub fn concrete_path(data: &Value, path: &[PathElem], ordinal: usize) -> Option<Vec<Json>> {
     fn walk(
         value: &Value,
         path: &[PathElem],
