@@ -5,6 +5,8 @@
 //! Plain async functions, no tower: this is the per-request hot path.
 
 pub mod authz;
+#[cfg(test)]
+mod fuzz;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
