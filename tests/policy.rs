@@ -397,6 +397,42 @@ async fn credentials_reach_only_sources_configured_for_them() {
 }
 
 #[tokio::test]
+async fn an_opt_in_cache_status_header_says_whether_the_cache_answered() {
+    let a = ScriptedSubgraph::start(|_| (200, HELLO.into())).await;
+    let status = |url: String| async move {
+        let reply = post_json(&client(), &url, &json!({"query": "{ hello }"})).await;
+        assert_eq!(reply.body["data"]["hello"], "hi", "{reply:?}");
+        reply
+            .headers
+            .get("cache-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let cached = "upstream:\n  cache: { enabled: true, ttl: 60s }";
+    let gw = gateway_with_config(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        &format!("{cached}\nedge:\n  cache_status: true"),
+    )
+    .await;
+    assert_eq!(status(gw.url()).await.as_deref(), Some("gateway; fwd=miss"));
+    assert_eq!(status(gw.url()).await.as_deref(), Some("gateway; hit"));
+    gw.shutdown().await;
+    // Off by default; and never for a source without a cache.
+    let gw = gateway_with_config(&supergraph(), &[("a", a.url.clone())], cached).await;
+    assert_eq!(status(gw.url()).await, None);
+    gw.shutdown().await;
+    let gw = gateway_with_config(
+        &supergraph(),
+        &[("a", a.url.clone())],
+        "edge:\n  cache_status: true",
+    )
+    .await;
+    assert_eq!(status(gw.url()).await, None);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_plan_extensions_say_whether_the_cache_answered() {
     let a = ScriptedSubgraph::start(|_| (200, HELLO.into())).await;
     let planned = |url: String| async move {

@@ -41,6 +41,10 @@ pub struct Response {
     pub incremental: Option<Vec<u8>>,
     /// `@defer` payloads: whether more follow.
     pub has_next: Option<bool>,
+    /// Whether a response cache answered: `Some(true)` when every fetch (or the BFF's
+    /// whole-response cache) did, `Some(false)` when one was asked and missed, `None`
+    /// when no cache was involved.
+    pub cache_hit: Option<bool>,
 }
 
 impl Response {
@@ -109,6 +113,8 @@ struct Execution<'a> {
     /// Per-fetch timings, when the client asked for them.
     timings: Vec<Json>,
     upstream_requests: usize,
+    /// Fetches a cache was asked for, and how many it answered.
+    cache_lookups: (usize, usize),
     data: Value,
     errors: Vec<Json>,
     /// Entity paths whose fetch failed as a whole: their missing fields are explained.
@@ -178,6 +184,7 @@ impl<'a> Execution<'a> {
             variables,
             timings: Vec::new(),
             upstream_requests: 0,
+            cache_lookups: (0, 0),
             data: Value::Object(Object::new()),
             errors: Vec::new(),
             failed: Vec::new(),
@@ -208,6 +215,8 @@ impl<'a> Execution<'a> {
         let mut errors = std::mem::take(&mut self.errors);
         let timings = std::mem::take(&mut self.timings);
         let upstream_requests = std::mem::replace(&mut self.upstream_requests, 0);
+        let (asked, answered) = std::mem::take(&mut self.cache_lookups);
+        let cache_hit = (asked > 0).then_some(answered == upstream_requests);
         let (data, failed, variables, context) =
             (&self.data, &self.failed, self.variables, self.context);
         let mut intro = Map::new();
@@ -256,6 +265,7 @@ impl<'a> Execution<'a> {
             operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
             incremental: None,
             has_next: None,
+            cache_hit,
         }
     }
 }
@@ -344,6 +354,10 @@ impl<'a> Execution<'a> {
                 self.upstream_requests += 1;
                 let node = p.node;
                 let cache_hit = result.as_ref().ok().and_then(|r| r.cache_hit);
+                if let Some(hit) = cache_hit {
+                    self.cache_lookups.0 += 1;
+                    self.cache_lookups.1 += usize::from(hit);
+                }
                 let mut outcome = match &result {
                     Ok(r) if r.errors.as_ref().is_some_and(|e| !e.is_empty()) => {
                         "graphql_error".to_string()

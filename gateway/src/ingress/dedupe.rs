@@ -43,6 +43,8 @@ pub struct Outcome {
     pub upstream_requests: usize,
     pub operation: Option<String>,
     pub allow_post: bool,
+    /// Whether a response cache answered (see `executor::Response::cache_hit`).
+    pub cache_hit: Option<bool>,
 }
 
 type SharedOutcome = Shared<BoxFuture<'static, Arc<Outcome>>>;

@@ -224,6 +224,7 @@ pub(super) async fn execute_outcome(
                 "partial"
             },
             upstream_requests: response.upstream_requests,
+            cache_hit: response.cache_hit,
             operation: response.operation_name.take().or(operation),
             body: response.into_bytes().into(),
             allow_post: false,
@@ -238,6 +239,7 @@ pub(super) async fn execute_outcome(
                 .into_bytes()
                 .into(),
             allow_post: matches!(error, RequestError::MutationOverGet),
+            cache_hit: None,
         },
     };
     Arc::new(outcome)
@@ -298,6 +300,17 @@ pub(super) async fn run(
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    // RFC 9211, opt-in (`edge.cache_status`).
+    if let (true, Some(hit)) = (state.cache_status, done.cache_hit) {
+        let value = if hit {
+            "gateway; hit"
+        } else {
+            "gateway; fwd=miss"
+        };
+        response
+            .headers_mut()
+            .insert("cache-status", HeaderValue::from_static(value));
     }
     let (operation, outcome, upstream_requests) =
         (done.operation.clone(), done.outcome, done.upstream_requests);

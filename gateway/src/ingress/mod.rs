@@ -59,6 +59,11 @@ pub struct EdgeConfig {
     /// Client connections: cap, header-read deadline, HTTP/2 limits.
     #[serde(default)]
     pub connections: listen::ConnectionConfig,
+    /// A `Cache-Status` header (RFC 9211) on responses a cache was asked for:
+    /// `gateway; hit` when every fetch (or a BFF's whole-response cache) was answered
+    /// from it, else `gateway; fwd=miss`.
+    #[serde(default)]
+    pub cache_status: bool,
 }
 
 impl Default for EdgeConfig {
@@ -68,6 +73,7 @@ impl Default for EdgeConfig {
             cors: CorsConfig::default(),
             streaming: StreamingConfig::default(),
             connections: Default::default(),
+            cache_status: false,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Streams running per authenticated client.
     pub streams: PrincipalStreams,
+    /// Say in a `Cache-Status` header whether a response cache answered.
+    pub cache_status: bool,
 }
 
 impl AppState {

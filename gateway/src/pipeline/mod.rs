@@ -367,6 +367,7 @@ impl Engine {
             return Ok(Response {
                 data: Some(entry.0.clone()),
                 operation_name: prepared.operation.name.as_ref().map(|n| n.to_string()),
+                cache_hit: Some(true),
                 ..Response::default()
             });
         }
@@ -382,6 +383,7 @@ impl Engine {
         .await;
         if let Some((bff, ttl, key)) = cached {
             self.metrics.cache(&format!("bff:{}", bff.name()), false);
+            response.cache_hit = Some(false);
             if response.errors.is_empty()
                 && prepared.unauthorized.is_empty()
                 && let Some(data) = &response.data

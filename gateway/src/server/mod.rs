@@ -74,6 +74,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         streaming: spec.edge.streaming.clone(),
         closing: tokio::sync::watch::Sender::new(false),
         streams: Default::default(),
+        cache_status: spec.edge.cache_status,
     });
     let app = ingress::router(state.clone(), spec.limits.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
