@@ -3,7 +3,7 @@
 //! BFF's) after its variables are coerced and before any fetch.
 
 use apollo_compiler::ast::Value;
-use serde_json::{Map, Value as Json};
+use apollo_compiler::response::JsonMap;
 
 use super::config::QueryLimits;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
@@ -26,7 +26,7 @@ const SIZE_ARGUMENTS: [&str; 4] = ["first", "last", "limit", "size"];
 pub fn enforce(
     limits: &QueryLimits,
     prepared: &Prepared,
-    variables: &Map<String, Json>,
+    variables: &JsonMap,
 ) -> Result<(), RequestError> {
     if prepared.introspection && !limits.introspection {
         return Err(RequestError::IntrospectionDisabled);
@@ -35,11 +35,7 @@ pub fn enforce(
     check(&stats, limits).map_err(|(message, code)| RequestError::LimitExceeded { message, code })
 }
 
-pub fn measure(
-    op: &Operation,
-    default_list_size: u64,
-    variables: &Map<String, Json>,
-) -> OperationStats {
+pub fn measure(op: &Operation, default_list_size: u64, variables: &JsonMap) -> OperationStats {
     let mut stats = OperationStats {
         root_fields: count_fields(&op.selection),
         ..OperationStats::default()
@@ -55,7 +51,7 @@ pub fn measure(
 /// How big a list field is taken to be.
 struct Sizes<'a> {
     default: u64,
-    variables: &'a Map<String, Json>,
+    variables: &'a JsonMap,
 }
 
 fn count_fields(set: &SelectionSet) -> u32 {
@@ -106,7 +102,7 @@ impl Sizes<'_> {
                 Value::Variable(name) => self
                     .variables
                     .get(name.as_str())
-                    .and_then(Json::as_i64)
+                    .and_then(|v| v.as_i64())
                     .map(|n| u64::try_from(n).unwrap_or(0)),
                 _ => None,
             })

@@ -567,18 +567,16 @@ impl<'a> Execution<'a> {
                     for (path, path_slots) in part.paths.iter().zip(part_slots) {
                         let sent = path_slots.iter().enumerate().filter(|(_, s)| s.is_some());
                         for (ordinal, _) in sent {
-                            if self.failed_fields >= MAX_FIELD_ERRORS {
-                                unlisted += keys.len();
+                            let room = MAX_FIELD_ERRORS.saturating_sub(self.failed_fields);
+                            let listed = keys.len().min(room);
+                            unlisted += keys.len() - listed;
+                            if listed == 0 {
                                 continue;
                             }
                             let Some(at) = store::concrete_path(&self.data, path, ordinal) else {
                                 continue;
                             };
-                            for key in &keys {
-                                if self.failed_fields >= MAX_FIELD_ERRORS {
-                                    unlisted += 1;
-                                    continue;
-                                }
+                            for key in &keys[..listed] {
                                 let mut field = at.clone();
                                 field.push(Json::String(key.clone()));
                                 self.errors.push(json!({
@@ -586,8 +584,8 @@ impl<'a> Execution<'a> {
                                     "path": field,
                                     "extensions": { "code": code, "service": node.service },
                                 }));
-                                self.failed_fields += 1;
                             }
+                            self.failed_fields += listed;
                         }
                     }
                 }

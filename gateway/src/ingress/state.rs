@@ -41,6 +41,13 @@ pub struct AppState {
     pub cache_status: bool,
 }
 
+/// Where a client's streams on `bff` are counted: apart, under the BFF's name, when it
+/// sets its own per-client limit; else gateway-wide (`None`).
+pub(super) fn stream_scope(bff: Option<&Bff>) -> Option<&str> {
+    bff.filter(|b| b.config.streaming.max_streams_per_principal.is_some())
+        .map(Bff::name)
+}
+
 impl AppState {
     /// The stream limits of the unified endpoint (`None`) or a BFF.
     pub(super) fn streaming_of(&self, bff: Option<&Bff>) -> StreamingConfig {
@@ -50,20 +57,19 @@ impl AppState {
         }
     }
 
-    /// A place among the client's running streams (on `bff`, when it counts them
-    /// itself), or the refusal as a GraphQL error.
+    /// A place among the client's running streams, counted in `scope` (see
+    /// [`stream_scope`]) against `limits`, or the refusal as a GraphQL error.
     pub(super) fn take_stream(
         &self,
         principal: &Principal,
-        bff: Option<&Bff>,
+        limits: &StreamingConfig,
+        scope: Option<&str>,
     ) -> Result<Option<StreamSlot>, serde_json::Value> {
         let subject = principal
             .is_authenticated()
             .then_some(principal.subject.as_deref())
             .flatten();
-        let own = bff.and_then(|b| b.config.streaming.max_streams_per_principal);
-        let scope = own.and(bff.map(Bff::name));
-        let limit = own.unwrap_or(self.streaming.max_streams_per_principal);
+        let limit = limits.max_streams_per_principal;
         self.streams.take(subject, scope, limit).map_err(|limit| {
             serde_json::json!({
                 "message": format!("at most {limit} streams may run for one client"),

@@ -193,7 +193,9 @@ pub(super) async fn respond(
         };
         Box::pin(futures::stream::once(async { response }))
     };
-    let (events, outcome, slot) = match state.take_stream(&principal, view.as_deref()) {
+    let limits = state.streaming_of(view.as_deref());
+    let scope = super::state::stream_scope(view.as_deref());
+    let (events, outcome, slot) = match state.take_stream(&principal, &limits, scope) {
         Err(refused) => (one(vec![refused]), "rejected", None),
         Ok(slot) => match engine
             .stream_as(

@@ -99,22 +99,21 @@ impl PrincipalStreams {
         let (Some(subject), true) = (subject, limit > 0) else {
             return Ok(None);
         };
-        let subject = match scope {
+        let key = match scope {
             Some(scope) => format!("{scope}\u{0}{subject}"),
             None => subject.to_string(),
         };
-        let subject = subject.as_str();
         let Ok(mut counts) = self.0.lock() else {
             return Ok(None);
         };
-        let running = counts.entry(subject.to_string()).or_insert(0);
+        let running = counts.entry(key.clone()).or_insert(0);
         if *running >= limit {
             return Err(limit);
         }
         *running += 1;
         Ok(Some(StreamSlot {
             counts: self.0.clone(),
-            subject: subject.to_string(),
+            subject: key,
         }))
     }
 }

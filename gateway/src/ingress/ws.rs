@@ -97,6 +97,7 @@ pub(super) fn accept(
 ) -> Response {
     let settings = state.streaming_of(bff);
     let client = bff.map(|b| b.name().to_string());
+    let stream_scope = super::state::stream_scope(bff).map(str::to_string);
     let Upgrade {
         socket,
         peer,
@@ -115,6 +116,7 @@ pub(super) fn accept(
         let connection = Connection {
             state,
             settings,
+            stream_scope,
             client,
             headers: Arc::new(owned_headers(headers)),
             peer,
@@ -191,8 +193,10 @@ struct Incoming {
 
 struct Connection {
     state: Arc<AppState>,
-    /// The endpoint's stream limits, fixed when the connection opens.
+    /// The endpoint's stream limits, and where its client's streams are counted
+    /// (`state::stream_scope`), fixed when the connection opens.
     settings: StreamingConfig,
+    stream_scope: Option<String>,
     /// The BFF the connection was opened on; `None`: the unified endpoint.
     client: Option<String>,
     /// The upgrade request's headers, and after `connection_init` its payload's;
@@ -438,9 +442,9 @@ impl Connection {
                 "extensions": { "code": "SUBSCRIPTION_LIMIT" },
             }));
         }
-        let engine = self.state.engine.load();
-        let bff = self.client.as_ref().and_then(|name| engine.bffs.get(name));
-        let slot = self.state.take_stream(principal, bff.map(|b| &**b))?;
+        let slot =
+            self.state
+                .take_stream(principal, &self.settings, self.stream_scope.as_deref())?;
         let access = self.state.access.load_full();
         let Some(limiter) = access.limiter.as_ref() else {
             return Ok(slot);

@@ -63,13 +63,18 @@ impl Engine {
         }
     }
 
-    /// How long a request on `view` (a BFF; `None`: the unified endpoint) may take.
-    pub fn deadline(&self, view: Option<&Bff>) -> Option<std::time::Duration> {
-        let endpoint = match view {
+    /// The operation limits of `view` (a BFF; `None`: the unified endpoint).
+    fn limits_of<'v>(&'v self, view: Option<&'v Bff>) -> Option<&'v bff::config::QueryLimits> {
+        match view {
             Some(bff) => Some(&bff.config.limits),
             None => self.limits.as_ref(),
-        };
-        let deadline = endpoint
+        }
+    }
+
+    /// How long a request on `view` (a BFF; `None`: the unified endpoint) may take.
+    pub fn deadline(&self, view: Option<&Bff>) -> Option<std::time::Duration> {
+        let deadline = self
+            .limits_of(view)
             .and_then(|l| l.deadline)
             .map_or(self.deadline, |d| d.0);
         (!deadline.is_zero()).then_some(deadline)
@@ -220,16 +225,8 @@ impl Engine {
             .map_err(|e| {
                 RequestError::Variables(Box::new(e.to_graphql_error(&prepared.document.sources)))
             })?;
-        let variables: Map<String, Json> = coerced
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v.clone())))
-            .collect();
-        let limits = match view {
-            Some(bff) => Some(&bff.config.limits),
-            None => self.limits.as_ref(),
-        };
-        if let Some(limits) = limits {
-            bff::limits::enforce(limits, prepared, &variables)?;
+        if let Some(limits) = self.limits_of(view) {
+            bff::limits::enforce(limits, prepared, &coerced)?;
         }
         let introspection = if prepared.introspection {
             Some(
@@ -249,6 +246,11 @@ impl Engine {
         } else {
             None
         };
+        let variables: Map<String, Json> = coerced
+            .into_inner()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), to_serde_json(v)))
+            .collect();
         Ok((variables, introspection))
     }
 

@@ -82,7 +82,7 @@ impl Default for SourcePolicy {
             // first attempt that timed out.
             timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(60),
-            max_response_bytes: 16 * 1024 * 1024,
+            max_response_bytes: crate::sources::graphql::MAX_RESPONSE_BYTES,
             retry: RetryConfig::default(),
             circuit_breaker: BreakerConfig::default(),
             bulkhead: BulkheadConfig::default(),

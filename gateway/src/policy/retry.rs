@@ -1,8 +1,9 @@
 //! Retries with exponential backoff and full jitter, bounded attempts and a retry
 //! budget. Only idempotent fetches (never mutations), only for failures that may not
 //! have reached the backend or that it reports as temporary (connection errors,
-//! timeouts, and the `retry_on` statuses: 502/503/504 unless configured). A retry starts only when what is left of the request's
-//! deadline after its backoff still holds a whole attempt timeout.
+//! timeouts, and the `retry_on` statuses: 502/503/504 unless configured). A retry
+//! starts only when what is left of the request's deadline after its backoff still
+//! holds a whole attempt timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,14 +52,16 @@ impl Source for Retry {
                 let result = inner.fetch(request.clone()).await;
                 tracing::Span::current().record("attempts", attempt);
                 let delay = backoff(&config, attempt);
-                let fits = request.deadline.is_none_or(|deadline| {
-                    tokio::time::Instant::now() + delay + attempt_timeout <= deadline
-                });
+                let fits = || {
+                    request.deadline.is_none_or(|deadline| {
+                        tokio::time::Instant::now() + delay + attempt_timeout <= deadline
+                    })
+                };
                 match &result {
                     Err(e)
                         if retryable(e, &config.retry_on)
                             && attempt < config.max_attempts
-                            && fits
+                            && fits()
                             && budget.withdraw() =>
                     {
                         tokio::time::sleep(delay).await;

@@ -15,8 +15,8 @@ use super::ws::{self, WsUpstream};
 use super::{EventStream, FetchError, Source, SourceRequest, SourceResponse, root_cause};
 
 /// Responses larger than this are refused rather than buffered, unless the source's
-/// policy sets its own `max_response_bytes`.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// policy sets its own `max_response_bytes` (whose default this is).
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// At most this much is allocated up front for a declared `Content-Length`: an
 /// upstream that declares a large body and sends little does not cost the whole of it.
@@ -147,10 +147,11 @@ impl Source for GraphqlSource {
         tracing::Span::current().record("kind", "graphql");
         let upstream = self.subscriptions.clone();
         let client = self.client.clone();
+        let limit = self.max_response_bytes;
         Box::pin(async move {
             match upstream.as_deref() {
                 Some(Subscriptions::WebSocket(upstream)) => ws::subscribe(upstream, request).await,
-                Some(Subscriptions::Sse(url)) => subscribe_sse(&client, url, request).await,
+                Some(Subscriptions::Sse(url)) => subscribe_sse(&client, url, request, limit).await,
                 None => Err(FetchError::Upstream {
                     code: "SUBSCRIPTION_NOT_SUPPORTED".into(),
                     message: "subscriptions are not configured for this subgraph".into(),
@@ -190,6 +191,7 @@ async fn subscribe_sse(
     client: &reqwest::Client,
     url: &reqwest::Url,
     request: SourceRequest,
+    limit: usize,
 ) -> Result<EventStream, FetchError> {
     let response = client
         .post(url.clone())
@@ -207,7 +209,7 @@ async fn subscribe_sse(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if !(status.is_success() && is_stream) {
-        let body = read_body(response, MAX_RESPONSE_BYTES).await?;
+        let body = read_body(response, limit).await?;
         return match SourceResponse::event_from_json(&body) {
             Ok(answer) if status.is_success() || status.is_client_error() => {
                 Ok(futures::stream::once(async move { Ok(answer) }).boxed())

@@ -49,9 +49,7 @@ struct Backend {
     endpoint: Endpoint,
     /// Created on first use, inside the runtime (tonic spawns its connection task).
     channel: OnceLock<Channel>,
-    timeout: Duration,
-    /// Largest message decoded from the backend.
-    max_response_bytes: usize,
+    limits: CallLimits,
 }
 
 impl Backend {
@@ -99,8 +97,7 @@ impl GrpcSource {
         let backend = Arc::new(Backend {
             endpoint,
             channel: OnceLock::new(),
-            timeout: limits.timeout,
-            max_response_bytes: limits.max_response_bytes,
+            limits,
         });
         let mut checks = Vec::new();
         let (mut schema, mut errors) =
@@ -658,7 +655,7 @@ struct Started {
 /// (which bounds opening a stream, not its life).
 async fn ready(backend: &Backend, name: &str) -> Result<tonic::client::Grpc<Channel>, FieldError> {
     let mut grpc = tonic::client::Grpc::new(backend.channel())
-        .max_decoding_message_size(backend.max_response_bytes);
+        .max_decoding_message_size(backend.limits.max_response_bytes);
     grpc.ready().await.map_err(|e| {
         FieldError::new(
             "UPSTREAM_GRPC_UNAVAILABLE",
@@ -711,7 +708,7 @@ impl Connector for GrpcCall {
             mut request,
         } = self.start(message, headers);
         let future = async move {
-            let timeout = backend.timeout;
+            let timeout = backend.limits.timeout;
             request.set_timeout(timeout);
             let started = tokio::time::Instant::now();
             let response = within(timeout, &name, async {
@@ -759,7 +756,7 @@ impl StreamConnector for GrpcStream {
             Err(e) => return Box::pin(async move { Err(e) }),
         };
         Box::pin(async move {
-            let response = within(backend.timeout, &name, async {
+            let response = within(backend.limits.timeout, &name, async {
                 let mut grpc = ready(&backend, &name).await?;
                 grpc.server_streaming(request, path, codec)
                     .await
