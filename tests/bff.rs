@@ -436,3 +436,89 @@ async fn requests_the_edge_turns_away_are_counted_under_their_bff() {
     assert_eq!(rejected("unified"), Some(2.0), "{metrics}");
     assert_eq!(rejected("nobody"), None, "{metrics}");
 }
+
+/// A token from the mocks' development issuer, fetched as a client would.
+async fn dev_token(env: &TestEnv, query: &str) -> String {
+    let reply = send(env.client.get(format!("{}?{query}", env.mocks.token_url()))).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["token_type"], "Bearer");
+    reply.body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn web_verifies_bearer_tokens_from_the_dev_issuer() {
+    let env = TestEnv::start().await;
+    let query = json!({"query": "{ topProducts(first: 1) { name } }"});
+    let web = |authorization: Option<String>| {
+        let mut request = env
+            .client
+            .post(format!("http://{}/bff/web/graphql", env.gateway.addr))
+            .header("content-type", "application/json")
+            .body(query.to_string());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        send(request)
+    };
+
+    // A verified token runs as its subject, in the tier its claim names.
+    let token = dev_token(&env, "sub=alice&tier=pro").await;
+    let ok = web(Some(format!("Bearer {token}"))).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["data"]["topProducts"][0]["name"], "Table");
+    assert_eq!(ok.headers["ratelimit-limit"], "10000", "the pro tier");
+    let anonymous = web(None).await;
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(anonymous.headers["ratelimit-limit"], "100000");
+
+    // Garbage, a forged payload (another subject under alice's signature) and a scheme
+    // that is not a bearer token are all refused, never run as anonymous.
+    let (head, rest) = token.split_once('.').expect("a JWT");
+    let signature = rest.rsplit_once('.').expect("a JWT").1;
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"iss": "gateway-dev-issuer", "sub": "mallory", "exp": 4_102_444_800u64}).to_string(),
+    );
+    let before = upstream_requests(&env);
+    for (authorization, says) in [
+        ("Bearer garbage".to_string(), "invalid_token"),
+        (
+            format!("Bearer {head}.{forged_claims}.{signature}"),
+            "invalid_token",
+        ),
+        ("Basic YWxpY2U6cHc=".to_string(), "invalid_token"),
+        ("Bearer ".to_string(), "invalid_token"),
+    ] {
+        let refused = web(Some(authorization.clone())).await;
+        assert_eq!(refused.status, 401, "{authorization}: {:?}", refused.body);
+        assert_eq!(code(&refused), "UNAUTHENTICATED");
+        let challenge = refused.headers["www-authenticate"].to_str().unwrap_or("");
+        assert!(challenge.contains(says), "{authorization}: {challenge}");
+    }
+    assert_eq!(
+        upstream_requests(&env),
+        before,
+        "nothing reached a subgraph"
+    );
+
+    // The same over WebSocket, where credentials come in `connection_init`.
+    let url = format!("http://{}/bff/web/graphql", env.gateway.addr);
+    let mut ws = e2e_tests::ws::WsClient::connect(&url).await;
+    ws.send(json!({"type": "connection_init", "payload": {"Authorization": "Basic YWxpY2U6cHc="}}))
+        .await;
+    match ws.recv().await {
+        e2e_tests::ws::Received::Closed(4403, reason) => {
+            assert!(reason.contains("bearer token"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut ws =
+        e2e_tests::ws::WsClient::init(&url, json!({"Authorization": format!("Bearer {token}")}))
+            .await;
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.message().await, json!({"type": "pong"}));
+    env.shutdown().await;
+}

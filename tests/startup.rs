@@ -223,4 +223,14 @@ async fn bff_config_errors_stop_start_up_clearly() {
     );
     let message = bff_error("name: b c\n", &[]).await;
     assert!(message.contains("URL-safe"), "{message}");
+    // An auth mode the gateway has no verifier for would ignore every credential.
+    let message = bff_error("name: b\nauth: { mode: jwt }\n", &[]).await;
+    assert!(
+        message.contains("BFF `b`")
+            && message.contains("`auth.mode: jwt`")
+            && message.contains("neither `jwt` nor `introspection`"),
+        "{message}"
+    );
+    let message = bff_error("name: b\nauth: { mode: api_key }\n", &[]).await;
+    assert!(message.contains("no `api_keys`"), "{message}");
 }

@@ -58,6 +58,22 @@ enum Command {
         #[arg(long)]
         operation_name: Option<String>,
     },
+    /// Print a bearer token signed by the bundled development issuer, whose JWKS the
+    /// mocks serve (`gateway dev`). Its key is public: for local use only.
+    DevToken {
+        /// The token's subject (`sub`).
+        #[arg(long, default_value = "dev-user")]
+        sub: String,
+        /// Rate-limit tier claim (`tier`), e.g. `pro`.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Space-separated scopes (`scope`).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 #[derive(Args)]
@@ -88,6 +104,7 @@ fn telemetry_config(cli: &Cli) -> gateway::telemetry::config::TelemetryConfig {
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
         Command::Compose { config } => Some(config),
+        Command::DevToken { .. } => None,
     };
     path.and_then(|p| Config::load(p).ok())
         .map(|c| c.telemetry)
@@ -208,6 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  emit orderUpdated:     curl -X POST {}/control/subscriptions/orders -d '{{\"emit\":\"1001\"}}'",
                 services.url("orders")
             );
+            println!(
+                "  dev JWT issuer:        {} (a token: gateway dev-token, or curl '{}?sub=alice')",
+                mocks.jwks_url(),
+                mocks.token_url()
+            );
             println!("  try:                   schemas/examples/dashboard.graphql (see README)");
             wait_for_shutdown().await;
             gateway.shutdown().await;
@@ -250,11 +272,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", prepared.plan);
         }
+        Command::DevToken {
+            sub,
+            tier,
+            scope,
+            ttl,
+        } => {
+            let token = subgraph_mocks::issuer::DevToken {
+                sub,
+                tier,
+                scope,
+                ttl,
+            };
+            println!("{}", subgraph_mocks::issuer::mint(&token)?);
+        }
     }
     Ok(())
 }
 
-/// Point the example config's subgraphs at the in-process mocks.
+/// Point the example config's subgraphs and dev JWT issuer at the in-process mocks.
 fn with_mock_urls(
     mut config: Config,
     mocks: &subgraph_mocks::MockSubgraphs,
@@ -274,6 +310,9 @@ fn with_mock_urls(
         subgraph.versions = None;
         subgraph.version_header = None;
     }
+    config
+        .auth
+        .redirect_jwks(subgraph_mocks::issuer::JWKS_PATH, &mocks.jwks_url());
     config
 }
 

@@ -35,7 +35,7 @@ use crate::subgraphs::{self, SUBGRAPHS};
 /// Largest accepted request body.
 const MAX_BODY: usize = 16 << 20;
 /// The router serving the given subgraphs (by index in [`SUBGRAPHS`]) at `/<name>`, plus the
-/// control routes for all subgraphs.
+/// control routes for all subgraphs and the dev JWT issuer ([`crate::issuer`]).
 pub(crate) fn router(shared: Arc<Shared>, subgraphs: &[usize]) -> Router {
     let mut router = Router::new();
     for &i in subgraphs {
@@ -57,6 +57,7 @@ pub(crate) fn router(shared: Arc<Shared>, subgraphs: &[usize]) -> Router {
             get(control_get_subscriptions).post(control_subscriptions),
         )
         .with_state(shared)
+        .merge(crate::issuer::router())
 }
 
 enum Work {

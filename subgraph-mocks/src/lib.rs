@@ -37,6 +37,7 @@ mod events;
 pub mod fault;
 pub mod gate;
 mod http;
+pub mod issuer;
 pub mod notifications;
 pub mod orders;
 pub mod reference;

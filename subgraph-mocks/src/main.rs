@@ -12,7 +12,8 @@ use tracing::info;
 /// http://ADDR/accounts, /inventory, /products and /reviews, plus control routes:
 /// GET /control/stats, POST /control/reset, GET /control/faults,
 /// GET|POST /control/fault/{subgraph|all} (JSON body like
-/// {"latency_ms":20,"http_500_rate":0.1,"graphql_error_rate":0,"down":false}).
+/// {"latency_ms":20,"http_500_rate":0.1,"graphql_error_rate":0,"down":false}), and a
+/// development JWT issuer: GET /dev-issuer/jwks.json, GET /dev-issuer/token?sub=NAME.
 #[derive(Debug, Parser)]
 #[command(name = "subgraph-mocks", version)]
 struct Cli {

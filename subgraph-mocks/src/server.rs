@@ -156,6 +156,16 @@ impl MockSubgraphs {
         format!("{}/{subgraph}", self.base_url(subgraph))
     }
 
+    /// The dev JWT issuer's JWKS ([`crate::issuer`]), served by the `accounts` listener.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{}", self.base_url("accounts"), crate::issuer::JWKS_PATH)
+    }
+
+    /// The dev JWT issuer's token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.base_url("accounts"), crate::issuer::TOKEN_PATH)
+    }
+
     /// A snapshot of the subgraph's counters.
     pub fn stats(&self, subgraph: &str) -> Stats {
         self.shared.subgraphs[Self::index(subgraph)]

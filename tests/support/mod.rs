@@ -74,6 +74,9 @@ impl TestEnv {
             .iter()
             .map(|name| (name.to_string(), mocks.url(name)))
             .collect::<HashMap<_, _>>();
+        spec.access
+            .auth
+            .redirect_jwks(subgraph_mocks::issuer::JWKS_PATH, &mocks.jwks_url());
         spec.listen = "127.0.0.1:0".into();
         spec.upstream.defaults.timeout = Some(Duration::from_secs(5));
         tweak(&mut spec);

@@ -102,6 +102,32 @@ pub struct BffAuth {
     pub allow_anonymous: bool,
 }
 
+impl BffAuth {
+    /// A mode that names a credential the gateway cannot verify would let every such
+    /// credential through unchecked (or refuse them all), so it stops the load.
+    pub fn check(&self, verifiers: Verifiers) -> Result<(), String> {
+        match self.mode {
+            AuthMode::Jwt if !verifiers.bearer => Err(
+                "`auth.mode: jwt`, but the gateway's `auth:` section configures neither `jwt` nor `introspection`, so no bearer token could be verified"
+                    .into(),
+            ),
+            AuthMode::ApiKey if !verifiers.api_key => Err(
+                "`auth.mode: api_key`, but the gateway's `auth:` section configures no `api_keys`"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which client credentials the gateway's `auth:` section can verify.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Verifiers {
+    /// Bearer tokens: JWT keys or token introspection.
+    pub bearer: bool,
+    pub api_key: bool,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {

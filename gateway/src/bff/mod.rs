@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use crate::common::principal::{Principal, PrincipalKind};
 use crate::request::{Prepared, Request, RequestError, prepare_with};
 use crate::schema::SchemaSnapshot;
-use config::AuthMode;
+use config::{AuthMode, Verifiers};
 
 pub struct Bff {
     pub config: BffConfig,
@@ -49,11 +49,27 @@ impl Bff {
     }
 
     /// Whether the BFF's auth mode lets `principal` in; if not, what it asks for
-    /// (`"a bearer token"`, `"an API key"`, `"credentials"`).
-    pub fn admits(&self, principal: Option<&Principal>) -> Result<(), &'static str> {
+    /// (`"a bearer token"`, `"an API key"`, `"credentials"`). An `Authorization`
+    /// header the client-auth layer did not turn into a principal (another scheme, an
+    /// empty token) is refused on a `jwt` or `api_key` BFF, not run as anonymous.
+    pub fn admits(
+        &self,
+        principal: Option<&Principal>,
+        headers: &http::HeaderMap,
+    ) -> Result<(), &'static str> {
         let auth = &self.config.auth;
         let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
         let ok = match (kind, auth.mode) {
+            (PrincipalKind::Anonymous, AuthMode::Jwt | AuthMode::ApiKey)
+                if headers.contains_key(http::header::AUTHORIZATION) =>
+            {
+                return Err(match auth.mode {
+                    AuthMode::Jwt => {
+                        "a bearer token, and the Authorization header holds none it can verify"
+                    }
+                    _ => "an API key, and the Authorization header is not one",
+                });
+            }
             (PrincipalKind::Anonymous, _) => auth.allow_anonymous,
             (_, AuthMode::Any | AuthMode::None) => true,
             (PrincipalKind::Jwt | PrincipalKind::Introspection, AuthMode::Jwt) => true,
@@ -72,10 +88,12 @@ impl Bff {
 }
 
 /// Build every BFF against one schema version. Persisted operations are validated
-/// against their view here, so a broken one stops start-up (or a reload).
+/// against their view here, and auth modes against the credentials the gateway can
+/// verify, so a broken BFF stops start-up (or a reload).
 pub fn build(
     schema: &SchemaSnapshot,
     configs: &[BffConfig],
+    verifiers: Verifiers,
 ) -> Result<HashMap<String, Arc<Bff>>, String> {
     let mut out = HashMap::new();
     for config in configs {
@@ -84,6 +102,7 @@ pub fn build(
         if out.contains_key(&name) {
             return Err(fail("defined twice".into()));
         }
+        config.auth.check(verifiers).map_err(fail)?;
         let api = view::view_schema(&schema.api, &schema.supergraph.schema, &config.view)
             .map_err(fail)?;
         let implementers = api.implementers_map();

@@ -43,8 +43,12 @@ fn find(state: &AppState, client: &str) -> Result<Arc<Bff>, Box<Response>> {
 }
 
 /// The BFF's auth mode against who the request is.
-fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Box<Response>> {
-    let Err(wanted) = bff.admits(principal) else {
+fn admit(
+    bff: &Bff,
+    principal: Option<&Principal>,
+    headers: &HeaderMap,
+) -> Result<(), Box<Response>> {
+    let Err(wanted) = bff.admits(principal, headers) else {
         return Ok(());
     };
     let mut response = simple_error(
@@ -53,12 +57,18 @@ fn admit(bff: &Bff, principal: Option<&Principal>) -> Result<(), Box<Response>> 
         &format!("the `{}` endpoint requires {wanted}", bff.name()),
         "UNAUTHENTICATED",
     );
-    let challenge = if bff.config.auth.mode == AuthMode::ApiKey {
+    let scheme = if bff.config.auth.mode == AuthMode::ApiKey {
         "ApiKey"
     } else {
         "Bearer"
     };
-    if let Ok(v) = axum::http::HeaderValue::from_str(challenge) {
+    // RFC 6750 §3.1: credentials were sent, and they were not good enough.
+    let challenge = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        format!("{scheme} realm=\"gateway\", error=\"invalid_token\"")
+    } else {
+        format!("{scheme} realm=\"gateway\"")
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
         response
             .headers_mut()
             .insert(axum::http::header::WWW_AUTHENTICATE, v);
@@ -78,11 +88,12 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bff =
-        match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
-            Ok(b) => b,
-            Err(response) => return *response,
-        };
+    let bff = match find(&state, &client)
+        .and_then(|b| admit(&b, principal_of(&principal), &headers).map(|()| b))
+    {
+        Ok(b) => b,
+        Err(response) => return *response,
+    };
     graphql_post_in(state, request_id, principal, headers, body, Some(bff)).await
 }
 
@@ -116,7 +127,7 @@ pub async fn get(
             "INTROSPECTION_DISABLED",
         );
     }
-    if let Err(response) = admit(&bff, principal_of(&principal)) {
+    if let Err(response) = admit(&bff, principal_of(&principal), &headers) {
         return *response;
     }
     graphql_get_in(state, request_id, principal, headers, query, Some(bff)).await
@@ -131,11 +142,12 @@ pub async fn persisted(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let bff =
-        match find(&state, &client).and_then(|b| admit(&b, principal_of(&principal)).map(|()| b)) {
-            Ok(b) => b,
-            Err(response) => return *response,
-        };
+    let bff = match find(&state, &client)
+        .and_then(|b| admit(&b, principal_of(&principal), &headers).map(|()| b))
+    {
+        Ok(b) => b,
+        Err(response) => return *response,
+    };
     // A persisted subscription streams over SSE or multipart, like any request.
     let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();

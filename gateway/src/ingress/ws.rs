@@ -420,7 +420,7 @@ impl Connection {
                     format!("Forbidden: no BFF named `{name}`"),
                 ));
             };
-            if let Err(wanted) = bff.admits(Some(&principal)) {
+            if let Err(wanted) = bff.admits(Some(&principal), &self.headers) {
                 return Err(Close::new(
                     4403,
                     format!("Forbidden: the `{name}` endpoint requires {wanted}"),

@@ -253,7 +253,8 @@ impl GatewaySpec {
             ));
         }
         let mut engine = Engine::new(schema, Sources(list));
-        engine.bffs = bff::build(&engine.schema, &self.bffs).map_err(StartupError::Bff)?;
+        engine.bffs = bff::build(&engine.schema, &self.bffs, self.access.auth.verifiers())
+            .map_err(StartupError::Bff)?;
         engine.metrics = metrics;
         engine.limits = self.limits.graphql.clone();
         engine.deadline = self.limits.deadline;

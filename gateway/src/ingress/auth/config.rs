@@ -7,6 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
+use crate::bff::config::Verifiers;
 use crate::common::config::duration;
 use crate::common::digest::parse_sha256_hex;
 use crate::common::principal::QuotaConfig;
@@ -154,6 +155,25 @@ pub struct IntrospectionConfig {
 }
 
 impl AuthConfig {
+    /// What the configured verifiers accept, for the BFFs' auth modes.
+    pub fn verifiers(&self) -> Verifiers {
+        Verifiers {
+            bearer: self.jwt.is_some() || self.introspection.is_some(),
+            api_key: self.api_keys.is_some(),
+        }
+    }
+
+    /// Point every JWKS whose URL has `path` at `url` instead: how the dev setup and
+    /// tests aim the example config at the mocks' issuer on an ephemeral port.
+    pub fn redirect_jwks(&mut self, path: &str, url: &str) {
+        let Some(jwt) = &mut self.jwt else { return };
+        for jwks in &mut jwt.jwks {
+            if reqwest::Url::parse(&jwks.url).is_ok_and(|u| u.path() == path) {
+                jwks.url = url.to_string();
+            }
+        }
+    }
+
     /// Files named in the config are relative to the config file.
     pub fn resolve_paths(&mut self, base: &Path) {
         if let Some(jwt) = &mut self.jwt {
