@@ -8,13 +8,29 @@ const PARTNER_KEY: &str = "demo-free-key";
 const PARTNER_PRO_KEY: &str = "demo-pro-key";
 
 async fn post(env: &TestEnv, path: &str, body: Value, api_key: Option<&str>) -> Reply {
+    post_with(
+        env,
+        path,
+        &body,
+        api_key.map(|key| ("x-api-key", key.to_string())),
+    )
+    .await
+}
+
+/// A JSON POST with one extra header.
+async fn post_with(
+    env: &TestEnv,
+    path: &str,
+    body: &Value,
+    header: Option<(&str, String)>,
+) -> Reply {
     let mut request = env
         .client
         .post(format!("http://{}{path}", env.gateway.addr))
         .header("content-type", "application/json")
         .body(body.to_string());
-    if let Some(key) = api_key {
-        request = request.header("x-api-key", key);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
     }
     send(request).await
 }
@@ -453,15 +469,12 @@ async fn web_verifies_bearer_tokens_from_the_dev_issuer() {
     let env = TestEnv::start().await;
     let query = json!({"query": "{ topProducts(first: 1) { name } }"});
     let web = |authorization: Option<String>| {
-        let mut request = env
-            .client
-            .post(format!("http://{}/bff/web/graphql", env.gateway.addr))
-            .header("content-type", "application/json")
-            .body(query.to_string());
-        if let Some(value) = authorization {
-            request = request.header("authorization", value);
-        }
-        send(request)
+        post_with(
+            &env,
+            "/bff/web/graphql",
+            &query,
+            authorization.map(|value| ("authorization", value)),
+        )
     };
 
     // A verified token runs as its subject, in the tier its claim names.

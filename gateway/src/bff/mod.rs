@@ -49,27 +49,31 @@ impl Bff {
     }
 
     /// Whether the BFF's auth mode lets `principal` in; if not, what it asks for
-    /// (`"a bearer token"`, `"an API key"`, `"credentials"`). An `Authorization`
-    /// header the client-auth layer did not turn into a principal (another scheme, an
-    /// empty token) is refused on a `jwt` or `api_key` BFF, not run as anonymous.
+    /// (`"a bearer token"`, `"an API key"`, `"credentials"`). `sent_authorization`: the
+    /// request carried an `Authorization` header; one the client-auth layer did not turn
+    /// into a principal (another scheme, an empty token) is refused on a `jwt` or
+    /// `api_key` BFF, not run as anonymous.
     pub fn admits(
         &self,
         principal: Option<&Principal>,
-        headers: &http::HeaderMap,
+        sent_authorization: bool,
     ) -> Result<(), &'static str> {
         let auth = &self.config.auth;
         let kind = principal.map_or(PrincipalKind::Anonymous, |p| p.kind);
-        let ok = match (kind, auth.mode) {
-            (PrincipalKind::Anonymous, AuthMode::Jwt | AuthMode::ApiKey)
-                if headers.contains_key(http::header::AUTHORIZATION) =>
-            {
-                return Err(match auth.mode {
-                    AuthMode::Jwt => {
-                        "a bearer token, and the Authorization header holds none it can verify"
-                    }
-                    _ => "an API key, and the Authorization header is not one",
-                });
+        if kind == PrincipalKind::Anonymous && sent_authorization {
+            match auth.mode {
+                AuthMode::Jwt => {
+                    return Err(
+                        "a bearer token, and the Authorization header holds none it can verify",
+                    );
+                }
+                AuthMode::ApiKey => {
+                    return Err("an API key, and the Authorization header is not one");
+                }
+                AuthMode::Any | AuthMode::None => {}
             }
+        }
+        let ok = match (kind, auth.mode) {
             (PrincipalKind::Anonymous, _) => auth.allow_anonymous,
             (_, AuthMode::Any | AuthMode::None) => true,
             (PrincipalKind::Jwt | PrincipalKind::Introspection, AuthMode::Jwt) => true,

@@ -48,7 +48,8 @@ fn admit(
     principal: Option<&Principal>,
     headers: &HeaderMap,
 ) -> Result<(), Box<Response>> {
-    let Err(wanted) = bff.admits(principal, headers) else {
+    let sent_authorization = headers.contains_key(axum::http::header::AUTHORIZATION);
+    let Err(wanted) = bff.admits(principal, sent_authorization) else {
         return Ok(());
     };
     let mut response = simple_error(
@@ -63,7 +64,7 @@ fn admit(
         "Bearer"
     };
     // RFC 6750 §3.1: credentials were sent, and they were not good enough.
-    let challenge = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+    let challenge = if sent_authorization {
         format!("{scheme} realm=\"gateway\", error=\"invalid_token\"")
     } else {
         format!("{scheme} realm=\"gateway\"")

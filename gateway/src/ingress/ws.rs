@@ -420,7 +420,10 @@ impl Connection {
                     format!("Forbidden: no BFF named `{name}`"),
                 ));
             };
-            if let Err(wanted) = bff.admits(Some(&principal), &self.headers) {
+            if let Err(wanted) = bff.admits(
+                Some(&principal),
+                self.headers.contains_key(axum::http::header::AUTHORIZATION),
+            ) {
                 return Err(Close::new(
                     4403,
                     format!("Forbidden: the `{name}` endpoint requires {wanted}"),
