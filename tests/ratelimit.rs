@@ -1,14 +1,18 @@
 //! Client rate limits and distributed mode over real sockets: tiers and per-key quotas
-//! with exact `RateLimit-*` headers, 429 with `Retry-After`, both algorithms, limits and
-//! the response cache shared by two gateway instances through one real Redis, API keys
-//! stored in Redis, and the fallback when Redis is unreachable.
+//! with exact `RateLimit-*` headers, 429 with `Retry-After`, both algorithms; limits,
+//! quotas and the response cache shared by gateway instances through a real Redis node
+//! and a real Redis Cluster, API keys stored in Redis, Redis over TLS with an ACL user,
+//! and the fallback when Redis is unreachable.
 //!
-//! Tests that need Redis read `REDIS_URL` (`.ci/run` starts a redis-server).
+//! The distributed tests run against `REDIS_URL` and `REDIS_CLUSTER_URLS` (`.ci/run`
+//! starts a node and a three-master cluster).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use e2e_tests::access::{gateway_with_access, redis_url, unique_prefix};
+use e2e_tests::access::gateway_with_access;
+use e2e_tests::certs::{Ca, temp_dir, write};
+use e2e_tests::redis_servers::{RedisProcess, redis_backends, unique_prefix};
 use e2e_tests::scripted::ScriptedSubgraph;
 use e2e_tests::{Reply, client, send};
 use gateway::schema::compose::{SubgraphInput, compose};
@@ -254,122 +258,220 @@ async fn behind_a_trusted_proxy_clients_are_limited_by_their_forwarded_address()
     gw.shutdown().await;
 }
 
-fn redis_yaml(url: &str, prefix: &str) -> String {
-    format!("redis:\n  url: \"{url}\"\n  prefix: \"{prefix}\"\n  timeout: 2s\n")
+/// `n` concurrent requests with `api_key`, spread round-robin over `gateways`; the
+/// statuses.
+async fn spread(
+    gateways: &[&gateway::server::RunningGateway],
+    n: usize,
+    api_key: &str,
+) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let url = gateways[i % gateways.len()].url();
+            let key = api_key.to_string();
+            tokio::spawn(async move { ask(&url, Some(&key)).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
 }
 
 #[tokio::test]
-async fn two_instances_enforce_one_global_limit_through_redis() {
-    let Some(url) = redis_url() else { return };
-    for algorithm in ["token_bucket", "sliding_window"] {
-        let (a, _) = upstream().await;
-        let prefix = unique_prefix(&format!("global-{algorithm}"));
+async fn three_instances_admit_exactly_the_global_limit_on_a_node_and_a_cluster() {
+    for backend in redis_backends() {
+        for algorithm in ["token_bucket", "sliding_window"] {
+            let what = format!("{} / {algorithm}", backend.name);
+            let (a, _) = upstream().await;
+            let prefix = unique_prefix(&format!("global-{}-{algorithm}", backend.name));
+            let yaml = format!(
+                "{KEYS}rate_limit:\n  enabled: true\n  algorithm: {algorithm}\n  tiers:\n    free: {{ requests: 40, per: 24h }}\n    pro: {{ requests: 1000, per: 24h }}\n{}",
+                backend.yaml(&prefix)
+            );
+            let urls = [("a", a.url.clone())];
+            let one = gateway_with_access(&supergraph(), &urls, &yaml).await;
+            let two = gateway_with_access(&supergraph(), &urls, &yaml).await;
+            let three = gateway_with_access(&supergraph(), &urls, &yaml).await;
+            let fleet = [&one, &two, &three];
+            // 200 concurrent requests of one client over three instances: its tier's 40
+            // and not one more (per-instance counting would admit 120).
+            let statuses = spread(&fleet, 200, "alpha-key-0123456789").await;
+            assert_eq!(
+                (count(&statuses, 200), count(&statuses, 429)),
+                (40, 160),
+                "{what}: {statuses:?}"
+            );
+            // A per-key quota (2) on top of a roomy tier: the quota key and the tier key
+            // are checked by one script, so on a cluster they must share a slot.
+            let statuses = spread(&fleet, 30, "gamma-key-0123456789").await;
+            assert_eq!(
+                (count(&statuses, 200), count(&statuses, 429)),
+                (2, 28),
+                "{what}: {statuses:?}"
+            );
+            // The next request sees the shared count, whichever instance it reaches.
+            let reply = ask(&three.url(), Some("alpha-key-0123456789")).await;
+            assert_eq!(reply.status, 429, "{what}");
+            assert_eq!(limits(&reply), ("40".into(), "0".into()), "{what}");
+            for gw in fleet {
+                assert!(
+                    !metrics(gw).await.contains("gateway_redis_errors_total{"),
+                    "{what}: a Redis call failed"
+                );
+            }
+            one.shutdown().await;
+            two.shutdown().await;
+            three.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_response_cached_by_one_instance_is_a_hit_on_the_other() {
+    for backend in redis_backends() {
+        let (a, calls) = upstream().await;
         let yaml = format!(
-            "{KEYS}rate_limit:\n  enabled: true\n  algorithm: {algorithm}\n  tiers:\n    free: {{ requests: 5, per: 1h }}\n{}",
-            redis_yaml(&url, &prefix)
+            "upstream:\n  cache: {{ enabled: true, ttl: 60s }}\n{}",
+            backend.yaml(&unique_prefix(&format!("cache-{}", backend.name)))
         );
         let one = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
         let two = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
-        // 16 concurrent requests, alternating between the instances.
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
-                let url = if i % 2 == 0 { one.url() } else { two.url() };
-                tokio::spawn(async move { ask(&url, Some("alpha-key-0123456789")).await })
-            })
-            .collect();
-        let mut statuses = Vec::new();
-        for t in tasks {
-            statuses.push(t.await.expect("task").status);
-        }
-        let accepted = statuses.iter().filter(|s| **s == 200).count();
-        let refused = statuses.iter().filter(|s| **s == 429).count();
-        assert_eq!((accepted, refused), (5, 11), "{algorithm}: {statuses:?}");
-        // The next request sees the shared count, whichever instance it reaches.
-        let reply = ask(&two.url(), Some("alpha-key-0123456789")).await;
-        assert_eq!(reply.status, 429);
-        assert_eq!(limits(&reply), ("5".into(), "0".into()));
+        let reply = ask(&one.url(), None).await;
+        assert_eq!(reply.body, json!({"data": {"hello": "hi"}}));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let reply = ask(&two.url(), None).await;
+        assert_eq!(reply.body, json!({"data": {"hello": "hi"}}));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "{}: served from Redis",
+            backend.name
+        );
+        assert!(
+            metrics(&two)
+                .await
+                .contains("gateway_cache_lookups_total{cache=\"upstream:a\",result=\"hit\"} 1"),
+            "{}",
+            backend.name
+        );
         one.shutdown().await;
         two.shutdown().await;
     }
 }
 
 #[tokio::test]
-async fn a_response_cached_by_one_instance_is_a_hit_on_the_other() {
-    let Some(url) = redis_url() else { return };
-    let (a, calls) = upstream().await;
-    let yaml = format!(
-        "upstream:\n  cache: {{ enabled: true, ttl: 60s }}\n{}",
-        redis_yaml(&url, &unique_prefix("cache"))
-    );
-    let one = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
-    let two = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
-    let reply = ask(&one.url(), None).await;
-    assert_eq!(reply.body, json!({"data": {"hello": "hi"}}));
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    let reply = ask(&two.url(), None).await;
-    assert_eq!(reply.body, json!({"data": {"hello": "hi"}}));
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "served from Redis");
-    assert!(
-        metrics(&two)
-            .await
-            .contains("gateway_cache_lookups_total{cache=\"upstream:a\",result=\"hit\"} 1")
-    );
-    one.shutdown().await;
-    two.shutdown().await;
+async fn api_keys_and_their_quotas_can_live_in_redis() {
+    for backend in redis_backends() {
+        let prefix = unique_prefix(&format!("apikeys-{}", backend.name));
+        let digest = {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(b"redis-key-0123456789");
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let key = format!("{prefix}apikey:{digest}");
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key)
+            .arg("name")
+            .arg("acme")
+            .arg("tier")
+            .arg("basic")
+            .arg("quota_requests")
+            .arg("1")
+            .arg("quota_per")
+            .arg("1h");
+        backend.exec::<()>(&hset).await;
+        let (a, _) = upstream().await;
+        let yaml = format!(
+            "auth:\n  allow_anonymous: false\n  api_keys: {{ redis: true }}\nrate_limit: {{ enabled: true }}\n{}",
+            backend.yaml(&prefix)
+        );
+        let gw = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
+        let reply = ask(&gw.url(), Some("redis-key-0123456789")).await;
+        assert_eq!(reply.body, json!({"data": {"hello": "hi"}}), "{reply:?}");
+        assert_eq!(limits(&reply), ("1".into(), "0".into()));
+        let reply = ask(&gw.url(), Some("redis-key-0123456789")).await;
+        assert_eq!(reply.status, 429, "{}", backend.name);
+        assert!(
+            metrics(&gw)
+                .await
+                .contains("gateway_rate_limited_requests_total{tier=\"basic\"} 1")
+        );
+        let reply = ask(&gw.url(), Some("unknown-key-0123456789")).await;
+        assert_eq!(reply.status, 401);
+        backend.exec::<()>(redis::cmd("DEL").arg(&key)).await;
+        gw.shutdown().await;
+    }
 }
 
 #[tokio::test]
-async fn api_keys_and_their_quotas_can_live_in_redis() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("apikeys");
-    let digest = {
-        use sha2::Digest;
-        let d = sha2::Sha256::digest(b"redis-key-0123456789");
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+async fn a_redis_behind_tls_and_an_acl_password_is_shared() {
+    let dir = temp_dir("redis-tls");
+    let ca = Ca::new("redis test CA");
+    let server = ca.server();
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+    let cert_file = write(&dir, "redis.pem", &server.cert);
+    let key_file = write(&dir, "redis.key", &server.key);
+    let acl_file = write(
+        &dir,
+        "users.acl",
+        "user default off\nuser gateway on >s3cret ~* &* +@all\n",
+    );
+    let path = |p: &std::path::Path| p.display().to_string();
+    let args = [
+        "--tls-cert-file".to_string(),
+        path(&cert_file),
+        "--tls-key-file".into(),
+        path(&key_file),
+        "--tls-ca-cert-file".into(),
+        path(&ca_file),
+        "--tls-auth-clients".into(),
+        "no".into(),
+        "--aclfile".into(),
+        path(&acl_file),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(redis) = RedisProcess::start(&dir, true, &args) else {
+        return;
     };
-    let redis = redis::Client::open(url.as_str()).expect("redis url");
-    let mut conn = redis
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis reachable");
-    let key = format!("{prefix}apikey:{digest}");
-    redis::cmd("HSET")
-        .arg(&key)
-        .arg("name")
-        .arg("acme")
-        .arg("tier")
-        .arg("basic")
-        .arg("quota_requests")
-        .arg("1")
-        .arg("quota_per")
-        .arg("1h")
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("HSET");
     let (a, _) = upstream().await;
-    let yaml = format!(
-        "auth:\n  allow_anonymous: false\n  api_keys: {{ redis: true }}\nrate_limit: {{ enabled: true }}\n{}",
-        redis_yaml(&url, &prefix)
+    let section = |password: &str| {
+        format!(
+            "{KEYS}rate_limit:\n  enabled: true\n  tiers:\n    free: {{ requests: 3, per: 1h }}\nredis:\n  url: \"rediss://127.0.0.1:{}\"\n  username: gateway\n  password: \"{password}\"\n  ca_file: \"{}\"\n  timeout: 2s\n  prefix: \"{}\"\n",
+            redis.port,
+            ca_file.display(),
+            unique_prefix("tls")
+        )
+    };
+    let yaml = section("s3cret");
+    let one = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
+    let two = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
+    let statuses = spread(&[&one, &two], 8, "alpha-key-0123456789").await;
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 429)),
+        (3, 5),
+        "{statuses:?}"
     );
-    let gw = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &yaml).await;
-    let reply = ask(&gw.url(), Some("redis-key-0123456789")).await;
-    assert_eq!(reply.body, json!({"data": {"hello": "hi"}}), "{reply:?}");
-    assert_eq!(limits(&reply), ("1".into(), "0".into()));
-    let reply = ask(&gw.url(), Some("redis-key-0123456789")).await;
-    assert_eq!(reply.status, 429);
+    assert!(!metrics(&one).await.contains("gateway_redis_errors_total{"));
+    one.shutdown().await;
+    two.shutdown().await;
+    // A wrong password: every call fails, is counted, and the local limits apply.
+    let wrong = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &section("nope")).await;
+    let reply = ask(&wrong.url(), Some("alpha-key-0123456789")).await;
+    assert_eq!(reply.status, 200);
     assert!(
-        metrics(&gw)
+        metrics(&wrong)
             .await
-            .contains("gateway_rate_limited_requests_total{tier=\"basic\"} 1")
+            .contains("gateway_redis_errors_total{operation=\"rate limit\"}"),
+        "{}",
+        metrics(&wrong).await
     );
-    let reply = ask(&gw.url(), Some("unknown-key-0123456789")).await;
-    assert_eq!(reply.status, 401);
-    let _: () = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .expect("DEL");
-    gw.shutdown().await;
+    wrong.shutdown().await;
 }
 
 /// A TCP server that accepts connections and never answers: a hung Redis.
@@ -392,7 +494,13 @@ async fn an_unreachable_redis_falls_back_as_configured() {
     // Port 1 on loopback refuses connections; the silent server never answers. Either
     // way requests go on within the configured timeout.
     let (silent, silent_task) = silent_server().await;
-    for redis in ["redis://127.0.0.1:1".to_string(), silent] {
+    let silent_cluster = silent.replace("redis://", "redis+cluster://");
+    for redis in [
+        "redis://127.0.0.1:1".to_string(),
+        silent,
+        "redis+cluster://127.0.0.1:1".to_string(),
+        silent_cluster,
+    ] {
         let (a, calls) = upstream().await;
         let down = format!("redis:\n  url: \"{redis}\"\n  timeout: 200ms\n");
         let open = gateway_with_access(
@@ -407,6 +515,12 @@ async fn an_unreachable_redis_falls_back_as_configured() {
             statuses.push(ask(&open.url(), Some("alpha-key-0123456789")).await.status);
         }
         assert_eq!(statuses, [200, 200, 200, 429], "{redis}");
+        assert!(
+            metrics(&open)
+                .await
+                .contains("gateway_redis_errors_total{operation=\"rate limit\"} 4"),
+            "{redis}: every failed call is counted"
+        );
         open.shutdown().await;
 
         let closed = gateway_with_access(

@@ -2,26 +2,52 @@
 //! rate limits, quotas, API keys and upstream responses through. Without a `redis:`
 //! section none of this exists and every feature keeps its state in the process.
 //!
+//! One node or a Redis Cluster: the cluster client (redis-rs `cluster-async`) follows
+//! MOVED/ASK redirects and failovers itself; the gateway's part is that every key one
+//! script touches carries the same hash tag ([`hash_tag`]), so the keys share a slot.
+//!
 //! Redis must never make a request hang: every call is bounded by `redis.timeout`, the
 //! connection is made lazily and re-made in the background, and a failed call returns an
 //! error at once so that the caller applies its documented fallback (see
-//! [`RedisFallback`]). Failures are logged at most once per [`LOG_EVERY`] per store.
+//! [`RedisFallback`]). Failures are counted (`gateway_redis_errors_total`) and logged at
+//! most once per [`LOG_EVERY`] per store.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{ConnectionInfo, IntoConnectionInfo, RedisFuture};
 use serde::Deserialize;
 
 use crate::common::config::duration;
+use crate::telemetry::Metrics;
 
 /// `redis:` in the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`.
-    pub url: String,
+    /// One node, `redis://[user:password@]host:port[/db]` (`rediss://` for TLS), or the
+    /// seed nodes of a cluster as `redis+cluster://host:port,host:port`
+    /// (`rediss+cluster://` for TLS).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://host:port` each); the client discovers
+    /// the others.
+    #[serde(default)]
+    pub cluster: Vec<String>,
+    /// ACL user and password; they override any in the URLs (so that the password can
+    /// come from `${REDIS_PASSWORD}` rather than sit in a URL).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// PEM CA certificates that a `rediss://` server's certificate chains to, instead
+    /// of the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Prefix of every key the gateway writes, so that several deployments (or tests)
     /// can share one Redis.
     #[serde(default = "default_prefix")]
@@ -59,15 +85,131 @@ fn yes() -> bool {
     true
 }
 
+/// Where the gateway's Redis is, resolved from the config.
+#[derive(Debug, Clone)]
+enum Target {
+    Node(Box<ConnectionInfo>),
+    Cluster(Vec<ConnectionInfo>),
+}
+
 impl RedisConfig {
+    /// A config for one node at `url`, with the defaults for everything else.
+    pub fn node(url: &str) -> Self {
+        RedisConfig {
+            url: Some(url.to_string()),
+            cluster: Vec::new(),
+            username: None,
+            password: None,
+            ca_file: None,
+            prefix: default_prefix(),
+            timeout: ms250(),
+            on_error: RedisFallback::Local,
+            response_cache: true,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
-        redis::Client::open(self.url.as_str())
-            .map_err(|e| format!("redis.url {:?} is invalid: {e}", self.url))?;
+        self.target()?;
         if self.timeout.is_zero() {
             return Err("redis.timeout must be positive".into());
         }
+        if self.prefix.contains(['{', '}']) {
+            return Err(format!(
+                "redis.prefix {:?} must not contain `{{` or `}}`: the gateway puts its own hash tags in keys",
+                self.prefix
+            ));
+        }
         Ok(())
     }
+
+    /// Paths in the config are relative to the config file.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        if let Some(ca) = &mut self.ca_file {
+            *ca = base.join(&*ca);
+        }
+    }
+
+    fn target(&self) -> Result<Target, String> {
+        let seeds: Vec<String> = match (&self.url, self.cluster.is_empty()) {
+            (Some(_), false) => {
+                return Err("redis: set either `url` or `cluster`, not both".into());
+            }
+            (None, true) => {
+                return Err("redis: set `url` (one node) or `cluster` (seed nodes)".into());
+            }
+            (None, false) => self.cluster.clone(),
+            (Some(url), true) => match cluster_seeds(url) {
+                Some(seeds) => seeds,
+                None => return Ok(Target::Node(Box::new(self.connection_info(url)?))),
+            },
+        };
+        let nodes = seeds
+            .iter()
+            .map(|url| self.connection_info(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Target::Cluster(nodes))
+    }
+
+    fn connection_info(&self, url: &str) -> Result<ConnectionInfo, String> {
+        let info = url
+            .into_connection_info()
+            .map_err(|e| format!("redis URL {:?} is invalid: {e}", redact(url)))?;
+        let mut settings = info.redis_settings().clone();
+        if let Some(user) = &self.username {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        Ok(info.set_redis_settings(settings))
+    }
+
+    fn certificates(&self) -> Result<Option<redis::TlsCertificates>, String> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let pem =
+            std::fs::read(path).map_err(|e| format!("redis.ca_file {}: {e}", path.display()))?;
+        Ok(Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        }))
+    }
+}
+
+/// `redis+cluster://a:1,b:2` (or `rediss+cluster://`) → one URL per seed node.
+fn cluster_seeds(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        ("redis", rest)
+    } else {
+        ("rediss", url.strip_prefix("rediss+cluster://")?)
+    };
+    // Credentials, when present, belong to every seed.
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let hosts = hosts.trim_end_matches('/');
+    Some(
+        hosts
+            .split(',')
+            .map(|host| format!("{scheme}://{auth}{}", host.trim()))
+            .collect(),
+    )
+}
+
+/// `{part}`: the hash tag of a key. Redis Cluster places a key by the first `{…}` in it,
+/// so every key built with the same tag lives in one slot and one script may touch
+/// them together. `{` and `}` inside `part` would end the tag early: they are replaced.
+pub fn hash_tag(part: &str) -> String {
+    let mut tag = String::with_capacity(part.len() + 2);
+    tag.push('{');
+    tag.extend(
+        part.chars()
+            .map(|c| if c == '{' || c == '}' { '_' } else { c }),
+    );
+    tag.push('}');
+    tag
 }
 
 /// Why a Redis call produced no answer.
@@ -82,6 +224,42 @@ pub enum StoreError {
 /// Log Redis failures at most this often per store (a dead Redis must not flood logs).
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// A connection to one node (re-made in the background when it drops) or to a cluster
+/// (the client keeps a connection per node and the slot map); cheap to clone.
+#[derive(Clone)]
+pub enum Connection {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Node(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Node(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// A shared handle on one Redis; cheap to clone.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -89,62 +267,96 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    url: String,
+    /// Where it points, without passwords (for logs).
+    label: String,
     config: RedisConfig,
-    connection: ConnectionManager,
+    connection: Connection,
+    metrics: Arc<Metrics>,
     last_logged: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("url", &self.inner.url)
+            .field("redis", &self.inner.label)
             .field("prefix", &self.inner.config.prefix)
             .finish()
     }
 }
 
-/// Stores by config, so that an engine rebuilt on reload and the HTTP edge of the same
-/// process share one multiplexed connection.
+/// Stores by config and metrics registry, so that an engine rebuilt on reload and the
+/// HTTP edge of the same gateway share one multiplexed connection.
 fn registry() -> &'static Mutex<HashMap<String, Weak<Inner>>> {
     static STORES: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
     STORES.get_or_init(Default::default)
 }
 
 impl RedisStore {
-    /// The store for `config`, shared with every other user of the same URL in this
-    /// process. Makes no connection yet (that happens on first use, in the background
-    /// of a bounded call). Needs a Tokio runtime.
-    pub fn shared(config: &RedisConfig) -> Result<Self, String> {
-        let id = format!(
-            "{}\u{0}{}\u{0}{:?}",
-            config.url, config.prefix, config.timeout
-        );
+    /// The store for `config`, shared with every other user of the same config and
+    /// metrics in this process. Makes no connection yet (that happens on first use, in
+    /// the background of a bounded call). Needs a Tokio runtime.
+    pub fn shared(config: &RedisConfig, metrics: &Arc<Metrics>) -> Result<Self, String> {
+        let id = format!("{config:?}\u{0}{:p}", Arc::as_ptr(metrics));
         let mut stores = registry().lock().map_err(|_| "redis registry poisoned")?;
         stores.retain(|_, weak| weak.strong_count() > 0);
         if let Some(inner) = stores.get(&id).and_then(Weak::upgrade) {
             return Ok(RedisStore { inner });
         }
-        let store = Self::new(config)?;
+        let store = Self::new(config, metrics.clone())?;
         stores.insert(id, Arc::downgrade(&store.inner));
         Ok(store)
     }
 
-    fn new(config: &RedisConfig) -> Result<Self, String> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("redis.url {:?} is invalid: {e}", config.url))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| format!("cannot set up the redis connection: {e}"))?;
+    fn new(config: &RedisConfig, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let certificates = config.certificates()?;
+        let (label, connection) = match config.target()? {
+            Target::Node(info) => {
+                let label = redact(&info.addr().to_string());
+                let client = match certificates {
+                    Some(certs) => redis::Client::build_with_tls(*info, certs),
+                    None => redis::Client::open(*info),
+                }
+                .map_err(|e| format!("redis: {e}"))?;
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(config.timeout))
+                    .set_response_timeout(Some(config.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1));
+                let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+                    .map_err(|e| format!("cannot set up the redis connection: {e}"))?;
+                (label, Connection::Node(manager))
+            }
+            Target::Cluster(nodes) => {
+                let label = format!(
+                    "cluster {}",
+                    nodes
+                        .iter()
+                        .map(|n| n.addr().to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                let mut builder = redis::cluster::ClusterClientBuilder::new(nodes)
+                    .connection_timeout(config.timeout)
+                    .response_timeout(config.timeout)
+                    .retries(1);
+                if let Some(certs) = certificates {
+                    builder = builder.certs(certs);
+                }
+                let client = builder.build().map_err(|e| format!("redis.cluster: {e}"))?;
+                let cluster = client.get_pending_async_connection_with_config(
+                    redis::cluster::ClusterConfig::new()
+                        .set_connection_timeout(config.timeout)
+                        .set_response_timeout(config.timeout),
+                );
+                (label, Connection::Cluster(cluster))
+            }
+        };
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                url: redact(&config.url),
+                label,
                 config: config.clone(),
                 connection,
+                metrics,
                 last_logged: Mutex::new(None),
             }),
         })
@@ -158,7 +370,7 @@ impl RedisStore {
     /// Run one call against Redis, bounded by `redis.timeout`.
     pub async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         let timeout = self.inner.config.timeout;
@@ -167,11 +379,13 @@ impl RedisStore {
             Ok(Err(e)) => StoreError::Redis(e),
             Err(_) => StoreError::Timeout(timeout),
         };
+        self.inner.metrics.redis_error(what);
         self.log_failure(what, &result);
         Err(result)
     }
 
-    /// `PING`, for start-up (a warm connection) and health checks.
+    /// `PING`, for start-up (a warm connection) and readiness. On a cluster it reaches
+    /// one node: enough to know the client can talk to the cluster.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call("ping", |mut c| async move {
             redis::cmd("PING").query_async::<String>(&mut c).await
@@ -189,7 +403,7 @@ impl RedisStore {
         }
         *last = Some(Instant::now());
         tracing::warn!(
-            redis = %self.inner.url,
+            redis = %self.inner.label,
             operation = what,
             error = %error,
             "redis unavailable; applying the configured fallback (logged at most every 10s)"
@@ -220,18 +434,66 @@ mod tests {
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 
+    #[test]
+    fn a_cluster_url_names_its_seeds() {
+        assert_eq!(
+            cluster_seeds("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001/"),
+            Some(vec![
+                "redis://u:p@10.0.0.1:7000".to_string(),
+                "redis://u:p@10.0.0.2:7001".to_string()
+            ])
+        );
+        assert_eq!(
+            cluster_seeds("rediss+cluster://h:1"),
+            Some(vec!["rediss://h:1".to_string()])
+        );
+        assert_eq!(cluster_seeds("redis://h:1"), None);
+        let config = RedisConfig::node("redis+cluster://127.0.0.1:7000,127.0.0.1:7001");
+        assert!(matches!(config.target(), Ok(Target::Cluster(n)) if n.len() == 2));
+    }
+
+    #[test]
+    fn bad_redis_configs_are_refused() {
+        let mut both = RedisConfig::node("redis://127.0.0.1:6379");
+        both.cluster = vec!["redis://127.0.0.1:7000".into()];
+        let err = both.validate().err().unwrap_or_default();
+        assert!(err.contains("not both"), "{err}");
+        let mut neither = RedisConfig::node("redis://x");
+        neither.url = None;
+        let err = neither.validate().err().unwrap_or_default();
+        assert!(err.contains("set `url`"), "{err}");
+        let bad = RedisConfig::node("http://127.0.0.1:6379");
+        let err = bad.validate().err().unwrap_or_default();
+        assert!(err.contains("invalid"), "{err}");
+        let mut tagged = RedisConfig::node("redis://127.0.0.1:6379");
+        tagged.prefix = "{app}:".into();
+        let err = tagged.validate().err().unwrap_or_default();
+        assert!(err.contains("hash tags"), "{err}");
+    }
+
+    #[test]
+    fn hash_tags_cannot_be_broken_out_of() {
+        assert_eq!(hash_tag("key:acme"), "{key:acme}");
+        assert_eq!(hash_tag("sub:a}b{c"), "{sub:a_b_c}");
+    }
+
     #[tokio::test]
-    async fn an_unreachable_redis_fails_fast() {
+    async fn an_unreachable_redis_fails_fast_and_is_counted() {
         // Port 1 on loopback refuses connections.
-        let config = RedisConfig {
-            url: "redis://127.0.0.1:1".into(),
-            prefix: "t:".into(),
-            timeout: Duration::from_millis(200),
-            on_error: RedisFallback::Local,
-            response_cache: true,
-        };
-        let store = RedisStore::shared(&config).expect("valid url");
-        assert!(store.ping().await.is_err());
-        assert_eq!(store.key("rl:x"), "t:rl:x");
+        for url in ["redis://127.0.0.1:1", "redis+cluster://127.0.0.1:1"] {
+            let mut config = RedisConfig::node(url);
+            config.prefix = "t:".into();
+            config.timeout = Duration::from_millis(200);
+            let metrics = Arc::new(Metrics::new());
+            let store = RedisStore::shared(&config, &metrics).expect("valid url");
+            assert!(store.ping().await.is_err(), "{url}");
+            assert_eq!(store.key("rl:x"), "t:rl:x");
+            assert!(
+                metrics
+                    .render()
+                    .contains("gateway_redis_errors_total{operation=\"ping\"} 1"),
+                "{url}"
+            );
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Test kit for client access: gateways configured with `auth:`, `rate_limit:` and
 //! `redis:` sections, tokens signed with the fixture keys (`tests/fixtures/auth`, made
-//! for these tests only), small HTTP servers for JWKS and token introspection, and the
-//! Redis of the distributed-mode tests.
+//! for these tests only), and small HTTP servers for JWKS and token introspection.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,32 +88,6 @@ pub fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> Str
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_string());
     jsonwebtoken::encode(&header, claims, key).expect("sign")
-}
-
-/// The Redis of the distributed-mode tests. Outside CI a missing `REDIS_URL` skips the
-/// test with a note; in CI (`CI=true`, where `.ci/run` starts a redis-server) it fails.
-pub fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("REDIS_URL is not set in CI: .ci/run starts a redis-server for these tests")
-        }
-        _ => {
-            eprintln!(
-                "note: REDIS_URL is not set, skipping this Redis test (`.ci/run` starts one; or run redis-server and export REDIS_URL=redis://127.0.0.1:<port>)"
-            );
-            None
-        }
-    }
-}
-
-/// A key prefix no other test (or earlier run) uses.
-pub fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("test:{test}:{}:{nanos}:", std::process::id())
 }
 
 /// A tiny HTTP server: one route whose answer is computed by `reply` from the request

@@ -2,9 +2,11 @@
 //! loopback ports, and a small client that speaks GraphQL-over-HTTP to the gateway.
 
 pub mod access;
+pub mod certs;
 pub mod fixture_subgraph;
 pub mod node;
 pub mod otlp;
+pub mod redis_servers;
 pub mod scripted;
 pub mod ws;
 

@@ -212,6 +212,9 @@ impl Config {
             }
         }
         config.upstream.resolve_paths(base);
+        if let Some(redis) = &mut config.redis {
+            redis.resolve_paths(base);
+        }
         Ok(config)
     }
 

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::common::config::duration;
 use crate::common::principal::{Principal, PrincipalKind};
-use crate::redis_store::{RedisFallback, RedisStore};
+use crate::redis_store::{RedisFallback, RedisStore, hash_tag};
 
 /// `rate_limit:` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -261,17 +261,19 @@ impl RateLimiter {
                 }
             }
         };
-        let client = client_key(principal, ip);
+        // The client's hash tag is in every key of its check, so the one script that
+        // checks them all touches a single Redis Cluster slot.
+        let client = hash_tag(&client_key(principal, ip));
         let prefix = match self.algorithm {
             Algorithm::TokenBucket => "tb",
             Algorithm::SlidingWindow => "sw",
         };
         let mut checks = vec![(format!("rl:{prefix}:{tier}:{client}"), limit)];
-        if let (PrincipalKind::ApiKey, Some(quota), Some(name)) =
+        if let (PrincipalKind::ApiKey, Some(quota), Some(_)) =
             (principal.kind, principal.quota, principal.subject.as_ref())
         {
             checks.push((
-                format!("quota:{prefix}:{name}"),
+                format!("quota:{prefix}:{client}"),
                 Limit::new(quota.requests, quota.per, None),
             ));
         }
@@ -620,7 +622,9 @@ impl LocalLimits {
 }
 
 // ---------------------------------------------------------------------------------
-// Redis scripts. KEYS: one per limit. Replies: allowed (0/1), then per limit:
+// Redis scripts. KEYS: one per limit, all with the client's hash tag; a script touches
+// only the keys it is given (a cluster requires it). Token bucket: a string holding the
+// theoretical arrival time; sliding window: a hash of counts by window index. Replies: allowed (0/1), then per limit:
 // remaining, reset (µs), retry-after (µs). Times come from Redis (`TIME`) so that
 // instances with skewed clocks agree.
 
@@ -677,20 +681,26 @@ for i = 1, #KEYS do
   local n = tonumber(ARGV[2 * i])
   local index = math.floor(now / w)
   local elapsed = now - index * w
-  local ck = KEYS[i] .. ':' .. string.format('%.0f', index)
-  local pk = KEYS[i] .. ':' .. string.format('%.0f', index - 1)
-  local cur = tonumber(redis.call('GET', ck) or '0')
-  local prev = tonumber(redis.call('GET', pk) or '0')
+  local cf = string.format('%.0f', index)
+  local pf = string.format('%.0f', index - 1)
+  local counts = redis.call('HMGET', KEYS[i], cf, pf)
+  local cur = tonumber(counts[1] or '0')
+  local prev = tonumber(counts[2] or '0')
   local est = prev * (w - elapsed) / w + cur
   if est + 1 > n + 1e-9 then allowed = 0 end
-  state[i] = { ck, cur, prev, est, w - elapsed, w, n }
+  state[i] = { cf, pf, cur, prev, est, w - elapsed, w, n }
 end
 local out = { allowed }
 for i = 1, #KEYS do
-  local ck, cur, prev, est, reset, w, n = unpack(state[i])
+  local cf, pf, cur, prev, est, reset, w, n = unpack(state[i])
   if allowed == 1 then
-    redis.call('INCR', ck)
-    redis.call('PEXPIRE', ck, math.ceil(2 * w / 1000))
+    redis.call('HINCRBY', KEYS[i], cf, 1)
+    if redis.call('HLEN', KEYS[i]) > 2 then
+      for _, f in ipairs(redis.call('HKEYS', KEYS[i])) do
+        if f ~= cf and f ~= pf then redis.call('HDEL', KEYS[i], f) end
+      end
+    end
+    redis.call('PEXPIRE', KEYS[i], math.ceil(2 * w / 1000))
     out[#out + 1] = math.max(0, math.floor(n - est - 1 + 1e-9))
     out[#out + 1] = reset
     out[#out + 1] = 0

@@ -43,7 +43,8 @@ impl RunningGateway {
 pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
     let metrics = Arc::new(Metrics::new());
     let engine = spec.engine_with(metrics.clone())?;
-    let access = ingress::auth::Access::compile(&spec.access).map_err(StartupError::Access)?;
+    let access =
+        ingress::auth::Access::compile(&spec.access, &metrics).map_err(StartupError::Access)?;
     access.warm_up().await;
     let tls = spec
         .tls

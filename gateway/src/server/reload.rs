@@ -104,7 +104,7 @@ pub async fn reload(
         let access = if unchanged {
             None
         } else {
-            let access = crate::ingress::auth::Access::compile(&spec.access)
+            let access = crate::ingress::auth::Access::compile(&spec.access, &state.metrics)
                 .map_err(StartupError::Access)?;
             access.warm_up().await;
             Some((access, access_text))

@@ -199,9 +199,10 @@ impl GatewaySpec {
         let client = GraphqlSource::default_client();
         // Distributed mode: the response cache is shared through Redis.
         let shared_cache = match &self.access.redis {
-            Some(redis) if redis.response_cache => {
-                Some(crate::redis_store::RedisStore::shared(redis).map_err(StartupError::Access)?)
-            }
+            Some(redis) if redis.response_cache => Some(
+                crate::redis_store::RedisStore::shared(redis, &metrics)
+                    .map_err(StartupError::Access)?,
+            ),
             _ => None,
         };
         let mut list: Vec<Arc<dyn Source>> = Vec::new();

@@ -59,6 +59,12 @@ pub struct Metrics {
     events_sent: Family<ClientLabel, Counter>,
     subscriptions_active: Family<ClientLabel, Gauge<i64, AtomicI64>>,
     connections_active: Gauge<i64, AtomicI64>,
+    redis_errors: Family<OperationLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    pub operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -178,7 +184,14 @@ impl Metrics {
             "Client WebSocket connections open",
             connections_active.clone(),
         );
+        let redis_errors = Family::<OperationLabel, Counter>::default();
+        registry.register(
+            "redis_errors",
+            "Redis calls that failed or timed out (the caller applied its fallback), by operation",
+            redis_errors.clone(),
+        );
         Metrics {
+            redis_errors,
             subscriptions_opened,
             events_received,
             events_sent,
@@ -195,6 +208,12 @@ impl Metrics {
             upstream_duration,
             cache,
         }
+    }
+
+    pub fn redis_error(&self, operation: &'static str) {
+        self.redis_errors
+            .get_or_create(&OperationLabel { operation })
+            .inc();
     }
 
     pub fn request(&self, client: &str, operation: Option<&str>, outcome: &str, elapsed: Duration) {

@@ -322,7 +322,7 @@ mod tests {
             auth,
             ..Default::default()
         };
-        let err = crate::ingress::auth::Access::compile(&access)
+        let err = crate::ingress::auth::Access::compile(&access, &Default::default())
             .err()
             .expect("missing file");
         assert!(err.contains("cannot read /nonexistent/key.pem"), "{err}");

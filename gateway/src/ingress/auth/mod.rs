@@ -16,6 +16,7 @@ mod introspection;
 mod jwt;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::HeaderValue;
@@ -28,6 +29,7 @@ pub use config::AuthConfig;
 
 use super::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::redis_store::{RedisConfig, RedisStore};
+use crate::telemetry::Metrics;
 use api_keys::ApiKeyStore;
 use introspection::Introspector;
 use jwt::JwtVerifier;
@@ -227,8 +229,13 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn compile(config: &AccessConfig) -> Result<Self, String> {
-        let redis = config.redis.as_ref().map(RedisStore::shared).transpose()?;
+    /// `metrics`: where Redis failures are counted.
+    pub fn compile(config: &AccessConfig, metrics: &Arc<Metrics>) -> Result<Self, String> {
+        let redis = config
+            .redis
+            .as_ref()
+            .map(|r| RedisStore::shared(r, metrics))
+            .transpose()?;
         let auth = Authenticator::compile(&config.auth, redis.as_ref())?;
         let shared = redis
             .as_ref()
