@@ -404,6 +404,8 @@ async fn api_keys_and_their_quotas_can_live_in_redis() {
         );
         let reply = ask(&gw.url(), Some("unknown-key-0123456789")).await;
         assert_eq!(reply.status, 401);
+        // Keys live in Redis, so readiness asks it; it answers.
+        assert_eq!(readiness(&gw).await.0, 200, "{}", backend.name);
         backend.exec::<()>(redis::cmd("DEL").arg(&key)).await;
         gw.shutdown().await;
     }
@@ -474,6 +476,12 @@ async fn a_redis_behind_tls_and_an_acl_password_is_shared() {
     wrong.shutdown().await;
 }
 
+/// `/health/ready`: status and body.
+async fn readiness(gw: &gateway::server::RunningGateway) -> (u16, serde_json::Value) {
+    let reply = send(client().get(format!("http://{}/health/ready", gw.addr))).await;
+    (reply.status, reply.body)
+}
+
 /// A TCP server that accepts connections and never answers: a hung Redis.
 async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -521,6 +529,8 @@ async fn an_unreachable_redis_falls_back_as_configured() {
                 .contains("gateway_redis_errors_total{operation=\"rate limit\"} 4"),
             "{redis}: every failed call is counted"
         );
+        // The local fallback serves without Redis: the instance stays ready.
+        assert_eq!(readiness(&open).await.0, 200, "{redis}");
         open.shutdown().await;
 
         let closed = gateway_with_access(
@@ -532,6 +542,13 @@ async fn an_unreachable_redis_falls_back_as_configured() {
         let reply = ask(&closed.url(), Some("alpha-key-0123456789")).await;
         assert_eq!(reply.status, 503, "{redis}: {reply:?}");
         assert_eq!(code(&reply), "RATE_LIMIT_UNAVAILABLE");
+        // Failing closed, requests need Redis: the instance is not ready.
+        let (status, body) = readiness(&closed).await;
+        assert_eq!(status, 503, "{redis}");
+        assert!(
+            body["reason"].as_str().unwrap_or("").starts_with("redis"),
+            "{body}"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 3, "{redis}");
         closed.shutdown().await;
     }

@@ -194,7 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let gateway = server::start(&spec).await?;
             println!("gateway ready");
             println!("  GraphQL + GraphiQL:  {}", gateway.url());
-            println!("  health:              http://{}/health", gateway.addr);
+            println!(
+                "  health:              http://{0}/health/live, http://{0}/health/ready",
+                gateway.addr
+            );
             let mut bffs: Vec<String> = gateway.state.engine.load().bffs.keys().cloned().collect();
             bffs.sort();
             for name in bffs {
@@ -252,7 +255,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reload::watch(gateway.state.clone(), origin, Arc::new(|_| {}), RELOAD_POLL);
             reload_on_sighup(&reloader);
             wait_for_shutdown().await;
-            gateway.shutdown().await;
+            // A second signal cuts the drain short.
+            tokio::select! {
+                () = gateway.drain() => {}
+                () = wait_for_shutdown() => tracing::warn!("second signal: exiting without draining"),
+            }
         }
         Command::Compose { config } => {
             let config = Config::load(&config)?;

@@ -57,6 +57,32 @@ pub struct ConnectionConfig {
     pub http2_keepalive_interval: Duration,
 }
 
+/// `edge.shutdown:` in the config file: how a stopping instance (SIGTERM, SIGINT) leaves
+/// its load balancer without dropping requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// From readiness turning false (`/health/ready` answers 503) to the listener
+    /// closing: time for the load balancer (a Kubernetes endpoint update) to stop
+    /// sending new requests. Requests keep being served meanwhile.
+    #[serde(with = "duration")]
+    pub readiness_delay: Duration,
+    /// From the listener closing to the exit: requests in flight finish within it
+    /// (streams are ended at its start, with a message, so clients reconnect
+    /// elsewhere); connections still open after it are dropped.
+    #[serde(with = "duration")]
+    pub grace_period: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            readiness_delay: Duration::from_secs(5),
+            grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {

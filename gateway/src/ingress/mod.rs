@@ -22,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -64,6 +65,8 @@ pub struct EdgeConfig {
     /// from it, else `gateway; fwd=miss`.
     #[serde(default)]
     pub cache_status: bool,
+    #[serde(default)]
+    pub shutdown: listen::ShutdownConfig,
 }
 
 impl Default for EdgeConfig {
@@ -74,6 +77,7 @@ impl Default for EdgeConfig {
             streaming: StreamingConfig::default(),
             connections: Default::default(),
             cache_status: false,
+            shutdown: Default::default(),
         }
     }
 }
@@ -104,7 +108,9 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) ->
     }
     Router::new()
         .merge(graphql)
-        .route("/health", get(health))
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -156,7 +162,7 @@ async fn observe(
         };
         state.metrics.request("unified", None, outcome, elapsed);
     }
-    if path != "/health" && path != "/metrics" {
+    if !path.starts_with("/health") && path != "/metrics" {
         tracing::info!(
             target: "gateway::access",
             request_id = id.to_str().unwrap_or(""),
@@ -184,9 +190,41 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-async fn health() -> impl IntoResponse {
+/// Liveness: the process serves HTTP.
+async fn live() -> Response {
+    health_answer(StatusCode::OK, r#"{"status":"UP"}"#.into())
+}
+
+/// Readiness: a schema is loaded (always, once serving), the instance is not draining,
+/// and the Redis that requests need (see `Access::required_redis`) answers.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return health_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"DOWN","reason":"draining"}"#.into(),
+        );
+    }
+    let access = state.access.load_full();
+    if let Some(redis) = access.required_redis()
+        && let Err(error) = redis.ping().await
+    {
+        let body = serde_json::json!({
+            "status": "DOWN",
+            "reason": format!("redis: {error}"),
+        });
+        return health_answer(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+    }
+    health_answer(StatusCode::OK, r#"{"status":"UP"}"#.into())
+}
+
+fn health_answer(status: StatusCode, body: String) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"UP"}"#,
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
     )
+        .into_response()
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     /// Set when the server stops: open streams end with a message instead of holding
     /// the shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Set when a drain starts: readiness answers 503 while requests are still served.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Streams running per authenticated client.
     pub streams: PrincipalStreams,
     /// Say in a `Cache-Status` header whether a response cache answered.

@@ -20,6 +20,7 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     tls: bool,
+    drain: ingress::listen::ShutdownConfig,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -31,11 +32,42 @@ impl RunningGateway {
         format!("{scheme}://{}/graphql", self.addr)
     }
 
+    /// Stop now: close the listener, end streams, wait for requests in flight.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = self.task.await;
+    }
+
+    /// Leave the load balancer, then stop (`edge.shutdown`): readiness turns false,
+    /// requests are still served for `readiness_delay`, then the listener closes and
+    /// requests in flight get `grace_period` to finish; what is left is dropped.
+    pub async fn drain(mut self) {
+        let settings = self.drain.clone();
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        tracing::info!(
+            readiness_delay = ?settings.readiness_delay,
+            grace_period = ?settings.grace_period,
+            "draining: readiness is false"
+        );
+        tokio::time::sleep(settings.readiness_delay).await;
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tracing::info!("draining: listener closed, waiting for requests in flight");
+        match tokio::time::timeout(settings.grace_period, &mut self.task).await {
+            Ok(_) => tracing::info!("drained"),
+            Err(_) => {
+                self.task.abort();
+                tracing::warn!(
+                    grace_period = ?settings.grace_period,
+                    "grace period over: dropping the connections still open"
+                );
+            }
+        }
     }
 }
 
@@ -74,6 +106,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         dedupe: Default::default(),
         streaming: spec.edge.streaming.clone(),
         closing: tokio::sync::watch::Sender::new(false),
+        draining: Default::default(),
         streams: Default::default(),
         cache_status: spec.edge.cache_status,
     });
@@ -95,6 +128,7 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         addr,
         state,
         tls: serves_tls,
+        drain: spec.edge.shutdown.clone(),
         shutdown: Some(tx),
         task,
     })

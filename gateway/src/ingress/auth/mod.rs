@@ -226,6 +226,11 @@ pub struct Access {
     pub auth: Authenticator,
     pub limiter: Option<RateLimiter>,
     redis: Option<RedisStore>,
+    /// Whether requests fail without Redis (`on_error: reject`, API keys kept in
+    /// Redis), so that an instance that cannot reach it is not ready. With the local
+    /// fallback it stays ready: a Redis outage must not take the whole fleet out of
+    /// its load balancer.
+    redis_required: bool,
 }
 
 impl Access {
@@ -244,16 +249,26 @@ impl Access {
             .rate_limit
             .enabled
             .then(|| RateLimiter::compile(&config.rate_limit, &config.auth.default_tier, shared));
+        let redis_required = config.redis.as_ref().is_some_and(|r| {
+            (config.rate_limit.enabled && r.on_error == crate::redis_store::RedisFallback::Reject)
+                || config.auth.api_keys.as_ref().is_some_and(|k| k.redis)
+        });
         Ok(Access {
             auth,
             limiter,
             redis,
+            redis_required,
         })
     }
 
     /// Nothing to do at the edge: every request is anonymous and unlimited.
     pub fn is_noop(&self) -> bool {
         self.auth.is_noop() && self.limiter.is_none()
+    }
+
+    /// The Redis that requests cannot do without, for readiness.
+    pub fn required_redis(&self) -> Option<&RedisStore> {
+        self.redis.as_ref().filter(|_| self.redis_required)
     }
 
     /// Make the Redis connection before the first request needs it; an unreachable

@@ -1,0 +1,269 @@
+//! The `gateway` binary as an operator runs it: it sets its allocator options by
+//! executing itself again with them in the environment (an operator's own values win),
+//! and on SIGTERM it drains: readiness turns false while requests are still served,
+//! then the listener closes, requests in flight finish within the grace period, and
+//! the process exits 0.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SUPERGRAPH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/benchmark-supergraph.graphql"
+);
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `gateway run` with `env` added and return its environment once it has
+/// re-executed itself (bounded wait).
+fn environment_after_start(env: &[(&str, &str)]) -> Vec<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("local address").port();
+    drop(listener);
+    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["run", "--supergraph", SUPERGRAPH, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the gateway binary starts");
+    let running = Running(child);
+    let path = format!("/proc/{}/environ", running.0.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let vars: Vec<String> = std::fs::read(&path)
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if vars.iter().any(|v| v == "GATEWAY_ALLOCATOR_TUNED=1") {
+            return vars;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not re-execute itself with its allocator options: {vars:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_binary_runs_with_its_allocator_defaults() {
+    let vars = environment_after_start(&[]);
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"),
+        "{vars:?}"
+    );
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
+        "{vars:?}"
+    );
+}
+
+#[test]
+fn operator_allocator_settings_are_kept() {
+    let vars = environment_after_start(&[("MIMALLOC_PURGE_DELAY", "7")]);
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=7"),
+        "{vars:?}"
+    );
+    assert!(
+        !vars.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=50"),
+        "{vars:?}"
+    );
+    assert!(
+        vars.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
+        "{vars:?}"
+    );
+}
+
+/// A free loopback port (bound and released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// An upstream subgraph that answers `{ hello }` after `delay`.
+async fn slow_upstream(delay: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move || async move {
+            tokio::time::sleep(delay).await;
+            (
+                [("content-type", "application/json")],
+                r#"{"data":{"hello":"hi"}}"#,
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/")
+}
+
+/// `gateway run --config` for one subgraph at `upstream`, with `edge.shutdown` set;
+/// returns once `/health/ready` answers 200.
+async fn run_gateway(test: &str, upstream: &str, shutdown: &str) -> (Running, String) {
+    let dir = std::env::temp_dir().join(format!("gateway-binary-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("a.graphql"), "type Query { hello: String }").expect("sdl");
+    let port = free_port();
+    let config = format!(
+        "listen: 127.0.0.1:{port}\nsubgraphs:\n  - name: a\n    url: {upstream}\n    schema: {{ file: a.graphql }}\nupstream:\n  timeout: 60s\nlimits:\n  deadline: 60s\nedge:\n  shutdown: {shutdown}\n"
+    );
+    let path = dir.join("gateway.yaml");
+    std::fs::write(&path, config).expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the gateway binary starts");
+    let running = Running(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if status(&format!("{base}/health/ready")).await == Some(200) {
+            return (running, base);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The status of a GET, or `None` when nothing answered.
+async fn status(url: &str) -> Option<u16> {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// `{ hello }` on a new connection: the status and body, or `None` when the connection
+/// failed or was dropped.
+async fn hello(base: &str) -> Option<(u16, String)> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .header("content-type", "application/json")
+        .body(r#"{"query":"{ hello }"}"#)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// The exit status, waiting at most `limit`.
+async fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not exit within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_turns_readiness_false_then_drains_requests_in_flight_and_exits_0() {
+    let upstream = slow_upstream(Duration::from_millis(1500)).await;
+    let (mut running, base) = run_gateway(
+        "drain",
+        &upstream,
+        "{ readiness_delay: 1s, grace_period: 20s }",
+    )
+    .await;
+    let in_flight = tokio::spawn({
+        let base = base.clone();
+        async move { hello(&base).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sigterm(&running.0);
+    // Within the readiness delay: not ready, still alive, still serving.
+    let mut ready = status(&format!("{base}/health/ready")).await;
+    let deadline = Instant::now() + Duration::from_millis(800);
+    while ready == Some(200) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ready = status(&format!("{base}/health/ready")).await;
+    }
+    assert_eq!(ready, Some(503), "readiness turns false first");
+    assert_eq!(status(&format!("{base}/health/live")).await, Some(200));
+    let during_delay = tokio::spawn({
+        let base = base.clone();
+        async move { hello(&base).await }
+    });
+    // Both requests finish, although the listener closes while they run.
+    let expected = Some((200, r#"{"data":{"hello":"hi"}}"#.to_string()));
+    assert_eq!(in_flight.await.expect("task"), expected);
+    assert_eq!(during_delay.await.expect("task"), expected);
+    let exit = exit_within(&mut running.0, Duration::from_secs(15)).await;
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    // Nothing listens any more.
+    assert_eq!(status(&format!("{base}/health/live")).await, None);
+}
+
+#[tokio::test]
+async fn a_request_longer_than_the_grace_period_does_not_hold_the_exit_up() {
+    let upstream = slow_upstream(Duration::from_secs(60)).await;
+    let (mut running, base) = run_gateway(
+        "grace",
+        &upstream,
+        "{ readiness_delay: 0s, grace_period: 1s }",
+    )
+    .await;
+    let stuck = tokio::spawn({
+        let base = base.clone();
+        async move { hello(&base).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = Instant::now();
+    sigterm(&running.0);
+    let exit = exit_within(&mut running.0, Duration::from_secs(15)).await;
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "the request in flight had its grace period"
+    );
+    assert_eq!(
+        stuck.await.expect("task"),
+        None,
+        "dropped at the end of the grace period"
+    );
+}
