@@ -1,14 +1,18 @@
 //! Hot reload and lifecycle: a changed SDL is served without restart, an invalid change
 //! is rejected while the old version keeps serving, swaps and shutdown do not drop
-//! requests in flight.
+//! requests in flight; a supergraph polled from a registry (a local HTTP server that
+//! changes, fails, lags and publishes garbage) is swapped in, the last good one keeps
+//! serving, and a start while the registry is down uses the cached copy.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_tests::scripted::ScriptedSubgraph;
-use e2e_tests::{client, post_json};
+use e2e_tests::{client, metrics_text, post_json};
 use gateway::config::Config;
+use gateway::schema::compose::{SubgraphInput, compose};
+use gateway::server::registry::Registry;
 use gateway::server::reload::{self, Origin, Outcome};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use serde_json::{Value, json};
@@ -215,5 +219,286 @@ async fn client_rate_limit_changes_apply_on_reload() {
         Outcome::Swapped
     ));
     assert_eq!(limit(gw.url()).await, "70");
+    gw.shutdown().await;
+}
+
+/// How the test registry answers.
+#[derive(Clone)]
+enum Publish {
+    /// The SDL with this ETag (`304` to a matching `If-None-Match`).
+    Sdl {
+        sdl: String,
+        etag: String,
+    },
+    Fail,
+    /// Answers only after this long.
+    Lag(Duration),
+}
+
+#[derive(Default)]
+struct RegistrySeen {
+    requests: usize,
+    if_none_match: Vec<String>,
+    keys: Vec<String>,
+}
+
+/// A schema registry on a real socket, serving `/supergraph` as told.
+struct TestRegistry {
+    url: String,
+    publish: Arc<std::sync::Mutex<Publish>>,
+    seen: Arc<std::sync::Mutex<RegistrySeen>>,
+}
+
+impl TestRegistry {
+    async fn start(first: Publish) -> Self {
+        let publish = Arc::new(std::sync::Mutex::new(first));
+        let seen = Arc::new(std::sync::Mutex::<RegistrySeen>::default());
+        let (p, s) = (publish.clone(), seen.clone());
+        let app = axum::Router::new().route(
+            "/supergraph",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let (publish, seen) = (p.clone(), s.clone());
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    let asked = header("if-none-match");
+                    {
+                        let mut seen = seen.lock().expect("seen");
+                        seen.requests += 1;
+                        seen.keys.push(header("x-hive-cdn-key"));
+                        if !asked.is_empty() {
+                            seen.if_none_match.push(asked.clone());
+                        }
+                    }
+                    let now = publish.lock().expect("publish").clone();
+                    match now {
+                        Publish::Fail => (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            [("etag", String::new())],
+                            String::new(),
+                        ),
+                        Publish::Lag(wait) => {
+                            tokio::time::sleep(wait).await;
+                            (
+                                axum::http::StatusCode::OK,
+                                [("etag", "\"late\"".to_string())],
+                                String::new(),
+                            )
+                        }
+                        Publish::Sdl { etag, .. } if etag == asked => (
+                            axum::http::StatusCode::NOT_MODIFIED,
+                            [("etag", etag)],
+                            String::new(),
+                        ),
+                        Publish::Sdl { sdl, etag } => {
+                            (axum::http::StatusCode::OK, [("etag", etag)], sdl)
+                        }
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/supergraph", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestRegistry { url, publish, seen }
+    }
+
+    fn publish(&self, next: Publish) {
+        *self.publish.lock().expect("publish") = next;
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().expect("seen").requests
+    }
+}
+
+fn published(sdl: &str, etag: &str) -> Publish {
+    Publish::Sdl {
+        sdl: sdl.to_string(),
+        etag: format!("\"{etag}\""),
+    }
+}
+
+/// A supergraph of one subgraph `a` at `url`.
+fn supergraph_of(url: &str, sdl: &str) -> String {
+    compose(&[SubgraphInput {
+        name: "a".into(),
+        url: url.into(),
+        sdl: sdl.into(),
+    }])
+    .expect("composes")
+}
+
+/// The value of a counter line in the metrics text (0 when absent).
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn registry_config(dir: &Path, url: &str) -> PathBuf {
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!("listen: 127.0.0.1:0\nregistry:\n  url: {url}\n  key_header: X-Hive-CDN-Key\n  key: ${{TEST_CDN_KEY:-cdn-secret}}\n  poll_interval: 100ms\n  jitter: 20ms\n  timeout: 300ms\n  cache_file: cache/supergraph.graphql\n"),
+    )
+    .expect("config");
+    config
+}
+
+/// Start a gateway from `config`'s registry (fetched, or the cache) and poll it.
+async fn start_from_registry(
+    config: &Path,
+) -> Result<(RunningGateway, Option<reload::Poller>), gateway::server::StartupError> {
+    let section = Config::load(config)
+        .expect("config")
+        .registry
+        .expect("registry");
+    let registry = Arc::new(Registry::new(section)?);
+    registry.load().await?;
+    let origin = Origin::Registry {
+        config: Some(config.to_path_buf()),
+        registry,
+    };
+    let gw = server::start(&origin.spec(None).await?).await?;
+    let poller = reload::poll_registry(gw.state.clone(), origin, Arc::new(|_| {}));
+    Ok((gw, poller))
+}
+
+/// Wait (bounded) until the registry polls counter `result` reaches `at_least`.
+async fn polls_reach(gw: &RunningGateway, result: &str, at_least: u64) -> u64 {
+    let series = format!("gateway_registry_polls_total{{result=\"{result}\"}}");
+    for _ in 0..200 {
+        let n = counter(&metrics_text(gw.addr).await, &series);
+        if n >= at_least {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{series} never reached {at_least}");
+}
+
+#[tokio::test]
+async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failures() {
+    let a = ScriptedSubgraph::start(|_| {
+        (
+            200,
+            json!({"data": {"hello": "hi", "extra": "new"}}).to_string(),
+        )
+    })
+    .await;
+    let registry = TestRegistry::start(published(&supergraph_of(&a.url, V1), "v1")).await;
+    let dir = scratch("registry");
+    let config = registry_config(&dir, &registry.url);
+    let (gw, _poller) = start_from_registry(&config).await.expect("starts");
+    assert_eq!(ask(&gw, "{ hello }").await["data"]["hello"], "hi");
+    let cache = dir.join("cache/supergraph.graphql");
+    assert_eq!(
+        std::fs::read_to_string(&cache).expect("cached"),
+        supergraph_of(&a.url, V1)
+    );
+
+    // Unchanged: conditional polls, answered 304.
+    polls_reach(&gw, "not_modified", 2).await;
+    {
+        let seen = registry.seen.lock().expect("seen");
+        assert!(
+            seen.if_none_match.iter().all(|e| e == "\"v1\""),
+            "{:?}",
+            seen.if_none_match
+        );
+        assert!(
+            seen.keys.iter().all(|k| k == "cdn-secret"),
+            "{:?}",
+            seen.keys
+        );
+    }
+
+    // A new version is swapped in and cached.
+    registry.publish(published(&supergraph_of(&a.url, V2), "v2"));
+    eventually(&gw, "{ extra }", |b| b["data"]["extra"] == "new").await;
+    assert_eq!(polls_reach(&gw, "swapped", 1).await, 1);
+    assert_eq!(
+        std::fs::read_to_string(&cache).expect("cached"),
+        supergraph_of(&a.url, V2)
+    );
+
+    // Down, then too slow: the last good version serves.
+    registry.publish(Publish::Fail);
+    let failed = polls_reach(&gw, "fetch_failed", 2).await;
+    assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
+    registry.publish(Publish::Lag(Duration::from_secs(2)));
+    polls_reach(&gw, "fetch_failed", failed + 2).await;
+    assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
+
+    // Garbage is rejected once (its ETag is remembered), not cached, not served.
+    registry.publish(published("this is not a supergraph {", "bad"));
+    assert_eq!(polls_reach(&gw, "invalid", 1).await, 1);
+    let polls = registry.requests();
+    while registry.requests() < polls + 3 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let metrics = metrics_text(gw.addr).await;
+    assert_eq!(
+        counter(&metrics, "gateway_registry_polls_total{result=\"invalid\"}"),
+        1
+    );
+    assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
+    assert_eq!(
+        std::fs::read_to_string(&cache).expect("cached"),
+        supergraph_of(&a.url, V2)
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_starts_from_its_cached_supergraph_while_the_registry_is_down() {
+    let a = ScriptedSubgraph::start(|_| {
+        (
+            200,
+            json!({"data": {"hello": "hi", "extra": "new"}}).to_string(),
+        )
+    })
+    .await;
+    let registry = TestRegistry::start(Publish::Fail).await;
+    let dir = scratch("registry-cached");
+    let config = registry_config(&dir, &registry.url);
+
+    // Nothing cached yet: start-up fails and says why.
+    let error = start_from_registry(&config)
+        .await
+        .err()
+        .expect("no schema at all");
+    let message = error.to_string();
+    assert!(
+        message.contains("answered 500") && message.contains("no cached supergraph"),
+        "{message}"
+    );
+
+    // With a cached copy it starts and serves it, then follows the registry once it
+    // is back.
+    std::fs::create_dir_all(dir.join("cache")).expect("dir");
+    std::fs::write(
+        dir.join("cache/supergraph.graphql"),
+        supergraph_of(&a.url, V2),
+    )
+    .expect("cache");
+    let (gw, _poller) = start_from_registry(&config)
+        .await
+        .expect("starts from the cache");
+    assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
+    registry.publish(published(&supergraph_of(&a.url, V1), "v1"));
+    eventually(&gw, "{ extra }", |b| b["errors"].is_array()).await;
+    assert_eq!(ask(&gw, "{ hello }").await["data"]["hello"], "hi");
     gw.shutdown().await;
 }

@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use gateway::config::Config;
 use std::sync::Arc;
 
+use gateway::config::RegistryConfig;
+use gateway::server::registry::Registry;
 use gateway::server::reload::{self, Origin};
 use gateway::server::{self, GatewaySpec};
 
@@ -85,15 +87,49 @@ struct SchemaArgs {
     /// Precomposed Federation 2 supergraph SDL.
     #[arg(long)]
     supergraph: Option<PathBuf>,
+    /// A schema registry's supergraph URL, polled for new versions (e.g. Hive's CDN
+    /// `.../supergraph`). The key comes from `GATEWAY_REGISTRY_KEY`, sent in the header
+    /// `GATEWAY_REGISTRY_KEY_HEADER` (default `X-Hive-CDN-Key`).
+    #[arg(long)]
+    supergraph_url: Option<String>,
 }
 
 impl SchemaArgs {
+    /// Where the graph comes from. A registry (`--supergraph-url`, or `registry:` in
+    /// the config) is fetched from here, or its cached copy read.
+    async fn origin(&self) -> anyhow::Result<Origin> {
+        let registry = |config: RegistryConfig| async move {
+            let registry = Registry::new(config)?;
+            registry.load().await?;
+            Ok::<_, anyhow::Error>(Arc::new(registry))
+        };
+        if let Some(url) = &self.supergraph_url {
+            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let header =
+                env("GATEWAY_REGISTRY_KEY_HEADER").unwrap_or_else(|| "X-Hive-CDN-Key".into());
+            let config = RegistryConfig::for_url(url, &header, env("GATEWAY_REGISTRY_KEY"));
+            return Ok(Origin::Registry {
+                config: None,
+                registry: registry(config).await?,
+            });
+        }
+        match (&self.config, &self.supergraph) {
+            (Some(path), _) => match Config::load(path)?.registry {
+                Some(config) => Ok(Origin::Registry {
+                    config: Some(path.clone()),
+                    registry: registry(config).await?,
+                }),
+                None => Ok(Origin::Config(path.clone())),
+            },
+            (None, Some(supergraph)) => Ok(Origin::Supergraph(supergraph.clone())),
+            (None, None) => {
+                anyhow::bail!("pass --config FILE, --supergraph FILE or --supergraph-url URL")
+            }
+        }
+    }
+
     async fn spec(&self) -> anyhow::Result<GatewaySpec> {
-        Ok(match (&self.config, &self.supergraph) {
-            (Some(config), _) => GatewaySpec::from_config(&Config::load(config)?).await?,
-            (None, Some(supergraph)) => GatewaySpec::from_supergraph_file(supergraph)?,
-            (None, None) => anyhow::bail!("pass --config FILE or --supergraph FILE"),
-        })
+        Ok(self.origin().await?.spec(None).await?)
     }
 }
 
@@ -240,17 +276,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             services.shutdown().await;
         }
         Command::Run { schema, listen } => {
-            let mut spec = schema.spec().await?;
+            let origin = schema.origin().await?;
+            let mut spec = origin.spec(None).await?;
             if let Some(listen) = listen {
                 spec.listen = listen;
             }
             let gateway = server::start(&spec).await?;
             tracing::info!(url = %gateway.url(), "gateway ready");
-            let origin = match (&schema.config, &schema.supergraph) {
-                (Some(config), _) => Origin::Config(config.clone()),
-                (None, Some(supergraph)) => Origin::Supergraph(supergraph.clone()),
-                (None, None) => anyhow::bail!("pass --config FILE or --supergraph FILE"),
-            };
+            let _poller =
+                reload::poll_registry(gateway.state.clone(), origin.clone(), Arc::new(|_| {}));
             let reloader =
                 reload::watch(gateway.state.clone(), origin, Arc::new(|_| {}), RELOAD_POLL);
             reload_on_sighup(&reloader);

@@ -2,7 +2,7 @@
 //! executing itself again with them in the environment (an operator's own values win),
 //! and on SIGTERM it drains: readiness turns false while requests are still served,
 //! then the listener closes, requests in flight finish within the grace period, and
-//! the process exits 0.
+//! the process exits 0; `--supergraph-url` serves a registry's supergraph.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,9 +128,16 @@ async fn run_gateway(test: &str, upstream: &str, shutdown: &str) -> (Running, St
     );
     let path = dir.join("gateway.yaml");
     std::fs::write(&path, config).expect("config");
+    let path = path.display().to_string();
+    spawn_ready(&["run", "--config", &path], &[], port).await
+}
+
+/// Spawn the binary with `args` and `env`, listening on `port`; returns once
+/// `/health/ready` answers 200.
+async fn spawn_ready(args: &[&str], env: &[(&str, &str)], port: u16) -> (Running, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["run", "--config"])
-        .arg(&path)
+        .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -265,5 +272,57 @@ async fn a_request_longer_than_the_grace_period_does_not_hold_the_exit_up() {
         stuck.await.expect("task"),
         None,
         "dropped at the end of the grace period"
+    );
+}
+
+#[tokio::test]
+async fn supergraph_url_serves_the_registry_supergraph_with_the_key_from_the_environment() {
+    let upstream = slow_upstream(Duration::ZERO).await;
+    let supergraph =
+        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+            name: "a".into(),
+            url: upstream,
+            sdl: "type Query { hello: String }".into(),
+        }])
+        .expect("composes");
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = keys.clone();
+    let app = axum::Router::new().route(
+        "/artifacts/supergraph",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let (seen, supergraph) = (seen.clone(), supergraph.clone());
+            async move {
+                let key = headers.get("x-hive-cdn-key").and_then(|v| v.to_str().ok());
+                seen.lock()
+                    .expect("keys")
+                    .push(key.unwrap_or("").to_string());
+                supergraph
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let registry = format!(
+        "http://{}/artifacts/supergraph",
+        listener.local_addr().expect("addr")
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (_running, base) = spawn_ready(
+        &["run", "--supergraph-url", &registry, "--listen", &listen],
+        &[("GATEWAY_REGISTRY_KEY", "cdn-key-1")],
+        port,
+    )
+    .await;
+    let expected = Some((200, r#"{"data":{"hello":"hi"}}"#.to_string()));
+    assert_eq!(hello(&base).await, expected);
+    let keys = keys.lock().expect("keys").clone();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "cdn-key-1"),
+        "{keys:?}"
     );
 }

@@ -6,6 +6,8 @@
 //! (`auth` by the ingress, `upstream` by the policy stack, `redis` by the Redis store,
 //! ...), and the helpers every section shares sit in [`crate::common::config`].
 
+mod registry;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::policy::balance::{self, VersionConfig};
 use crate::redis_store::RedisConfig;
 use crate::sources::SourceKind;
 use crate::telemetry::config::TelemetryConfig;
+pub use registry::RegistryConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +42,10 @@ pub struct Config {
     /// Subgraphs to compose into the supergraph.
     #[serde(default)]
     pub subgraphs: Vec<SubgraphConfig>,
+    /// The supergraph from a schema registry, polled (instead of `supergraph` or
+    /// `subgraphs`).
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
     #[serde(default)]
     pub limits: Limits,
     /// The policy stack of every upstream fetch: defaults and per-source overrides.
@@ -192,6 +199,9 @@ impl Config {
         if let Some(s) = &mut config.supergraph {
             *s = base.join(&*s);
         }
+        if let Some(cache) = config.registry.as_mut().and_then(|r| r.cache_file.as_mut()) {
+            *cache = base.join(&*cache);
+        }
         for b in &mut config.bffs {
             *b = base.join(&*b);
         }
@@ -227,13 +237,27 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.supergraph.is_some() && !self.subgraphs.is_empty() {
-            return Err("set either `supergraph` or `subgraphs`, not both".into());
+        let origins = [
+            self.supergraph.is_some(),
+            !self.subgraphs.is_empty(),
+            self.registry.is_some(),
+        ];
+        match origins.iter().filter(|set| **set).count() {
+            0 => {
+                return Err(
+                    "no schema: set `supergraph` (a precomposed SDL file), list `subgraphs`, or set `registry`"
+                        .into(),
+                );
+            }
+            1 => {}
+            _ => {
+                return Err(
+                    "set one of `supergraph`, `subgraphs` and `registry`, not several".into(),
+                );
+            }
         }
-        if self.supergraph.is_none() && self.subgraphs.is_empty() {
-            return Err(
-                "no schema: set `supergraph` (a precomposed SDL file) or list `subgraphs`".into(),
-            );
+        if let Some(registry) = &self.registry {
+            registry.validate()?;
         }
         for (i, s) in self.subgraphs.iter().enumerate() {
             if s.name.is_empty() {
@@ -384,6 +408,23 @@ mod tests {
         let cases = [
             ("listen: x\n", "no schema"),
             (
+                "supergraph: s.graphql\nregistry: { url: \"http://r/supergraph\" }\n",
+                "not several",
+            ),
+            ("registry: { url: \"ftp://r/s\" }\n", "must be http(s)"),
+            (
+                "registry: { url: \"http://r/s\", key: k }\n",
+                "both `key_header` and `key`",
+            ),
+            (
+                "registry: { url: \"http://r/s\", poll_interval: 1s, jitter: 2s }\n",
+                "jitter must be shorter",
+            ),
+            (
+                "supergraph: s.graphql\nredis: { url: \"redis://h\", cluster: [\"redis://h:1\"] }\n",
+                "not both",
+            ),
+            (
                 "subgraphs:\n  - name: a\n    url: nope\n    schema: { file: a }\n",
                 "invalid url",
             ),
@@ -513,7 +554,7 @@ mod tests {
                 "rate_limit:\n  trusted_proxies: [10.0.0.0/40]\n",
                 "`10.0.0.0/40` is not an IP address or CIDR range",
             ),
-            ("redis: { url: \"nope://\" }\n", "redis.url"),
+            ("redis: { url: \"nope://\" }\n", "redis URL \"nope://\" is invalid"),
             (
                 "redis: { url: \"redis://x\", on_error: maybe }\n",
                 "unknown variant `maybe`",

@@ -2,7 +2,8 @@
 //! supergraph), rebuild the engine in the background when one changes (or on SIGHUP),
 //! and swap it in atomically. Requests in flight finish on the engine they started
 //! with. A change that fails to load, compose or plan is rejected with a log line and
-//! the running version stays.
+//! the running version stays. A supergraph from a registry is polled
+//! ([`poll_registry`]) and goes through the same path.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use rustc_hash::FxHasher;
 use tokio::sync::Notify;
 
+use super::registry::{Fetched, Registry};
 use super::spec::{GatewaySpec, StartupError};
 use crate::config::Config;
 use crate::ingress::AppState;
@@ -20,6 +22,34 @@ use crate::ingress::AppState;
 pub enum Origin {
     Config(PathBuf),
     Supergraph(PathBuf),
+    /// The supergraph from a registry; everything else from the config file, if any.
+    Registry {
+        config: Option<PathBuf>,
+        registry: Arc<Registry>,
+    },
+}
+
+impl Origin {
+    /// The spec to build the engine from; `candidate`: a registry's new supergraph to
+    /// try instead of the one serving.
+    pub async fn spec(&self, candidate: Option<&str>) -> Result<GatewaySpec, StartupError> {
+        match self {
+            Origin::Config(path) => GatewaySpec::from_config(&Config::load(path)?).await,
+            Origin::Supergraph(path) => GatewaySpec::from_supergraph_file(path),
+            Origin::Registry { config, registry } => {
+                let current = registry.current();
+                let sdl = candidate.or(current.as_deref()).ok_or_else(|| {
+                    StartupError::Registry("no supergraph from the registry yet".into())
+                })?;
+                match config {
+                    Some(path) => {
+                        GatewaySpec::from_config_with(&Config::load(path)?, Some(sdl)).await
+                    }
+                    None => Ok(GatewaySpec::from_supergraph_sdl(sdl.to_string())),
+                }
+            }
+        }
+    }
 }
 
 /// Handle to a running watcher.
@@ -90,11 +120,17 @@ pub async fn reload(
     origin: &Origin,
     adjust: &(dyn Fn(&mut GatewaySpec) + Send + Sync),
 ) -> Outcome {
+    rebuild(state, origin, adjust, None).await
+}
+
+async fn rebuild(
+    state: &AppState,
+    origin: &Origin,
+    adjust: &(dyn Fn(&mut GatewaySpec) + Send + Sync),
+    candidate: Option<&str>,
+) -> Outcome {
     let built = async {
-        let mut spec = match origin {
-            Origin::Config(path) => GatewaySpec::from_config(&Config::load(path)?).await?,
-            Origin::Supergraph(path) => GatewaySpec::from_supergraph_file(path)?,
-        };
+        let mut spec = origin.spec(candidate).await?;
         adjust(&mut spec);
         let engine = spec.engine_with(state.metrics.clone())?;
         // Client auth and rate limits are rebuilt only when their config changed:
@@ -132,11 +168,72 @@ pub async fn reload(
     }
 }
 
+/// Poll the origin's registry (`registry.poll_interval`, with jitter) and swap in each
+/// new supergraph that builds; a registry that fails, lags or publishes something
+/// invalid leaves the running version serving (logged, `gateway_registry_polls_total`).
+/// Stops when the returned handle is dropped. Nothing to poll without a registry.
+pub fn poll_registry(
+    state: Arc<AppState>,
+    origin: Origin,
+    adjust: Arc<dyn Fn(&mut GatewaySpec) + Send + Sync>,
+) -> Option<Poller> {
+    let Origin::Registry { registry, .. } = &origin else {
+        return None;
+    };
+    let registry = registry.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(registry.next_wait()).await;
+            let result = match registry.fetch(registry.etag().as_deref()).await {
+                Err(error) => {
+                    tracing::warn!(%error, "registry poll failed; still serving the last good supergraph");
+                    "fetch_failed"
+                }
+                Ok(Fetched::NotModified) => "not_modified",
+                Ok(Fetched::Sdl { sdl, etag }) => {
+                    if registry.current().as_deref() == Some(sdl.as_str()) {
+                        registry.reject(etag);
+                        "unchanged"
+                    } else {
+                        match rebuild(&state, &origin, adjust.as_ref(), Some(&sdl)).await {
+                            Outcome::Swapped => {
+                                registry.accept(sdl.into(), etag);
+                                "swapped"
+                            }
+                            Outcome::Rejected(_) => {
+                                registry.reject(etag);
+                                "invalid"
+                            }
+                        }
+                    }
+                }
+            };
+            state.metrics.registry_poll(result);
+        }
+    });
+    Some(Poller { task })
+}
+
+/// A running registry poll; dropping it stops the poll.
+pub struct Poller {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The files a change in which triggers a reload.
 fn watched_files(origin: &Origin) -> Vec<PathBuf> {
     match origin {
         Origin::Supergraph(path) => vec![path.clone()],
-        Origin::Config(path) => {
+        Origin::Registry { config: None, .. } => Vec::new(),
+        Origin::Registry {
+            config: Some(path), ..
+        }
+        | Origin::Config(path) => {
             let mut files = vec![path.clone()];
             // An unreadable config is still watched itself, so fixing it reloads.
             if let Ok(config) = Config::load(path) {

@@ -64,6 +64,9 @@ pub enum StartupError {
     /// Client auth, rate limits or Redis could not be set up.
     #[error("{0}")]
     Access(String),
+    /// No supergraph from the registry, and no cached copy to start from.
+    #[error("{0}")]
+    Registry(String),
     /// A TLS file (listener or upstream) is missing or unusable.
     #[error("TLS: {0}")]
     Tls(String),
@@ -109,8 +112,12 @@ pub struct SourceSpec {
 impl GatewaySpec {
     /// From a precomposed supergraph file, with defaults for the rest.
     pub fn from_supergraph_file(path: &Path) -> Result<Self, StartupError> {
-        let supergraph_sdl = read(path)?;
-        Ok(GatewaySpec {
+        Ok(Self::from_supergraph_sdl(read(path)?))
+    }
+
+    /// From a supergraph SDL (a registry's), with defaults for the rest.
+    pub fn from_supergraph_sdl(supergraph_sdl: String) -> Self {
+        GatewaySpec {
             supergraph_sdl,
             urls: HashMap::new(),
             routes: HashMap::new(),
@@ -123,15 +130,30 @@ impl GatewaySpec {
             bffs: Vec::new(),
             access: Default::default(),
             sources: HashMap::new(),
-        })
+        }
     }
 
     /// From a config file: compose the registered subgraphs (fetching SDLs from the
     /// subgraphs where asked), or read the precomposed supergraph it names.
     pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
-        let (supergraph_sdl, sources) = match &config.supergraph {
-            Some(path) => (read(path)?, HashMap::new()),
-            None => {
+        Self::from_config_with(config, None).await
+    }
+
+    /// From a config file whose supergraph comes from its `registry:` (fetched by the
+    /// caller, see [`super::registry`]).
+    pub async fn from_config_with(
+        config: &Config,
+        registry_sdl: Option<&str>,
+    ) -> Result<Self, StartupError> {
+        let (supergraph_sdl, sources) = match (&config.supergraph, registry_sdl) {
+            (_, Some(sdl)) => (sdl.to_string(), HashMap::new()),
+            (None, None) if config.registry.is_some() => {
+                return Err(StartupError::Registry(
+                    "the config's supergraph comes from `registry:`, and none was fetched".into(),
+                ));
+            }
+            (Some(path), None) => (read(path)?, HashMap::new()),
+            (None, None) => {
                 let inputs = load_subgraphs(config).await?;
                 let mut sources = HashMap::new();
                 for subgraph in &config.subgraphs {

@@ -60,6 +60,12 @@ pub struct Metrics {
     subscriptions_active: Family<ClientLabel, Gauge<i64, AtomicI64>>,
     connections_active: Gauge<i64, AtomicI64>,
     redis_errors: Family<OperationLabel, Counter>,
+    registry_polls: Family<ResultLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -190,8 +196,15 @@ impl Metrics {
             "Redis calls that failed or timed out (the caller applied its fallback), by operation",
             redis_errors.clone(),
         );
+        let registry_polls = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "registry_polls",
+            "Polls of the schema registry, by result (swapped, not_modified, unchanged, fetch_failed, invalid)",
+            registry_polls.clone(),
+        );
         Metrics {
             redis_errors,
+            registry_polls,
             subscriptions_opened,
             events_received,
             events_sent,
@@ -208,6 +221,12 @@ impl Metrics {
             upstream_duration,
             cache,
         }
+    }
+
+    pub fn registry_poll(&self, result: &'static str) {
+        self.registry_polls
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     pub fn redis_error(&self, operation: &'static str) {
