@@ -1,5 +1,8 @@
 //! Start-up failures are reported clearly and stop the gateway: composition errors name
-//! the subgraph and the coordinate, bad config files say what to fix.
+//! the subgraph and the coordinate, bad config files say what to fix. And the deployment
+//! files (`deploy/`): the Kubernetes manifests (rendered with `kubectl kustomize` when
+//! kubectl is installed) and the Dockerfile agree with the config they ship, and a
+//! gateway started from that config serves every probe they point at.
 
 use std::path::PathBuf;
 
@@ -233,4 +236,260 @@ async fn bff_config_errors_stop_start_up_clearly() {
     );
     let message = bff_error("name: b\nauth: { mode: api_key }\n", &[]).await;
     assert!(message.contains("no `api_keys`"), "{message}");
+}
+
+/// The documents of `deploy/base`: `kubectl kustomize` rendered when kubectl is there,
+/// else the listed resources and a ConfigMap made from the generator's files.
+fn kubernetes_documents(base: &std::path::Path) -> Vec<serde_json::Value> {
+    let split = |text: &str| -> Vec<serde_json::Value> {
+        text.split("\n---")
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_norway::from_str(d).expect("a YAML document"))
+            .collect()
+    };
+    if let Ok(out) = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(base)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "kubectl kustomize failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return split(&String::from_utf8(out.stdout).expect("UTF-8"));
+    }
+    eprintln!("note: kubectl is not installed; checking deploy/base without rendering it");
+    let read = |name: &str| std::fs::read_to_string(base.join(name)).expect("deploy file");
+    let kustomization: serde_json::Value =
+        serde_norway::from_str(&read("kustomization.yaml")).expect("kustomization");
+    let mut docs = Vec::new();
+    for resource in kustomization["resources"].as_array().expect("resources") {
+        docs.extend(split(&read(resource.as_str().expect("a file"))));
+    }
+    for generator in kustomization["configMapGenerator"]
+        .as_array()
+        .expect("generator")
+    {
+        let mut data = serde_json::Map::new();
+        for file in generator["files"].as_array().expect("files") {
+            let file = file.as_str().expect("a file");
+            data.insert(file.into(), read(file).into());
+        }
+        docs.push(serde_json::json!({
+            "kind": "ConfigMap",
+            "metadata": { "name": generator["name"] },
+            "data": data,
+        }));
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in deploy/base"))
+}
+
+/// A registry serving one supergraph, for a gateway started from the shipped config.
+async fn registry_serving(supergraph: String) -> String {
+    let app = axum::Router::new().route(
+        "/supergraph",
+        axum::routing::get(move || {
+            let supergraph = supergraph.clone();
+            async move { supergraph }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/supergraph", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_deployment_files_agree_with_their_config_and_probe_what_the_gateway_serves() {
+    let root = e2e_tests::workspace_root();
+    let base = root.join("deploy/base");
+    let docs = kubernetes_documents(&base);
+    let deployment = of_kind(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"];
+    let container = &pod["spec"]["containers"][0];
+
+    // The config the ConfigMap carries loads, with the environment the pod gets.
+    let supergraph =
+        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+            name: "a".into(),
+            url: "http://127.0.0.1:9/a".into(),
+            sdl: "type Query { hello: String }".into(),
+        }])
+        .expect("composes");
+    let registry = registry_serving(supergraph).await;
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:1".into());
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    let config_path = base.join("gateway.yaml");
+    let config = Config::load_with(&config_path, |name| {
+        assert!(
+            env.contains(&name),
+            "gateway.yaml reads ${{{name}}}, which the pod does not set"
+        );
+        match name {
+            "SUPERGRAPH_URL" => Some(registry.clone()),
+            "REDIS_URL" => Some(redis.clone()),
+            _ => Some("test-value".into()),
+        }
+    })
+    .expect("the shipped config loads");
+    for secret in ["REDIS_URL", "REGISTRY_KEY"] {
+        let entry = container["env"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["name"] == secret))
+            .expect("set");
+        assert!(
+            entry["valueFrom"]["secretKeyRef"].is_object(),
+            "{secret} comes from a Secret"
+        );
+    }
+
+    // The pod runs the binary on that config, mounted from that ConfigMap.
+    let configmap = of_kind(&docs, "ConfigMap");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--config")
+        .expect("--config");
+    let mounted = std::path::Path::new(args[at + 1]);
+    let mount_dir = mounted.parent().expect("a folder").to_str().expect("UTF-8");
+    let mount = container["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["mountPath"] == mount_dir))
+        .expect("the config folder is mounted");
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == mount["name"]))
+        .expect("its volume");
+    assert_eq!(volume["configMap"]["name"], configmap["metadata"]["name"]);
+    let data = configmap["data"].as_object().expect("data");
+    assert!(data.contains_key(mounted.file_name().and_then(|f| f.to_str()).expect("name")));
+    for bff in &config.bffs {
+        let name = bff.file_name().and_then(|f| f.to_str()).expect("name");
+        assert!(
+            data.contains_key(name),
+            "BFF file {name} is in the ConfigMap"
+        );
+    }
+    let cache = config
+        .registry
+        .as_ref()
+        .and_then(|r| r.cache_file.as_ref())
+        .expect("cache");
+    assert!(
+        container["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .any(|m| m["mountPath"]
+                .as_str()
+                .is_some_and(|p| cache.starts_with(p) && m["readOnly"] != true)),
+        "the supergraph cache {} is on a writable volume",
+        cache.display()
+    );
+
+    // Ports, drain and security.
+    let listen_port: u64 = config
+        .listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let http_port = container["ports"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "http"))
+        .expect("an http port");
+    assert_eq!(http_port["containerPort"], listen_port);
+    assert_eq!(
+        of_kind(&docs, "Service")["spec"]["ports"][0]["targetPort"],
+        "http"
+    );
+    let drain = &config.edge.shutdown;
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("grace");
+    assert!(
+        grace > (drain.readiness_delay + drain.grace_period).as_secs(),
+        "terminationGracePeriodSeconds {grace} leaves the drain no time"
+    );
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    assert_ne!(pod["spec"]["securityContext"]["runAsUser"], 0);
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    let labels = &pod["metadata"]["labels"];
+    for kind in ["PodDisruptionBudget"] {
+        let selector = &of_kind(&docs, kind)["spec"]["selector"]["matchLabels"];
+        for (k, v) in selector.as_object().expect("a selector") {
+            assert_eq!(&labels[k], v, "{kind} selects the gateway's pods");
+        }
+    }
+    let hpa = of_kind(&docs, "HorizontalPodAutoscaler");
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"]["name"],
+        deployment["metadata"]["name"]
+    );
+
+    // The image runs the same command as a non-root user on the same port.
+    let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).expect("Dockerfile");
+    let last_stage = &dockerfile[dockerfile.rfind("\nFROM ").expect("stages")..];
+    let line = |word: &str| {
+        last_stage
+            .lines()
+            .find_map(|l| l.strip_prefix(word))
+            .unwrap_or_else(|| panic!("no {word} in the runtime stage"))
+            .trim()
+            .to_string()
+    };
+    let user = line("USER ");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "USER {user}"
+    );
+    assert_eq!(line("EXPOSE "), listen_port.to_string());
+    let cmd: Vec<String> = serde_json::from_str(&line("CMD ")).expect("CMD as JSON");
+    assert_eq!(cmd, args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    let entrypoint: Vec<String> = serde_json::from_str(&line("ENTRYPOINT ")).expect("JSON");
+    assert!(
+        line("COPY ").ends_with(&entrypoint[0]),
+        "the binary is where ENTRYPOINT runs it"
+    );
+
+    // A gateway from that config serves every probe the pod has.
+    let section = config.registry.clone().expect("registry");
+    let registry =
+        std::sync::Arc::new(gateway::server::registry::Registry::new(section).expect("registry"));
+    registry.load().await.expect("the supergraph is fetched");
+    let mut spec = GatewaySpec::from_config_with(&config, registry.current().as_deref())
+        .await
+        .expect("spec");
+    spec.listen = "127.0.0.1:0".into();
+    let gw = gateway::server::start(&spec).await.expect("starts");
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["port"], "http", "{probe}");
+        let path = get["path"].as_str().expect("path");
+        let reply =
+            e2e_tests::send(e2e_tests::client().get(format!("http://{}{path}", gw.addr))).await;
+        assert_eq!(reply.status, 200, "{probe} {path}: {:?}", reply.body);
+    }
+    gw.shutdown().await;
 }

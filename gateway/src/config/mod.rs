@@ -183,17 +183,23 @@ fn default_max_body() -> usize {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, |name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] with `${VAR}` values from `env` instead of the process
+    /// environment.
+    pub fn load_with(
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config =
-            Self::parse(&text, |name| std::env::var(name).ok()).map_err(|message| {
-                ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    message,
-                }
-            })?;
+        let mut config = Self::parse(&text, env).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
         // Files named in the config are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(s) = &mut config.supergraph {
@@ -554,7 +560,10 @@ mod tests {
                 "rate_limit:\n  trusted_proxies: [10.0.0.0/40]\n",
                 "`10.0.0.0/40` is not an IP address or CIDR range",
             ),
-            ("redis: { url: \"nope://\" }\n", "redis URL \"nope://\" is invalid"),
+            (
+                "redis: { url: \"nope://\" }\n",
+                "redis URL \"nope://\" is invalid",
+            ),
             (
                 "redis: { url: \"redis://x\", on_error: maybe }\n",
                 "unknown variant `maybe`",
