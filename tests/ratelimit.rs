@@ -15,16 +15,10 @@ use e2e_tests::certs::{Ca, temp_dir, write};
 use e2e_tests::redis_servers::{RedisProcess, redis_backends, unique_prefix};
 use e2e_tests::scripted::ScriptedSubgraph;
 use e2e_tests::{Reply, client, send};
-use gateway::schema::compose::{SubgraphInput, compose};
 use serde_json::json;
 
 fn supergraph() -> String {
-    compose(&[SubgraphInput {
-        name: "a".into(),
-        url: "http://127.0.0.1:9/a".into(),
-        sdl: "type Query { hello: String }".into(),
-    }])
-    .expect("composes")
+    e2e_tests::single_subgraph_supergraph("http://127.0.0.1:9/a", "type Query { hello: String }")
 }
 
 async fn upstream() -> (ScriptedSubgraph, Arc<AtomicUsize>) {

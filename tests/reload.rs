@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_tests::scripted::ScriptedSubgraph;
-use e2e_tests::{client, metrics_text, post_json};
+use e2e_tests::{client, metrics_text, post_json, serve_router, single_subgraph_supergraph};
 use gateway::config::Config;
-use gateway::schema::compose::{SubgraphInput, compose};
 use gateway::server::registry::Registry;
 use gateway::server::reload::{self, Origin, Outcome};
 use gateway::server::{self, GatewaySpec, RunningGateway};
@@ -302,13 +301,8 @@ impl TestRegistry {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/supergraph", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, _) = serve_router(app).await;
+        let url = format!("http://{addr}/supergraph");
         TestRegistry { url, publish, seen }
     }
 
@@ -326,16 +320,6 @@ fn published(sdl: &str, etag: &str) -> Publish {
         sdl: sdl.to_string(),
         etag: format!("\"{etag}\""),
     }
-}
-
-/// A supergraph of one subgraph `a` at `url`.
-fn supergraph_of(url: &str, sdl: &str) -> String {
-    compose(&[SubgraphInput {
-        name: "a".into(),
-        url: url.into(),
-        sdl: sdl.into(),
-    }])
-    .expect("composes")
 }
 
 /// The value of a counter line in the metrics text (0 when absent).
@@ -397,7 +381,8 @@ async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failur
         )
     })
     .await;
-    let registry = TestRegistry::start(published(&supergraph_of(&a.url, V1), "v1")).await;
+    let registry =
+        TestRegistry::start(published(&single_subgraph_supergraph(&a.url, V1), "v1")).await;
     let dir = scratch("registry");
     let config = registry_config(&dir, &registry.url);
     let (gw, _poller) = start_from_registry(&config).await.expect("starts");
@@ -405,7 +390,7 @@ async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failur
     let cache = dir.join("cache/supergraph.graphql");
     assert_eq!(
         std::fs::read_to_string(&cache).expect("cached"),
-        supergraph_of(&a.url, V1)
+        single_subgraph_supergraph(&a.url, V1)
     );
 
     // Unchanged: conditional polls, answered 304.
@@ -425,12 +410,12 @@ async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failur
     }
 
     // A new version is swapped in and cached.
-    registry.publish(published(&supergraph_of(&a.url, V2), "v2"));
+    registry.publish(published(&single_subgraph_supergraph(&a.url, V2), "v2"));
     eventually(&gw, "{ extra }", |b| b["data"]["extra"] == "new").await;
     assert_eq!(polls_reach(&gw, "swapped", 1).await, 1);
     assert_eq!(
         std::fs::read_to_string(&cache).expect("cached"),
-        supergraph_of(&a.url, V2)
+        single_subgraph_supergraph(&a.url, V2)
     );
 
     // Down, then too slow: the last good version serves.
@@ -456,7 +441,7 @@ async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failur
     assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
     assert_eq!(
         std::fs::read_to_string(&cache).expect("cached"),
-        supergraph_of(&a.url, V2)
+        single_subgraph_supergraph(&a.url, V2)
     );
     gw.shutdown().await;
 }
@@ -490,14 +475,14 @@ async fn a_gateway_starts_from_its_cached_supergraph_while_the_registry_is_down(
     std::fs::create_dir_all(dir.join("cache")).expect("dir");
     std::fs::write(
         dir.join("cache/supergraph.graphql"),
-        supergraph_of(&a.url, V2),
+        single_subgraph_supergraph(&a.url, V2),
     )
     .expect("cache");
     let (gw, _poller) = start_from_registry(&config)
         .await
         .expect("starts from the cache");
     assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
-    registry.publish(published(&supergraph_of(&a.url, V1), "v1"));
+    registry.publish(published(&single_subgraph_supergraph(&a.url, V1), "v1"));
     eventually(&gw, "{ extra }", |b| b["errors"].is_array()).await;
     assert_eq!(ask(&gw, "{ hello }").await["data"]["hello"], "hi");
     gw.shutdown().await;

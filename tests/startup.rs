@@ -300,13 +300,8 @@ async fn registry_serving(supergraph: String) -> String {
             async move { supergraph }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/supergraph", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = e2e_tests::serve_router(app).await;
+    let url = format!("http://{addr}/supergraph");
     url
 }
 
@@ -320,13 +315,10 @@ async fn the_deployment_files_agree_with_their_config_and_probe_what_the_gateway
     let container = &pod["spec"]["containers"][0];
 
     // The config the ConfigMap carries loads, with the environment the pod gets.
-    let supergraph =
-        gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
-            name: "a".into(),
-            url: "http://127.0.0.1:9/a".into(),
-            sdl: "type Query { hello: String }".into(),
-        }])
-        .expect("composes");
+    let supergraph = e2e_tests::single_subgraph_supergraph(
+        "http://127.0.0.1:9/a",
+        "type Query { hello: String }",
+    );
     let registry = registry_serving(supergraph).await;
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:1".into());
     let env: Vec<&str> = container["env"]

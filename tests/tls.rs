@@ -12,17 +12,11 @@ use e2e_tests::scripted::ScriptedSubgraph;
 use e2e_tests::{gateway_with_upstream, post_json};
 use gateway::config::Config;
 use gateway::ingress::tls::{ClientAuth, TlsConfig};
-use gateway::schema::compose::{SubgraphInput, compose};
 use gateway::server::{self, GatewaySpec, RunningGateway};
 use serde_json::{Value, json};
 
 fn supergraph() -> String {
-    compose(&[SubgraphInput {
-        name: "a".into(),
-        url: "http://127.0.0.1:9/a".into(),
-        sdl: "type Query { hello: String }".into(),
-    }])
-    .expect("composes")
+    e2e_tests::single_subgraph_supergraph("http://127.0.0.1:9/a", "type Query { hello: String }")
 }
 
 const HELLO: &str = r#"{"data":{"hello":"hi"}}"#;

@@ -185,6 +185,12 @@ async fn hello(base: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.ok()?))
 }
 
+/// [`hello`] in a task of its own.
+fn in_background(base: &str) -> tokio::task::JoinHandle<Option<(u16, String)>> {
+    let base = base.to_string();
+    tokio::spawn(async move { hello(&base).await })
+}
+
 fn sigterm(child: &Child) {
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -217,10 +223,7 @@ async fn sigterm_turns_readiness_false_then_drains_requests_in_flight_and_exits_
         "{ readiness_delay: 1s, grace_period: 20s }",
     )
     .await;
-    let in_flight = tokio::spawn({
-        let base = base.clone();
-        async move { hello(&base).await }
-    });
+    let in_flight = in_background(&base);
     tokio::time::sleep(Duration::from_millis(200)).await;
     sigterm(&running.0);
     // Within the readiness delay: not ready, still alive, still serving.
@@ -232,10 +235,7 @@ async fn sigterm_turns_readiness_false_then_drains_requests_in_flight_and_exits_
     }
     assert_eq!(ready, Some(503), "readiness turns false first");
     assert_eq!(status(&format!("{base}/health/live")).await, Some(200));
-    let during_delay = tokio::spawn({
-        let base = base.clone();
-        async move { hello(&base).await }
-    });
+    let during_delay = in_background(&base);
     // Both requests finish, although the listener closes while they run.
     let expected = Some((200, r#"{"data":{"hello":"hi"}}"#.to_string()));
     assert_eq!(in_flight.await.expect("task"), expected);
@@ -255,10 +255,7 @@ async fn a_request_longer_than_the_grace_period_does_not_hold_the_exit_up() {
         "{ readiness_delay: 0s, grace_period: 1s }",
     )
     .await;
-    let stuck = tokio::spawn({
-        let base = base.clone();
-        async move { hello(&base).await }
-    });
+    let stuck = in_background(&base);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let signalled = Instant::now();
     sigterm(&running.0);

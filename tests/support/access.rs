@@ -119,13 +119,7 @@ impl TestServer {
         let app = Router::new()
             .route(path, get(answer).post(answer))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::serve_router(app).await;
         TestServer {
             url: format!("http://{addr}{path}"),
             hits,

@@ -86,13 +86,7 @@ impl Fixture {
         let app = Router::new()
             .route("/graphql", post(handle))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::serve_router(app).await;
         FixtureSubgraph {
             url: format!("http://{addr}/graphql"),
             shared,

@@ -211,6 +211,30 @@ pub fn error_messages(body: &Value) -> Vec<String> {
 }
 
 /// The `/metrics` text of a gateway.
+/// Serve `app` on a free loopback port in the background.
+pub async fn serve_router(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}
+
+/// The supergraph of one subgraph `a` at `url` with `sdl`.
+pub fn single_subgraph_supergraph(url: &str, sdl: &str) -> String {
+    gateway::schema::compose::compose(&[gateway::schema::compose::SubgraphInput {
+        name: "a".into(),
+        url: url.into(),
+        sdl: sdl.into(),
+    }])
+    .expect("composes")
+}
+
 pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
     client()
         .get(format!("http://{addr}/metrics"))

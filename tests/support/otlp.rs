@@ -39,13 +39,7 @@ pub async fn http_receiver() -> (String, Received) {
             }),
         )
         .with_state(spans.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = crate::serve_router(app).await;
     (format!("http://{addr}"), spans)
 }
 
