@@ -80,10 +80,6 @@ impl Registry {
         })
     }
 
-    pub fn config(&self) -> &RegistryConfig {
-        &self.config
-    }
-
     /// The supergraph to start with: the registry's, or when it cannot give a valid
     /// one, the cached copy.
     pub async fn load(&self) -> Result<Arc<str>, StartupError> {
@@ -155,8 +151,9 @@ impl Registry {
         }
     }
 
-    /// A version was refused: do not ask for it again.
-    pub fn reject(&self, etag: Option<String>) {
+    /// A version that was refused, or is the one serving: send its ETag next time, so
+    /// that it is not fetched again.
+    pub fn remember(&self, etag: Option<String>) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.etag = etag;
         }

@@ -192,7 +192,7 @@ pub fn poll_registry(
                 Ok(Fetched::NotModified) => "not_modified",
                 Ok(Fetched::Sdl { sdl, etag }) => {
                     if registry.current().as_deref() == Some(sdl.as_str()) {
-                        registry.reject(etag);
+                        registry.remember(etag);
                         "unchanged"
                     } else {
                         match rebuild(&state, &origin, adjust.as_ref(), Some(&sdl)).await {
@@ -201,7 +201,7 @@ pub fn poll_registry(
                                 "swapped"
                             }
                             Outcome::Rejected(_) => {
-                                registry.reject(etag);
+                                registry.remember(etag);
                                 "invalid"
                             }
                         }
