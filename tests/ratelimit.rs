@@ -81,6 +81,7 @@ const KEYS: &str = r#"auth:
     keys:
       - { name: alpha, key: alpha-key-0123456789, tier: free }
       - { name: gamma, key: gamma-key-0123456789, tier: pro, quota: { requests: 2, per: 1h } }
+      - { name: delta, key: delta-key-0123456789, tier: free }
 "#;
 
 fn config(algorithm: &str, extra: &str) -> String {
@@ -323,6 +324,43 @@ async fn three_instances_admit_exactly_the_global_limit_on_a_node_and_a_cluster(
             two.shutdown().await;
             three.shutdown().await;
         }
+    }
+}
+
+#[tokio::test]
+async fn a_limit_stays_exact_while_its_cluster_slot_moves_to_another_node() {
+    let Some(cluster) = redis_backends().into_iter().find(|b| b.name == "cluster") else {
+        return;
+    };
+    for algorithm in ["token_bucket", "sliding_window"] {
+        let (a, _) = upstream().await;
+        let prefix = unique_prefix(&format!("reshard-{algorithm}"));
+        let yaml = format!(
+            "{KEYS}rate_limit:\n  enabled: true\n  algorithm: {algorithm}\n  tiers:\n    free: {{ requests: 40, per: 24h }}\n{}",
+            cluster.yaml(&prefix)
+        );
+        let urls = [("a", a.url.clone())];
+        let one = gateway_with_access(&supergraph(), &urls, &yaml).await;
+        let two = gateway_with_access(&supergraph(), &urls, &yaml).await;
+        let fleet = [&one, &two];
+        let before = spread(&fleet, 25, "delta-key-0123456789").await;
+        // The client's keys move (MOVED for the connections that knew the old owner),
+        // with requests still arriving while they do.
+        let moving = tokio::spawn({
+            let cluster = cluster.clone();
+            async move { cluster.move_slot_of("{key:delta}").await }
+        });
+        let during = spread(&fleet, 25, "delta-key-0123456789").await;
+        moving.await.expect("slot moved");
+        let after = spread(&fleet, 25, "delta-key-0123456789").await;
+        let admitted = [&before, &during, &after]
+            .iter()
+            .map(|s| count(s, 200))
+            .sum::<usize>();
+        assert_eq!(admitted, 40, "{algorithm}: {before:?} {during:?} {after:?}");
+        assert_eq!(count(&before, 200), 25, "{algorithm}");
+        one.shutdown().await;
+        two.shutdown().await;
     }
 }
 

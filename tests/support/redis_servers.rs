@@ -47,6 +47,106 @@ impl RedisBackend {
     }
 }
 
+impl RedisBackend {
+    /// Move the cluster slot of `key` to another master, the way a resharding does
+    /// (`IMPORTING` / `MIGRATING`, `MIGRATE` of its keys, then `SETSLOT NODE` on every
+    /// master), while clients keep using it. Returns the slot.
+    pub async fn move_slot_of(&self, key: &str) -> u16 {
+        assert!(self.cluster, "only a cluster has slots");
+        let mut nodes = Vec::new();
+        for url in &self.urls {
+            let client = redis::Client::open(url.as_str()).expect("url");
+            let conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("node reachable");
+            nodes.push(conn);
+        }
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query_async(&mut nodes[0])
+            .await
+            .expect("KEYSLOT");
+        let layout: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut nodes[0])
+            .await
+            .expect("CLUSTER NODES");
+        // `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots>...`
+        let owns = |line: &str| {
+            line.split_whitespace().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
+            })
+        };
+        let field = |line: &str, i: usize| line.split_whitespace().nth(i).unwrap_or("").to_string();
+        let source = layout.lines().find(|l| owns(l)).expect("an owner");
+        let target = layout
+            .lines()
+            .find(|l| field(l, 2).contains("master") && !owns(l))
+            .expect("another master");
+        let (source_id, target_id) = (field(source, 0), field(target, 0));
+        let address = |line: &str| field(line, 1).split('@').next().unwrap_or("").to_string();
+        let index = |addr: String| {
+            self.urls
+                .iter()
+                .position(|u| u.ends_with(&addr))
+                .expect("a node of ours")
+        };
+        let (from, to) = (index(address(source)), index(address(target)));
+        let setslot = |state: &str, id: &str| {
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("SETSLOT").arg(slot).arg(state).arg(id);
+            cmd
+        };
+        setslot("IMPORTING", &source_id)
+            .query_async::<()>(&mut nodes[to])
+            .await
+            .expect("IMPORTING");
+        setslot("MIGRATING", &target_id)
+            .query_async::<()>(&mut nodes[from])
+            .await
+            .expect("MIGRATING");
+        let (host, port) = address(target)
+            .rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.to_string()))
+            .expect("host:port");
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(100)
+                .query_async(&mut nodes[from])
+                .await
+                .expect("GETKEYSINSLOT");
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg(&host)
+                .arg(&port)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys);
+            migrate
+                .query_async::<()>(&mut nodes[from])
+                .await
+                .expect("MIGRATE");
+        }
+        for node in &mut nodes {
+            setslot("NODE", &target_id)
+                .query_async::<()>(node)
+                .await
+                .expect("SETSLOT NODE");
+        }
+        slot
+    }
+}
+
 /// The node and the cluster of the distributed-mode tests. Outside CI a missing variable
 /// skips that backend with a note; in CI (`CI=true`, where `.ci/run` starts both) it
 /// fails.
