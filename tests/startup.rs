@@ -485,3 +485,107 @@ async fn the_deployment_files_agree_with_their_config_and_probe_what_the_gateway
     }
     gw.shutdown().await;
 }
+
+/// Write `files` (name, text) into a fresh folder; the path of its `gateway.yaml`.
+fn check_fixture(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = scratch(&format!("check-{name}"));
+    for (file, text) in files {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("folders");
+        std::fs::write(path, text).expect("write");
+    }
+    dir.join("gateway.yaml")
+}
+
+#[tokio::test]
+async fn check_lists_every_problem_with_its_file_and_position() {
+    // The example config passes.
+    let example = e2e_tests::workspace_root().join("schemas/gateway.yaml");
+    let checked = gateway::server::check::check(&example)
+        .await
+        .expect("the example is valid");
+    assert_eq!((checked.subgraphs, checked.bffs), (6, 3));
+
+    // Broken YAML: one problem, with its line.
+    let yaml = check_fixture(
+        "yaml",
+        &[("gateway.yaml", "listen: 127.0.0.1:0\nsubgraphs: [ {\n")],
+    );
+    let problems = gateway::server::check::check(&yaml)
+        .await
+        .expect_err("broken");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("gateway.yaml") && problems[0].contains("line"),
+        "{problems:?}"
+    );
+
+    // Independent problems are all reported: a BFF file with an unknown field, a BFF file
+    // that is missing, TLS files that are missing, an SDL that does not parse.
+    let config = check_fixture(
+        "many",
+        &[
+            (
+                "gateway.yaml",
+                "subgraphs:\n  - name: a\n    url: http://127.0.0.1:9/a\n    schema: { file: a.graphql }\nbffs: [bad.yaml, missing.yaml]\ntls: { cert_file: no-cert.pem, key_file: no-key.pem }\n",
+            ),
+            ("a.graphql", "type Query { a: Int "),
+            ("bad.yaml", "name: bad\nlimitz: {}\n"),
+        ],
+    );
+    let problems = gateway::server::check::check(&config)
+        .await
+        .expect_err("broken");
+    let all = problems.join("\n");
+    assert_eq!(problems.len(), 4, "{all}");
+    for expected in [
+        "bad.yaml",
+        "unknown field `limitz`",
+        "line 2",
+        "missing.yaml",
+        "no-cert.pem",
+        "[a] INVALID_GRAPHQL: line 1, column 21",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
+
+    // Later stages: a persisted document that does not validate against the schema, and
+    // a gRPC source whose proto is missing.
+    let sdl = "type Query { hello: String }";
+    let persisted = check_fixture(
+        "persisted",
+        &[
+            (
+                "gateway.yaml",
+                "subgraphs:\n  - name: a\n    url: http://127.0.0.1:9/a\n    schema: { file: a.graphql }\nbffs: [app.yaml]\n",
+            ),
+            ("a.graphql", sdl),
+            ("app.yaml", "name: app\npersisted: { dir: ops }\n"),
+            ("ops/greeting.graphql", "query Greeting { goodbye }"),
+        ],
+    );
+    let problems = gateway::server::check::check(&persisted)
+        .await
+        .expect_err("broken");
+    assert!(
+        problems.len() == 1 && problems[0].contains("greeting") && problems[0].contains("goodbye"),
+        "{problems:?}"
+    );
+    let grpc = check_fixture(
+        "grpc",
+        &[
+            (
+                "gateway.yaml",
+                "subgraphs:\n  - name: n\n    kind: grpc\n    url: http://127.0.0.1:9\n    schema: { file: n.graphql }\n    protos: [missing.proto]\n",
+            ),
+            ("n.graphql", sdl),
+        ],
+    );
+    let problems = gateway::server::check::check(&grpc)
+        .await
+        .expect_err("broken");
+    assert!(
+        problems.len() == 1 && problems[0].contains("missing.proto"),
+        "{problems:?}"
+    );
+}

@@ -19,7 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "gateway",
     version,
-    about = "GraphQL federation gateway and BFF composer"
+    about = "GraphQL federation gateway and BFF composer",
+    after_help = "Examples:\n  gateway dev                                   the example graph and GraphiQL at http://127.0.0.1:4000/graphql\n  gateway check --config gateway.yaml           validate a config without serving it\n  gateway run --config gateway.yaml             serve it (hot reload on change or SIGHUP)\n  gateway run --supergraph-url https://cdn.example/supergraph"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,6 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the bundled example subgraphs in-process and the gateway in front of them.
+    #[command(after_help = "Example:\n  gateway dev --listen 127.0.0.1:4650")]
     Dev {
         /// Address for the gateway.
         #[arg(long, default_value = "127.0.0.1:4000")]
@@ -37,7 +39,10 @@ enum Command {
         #[arg(long, default_value = "schemas/gateway.yaml")]
         config: PathBuf,
     },
-    /// Serve a config file's graph, or a precomposed supergraph.
+    /// Serve a config file's graph, a precomposed supergraph, or a registry's.
+    #[command(
+        after_help = "Examples:\n  gateway run --config schemas/gateway.yaml --listen 0.0.0.0:4000\n  gateway run --supergraph supergraph.graphql\n  GATEWAY_REGISTRY_KEY=... gateway run --supergraph-url https://cdn.graphql-hive.com/artifacts/v1/TARGET/supergraph"
+    )]
     Run {
         #[command(flatten)]
         schema: SchemaArgs,
@@ -45,12 +50,28 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Check a config and everything it names (SDLs, composition, BFFs, persisted
+    /// documents, protos, TLS and key files) without serving it; every problem is listed
+    /// and the exit status is non-zero when there is one.
+    #[command(
+        after_help = "Example (in CI, before a deploy):\n  gateway check --config deploy/base/gateway.yaml"
+    )]
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print the supergraph SDL composed from a config's subgraphs.
+    #[command(
+        after_help = "Example:\n  gateway compose --config schemas/gateway.yaml > supergraph.graphql"
+    )]
     Compose {
         #[arg(long)]
         config: PathBuf,
     },
     /// Print the query plan of an operation.
+    #[command(
+        after_help = "Example:\n  gateway plan --config schemas/gateway.yaml --query schemas/examples/dashboard.graphql --operation-name Dashboard"
+    )]
     Plan {
         #[command(flatten)]
         schema: SchemaArgs,
@@ -62,6 +83,9 @@ enum Command {
     },
     /// Print a bearer token signed by the bundled development issuer, whose JWKS the
     /// mocks serve (`gateway dev`). Its key is public: for local use only.
+    #[command(
+        after_help = "Example:\n  curl -H \"authorization: Bearer $(gateway dev-token --sub alice --tier pro)\" http://127.0.0.1:4000/bff/web/graphql -d '{\"query\":\"{ me { name } }\"}'"
+    )]
     DevToken {
         /// The token's subject (`sub`).
         #[arg(long, default_value = "dev-user")]
@@ -139,7 +163,7 @@ fn telemetry_config(cli: &Cli) -> gateway::telemetry::config::TelemetryConfig {
     let path = match &cli.command {
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
-        Command::Compose { config } => Some(config),
+        Command::Compose { config } | Command::Check { config } => Some(config),
         Command::DevToken { .. } => None,
     };
     path.and_then(|p| Config::load(p).ok())
@@ -295,6 +319,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 () = wait_for_shutdown() => tracing::warn!("second signal: exiting without draining"),
             }
         }
+        Command::Check { config } => match server::check::check(&config).await {
+            Ok(checked) => println!(
+                "ok: {} ({} subgraphs, {} BFFs)",
+                config.display(),
+                checked.subgraphs,
+                checked.bffs
+            ),
+            Err(problems) => {
+                for problem in &problems {
+                    eprintln!("error: {problem}");
+                }
+                anyhow::bail!("{}: {} problem(s)", config.display(), problems.len());
+            }
+        },
         Command::Compose { config } => {
             let config = Config::load(&config)?;
             print!("{}", server::compose_subgraphs(&config).await?);

@@ -2,7 +2,8 @@
 //! executing itself again with them in the environment (an operator's own values win),
 //! and on SIGTERM it drains: readiness turns false while requests are still served,
 //! then the listener closes, requests in flight finish within the grace period, and
-//! the process exits 0; `--supergraph-url` serves a registry's supergraph.
+//! the process exits 0; `--supergraph-url` serves a registry's supergraph; `check`
+//! exits non-zero with every problem.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -322,4 +323,40 @@ async fn supergraph_url_serves_the_registry_supergraph_with_the_key_from_the_env
         !keys.is_empty() && keys.iter().all(|k| k == "cdn-key-1"),
         "{keys:?}"
     );
+}
+
+#[test]
+fn check_exits_non_zero_and_lists_each_problem() {
+    let dir = std::env::temp_dir().join(format!("gateway-binary-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("gateway.yaml"),
+        "supergraph: missing.graphql\nbffs: [missing-bff.yaml]\n",
+    )
+    .expect("config");
+    let run = |config: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["check", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("the gateway binary runs")
+    };
+    let broken = run(&dir.join("gateway.yaml"));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("missing-bff.yaml")
+            && stderr.contains("missing.graphql")
+            && stderr.contains("2 problem(s)"),
+        "{stderr}"
+    );
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/gateway.yaml");
+    let ok = run(std::path::Path::new(example));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
 }

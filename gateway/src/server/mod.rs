@@ -2,6 +2,7 @@
 //! HTTP or TLS) until shut down, and keep it current ([`reload`]). The top of the
 //! house: it wires every stage together and no stage imports it.
 
+pub mod check;
 pub mod registry;
 pub mod reload;
 mod spec;
