@@ -1,4 +1,6 @@
-//! GraphQL-over-HTTP at the edge: methods, media types, status codes, bad input.
+//! GraphQL-over-HTTP at the edge: methods, media types, status codes, bad input; and the
+//! GraphiQL page in a real browser (Chromium driven by `puppeteer-core`) with every
+//! other host blocked.
 
 use e2e_tests::{Reply, TestEnv, error_messages, post_json, send};
 use serde_json::json;
@@ -532,4 +534,74 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_capped() {
     assert!(passed, "a freed place was never reused");
     drop(held);
     gw.shutdown().await;
+}
+
+/// Debian's Chromium, which `.ci/run` installs; `None` (with a note) outside CI when it
+/// is missing.
+fn chromium() -> Option<String> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    match found {
+        Some(path) => Some(path.to_string()),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("chromium is not installed in CI: .ci/run installs it")
+        }
+        None => {
+            eprintln!("note: chromium is not installed, skipping the browser test");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn graphiql_runs_queries_in_a_browser_that_may_reach_no_other_host() {
+    let Some(chromium) = chromium() else { return };
+    let env = TestEnv::start().await;
+    let unified = env.gateway.url();
+    let web = format!("http://{}/bff/web/graphql", env.gateway.addr);
+    let cases = [
+        (unified.clone(), None, "data"),
+        (web.clone(), None, "data"),
+        // The headers a user sets in the editor are sent: a bearer token that is not a
+        // JWT is refused on the web BFF.
+        (
+            web,
+            Some(json!({"Authorization": "Bearer not-a-jwt"})),
+            "errors",
+        ),
+    ];
+    for (url, headers, expect) in cases {
+        let plan = json!({
+            "url": url,
+            "query": "{ topProducts { name } }",
+            "headers": headers,
+            "chromium": chromium,
+        });
+        let mut browser = e2e_tests::node::NodeClient::start("graphiql-browser.mjs", &plan);
+        let outcome = browser.line().await;
+        assert_eq!(outcome["ok"], true, "{url}: {outcome}");
+        assert_eq!(
+            outcome["offsite"],
+            json!([]),
+            "{url}: requests to other hosts"
+        );
+        assert_eq!(
+            outcome["explorer"], true,
+            "{url}: the explorer plugin is there"
+        );
+        let response = &outcome["response"];
+        if expect == "data" {
+            assert_eq!(
+                response["data"]["topProducts"][0]["name"], "Table",
+                "{url}: {response}"
+            );
+        } else {
+            assert_eq!(
+                response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+                "{response}"
+            );
+        }
+        assert_eq!(browser.finish().await, Some(0));
+    }
 }

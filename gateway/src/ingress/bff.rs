@@ -9,7 +9,7 @@ use apollo_compiler::schema::ExtendedType;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Map;
 use serde_json::Value as Json;
 
@@ -19,7 +19,7 @@ use crate::common::principal::Principal;
 use crate::request::Request;
 
 use super::graphql::{graphql_get_in, graphql_post_in, run};
-use super::http::{GRAPHIQL, MediaType, RequestId, not_acceptable, simple_error, wants_html};
+use super::http::{MediaType, RequestId, not_acceptable, simple_error, wants_html};
 use super::state::AppState;
 use super::stream;
 use super::ws::{self, Upgrade};
@@ -119,7 +119,7 @@ pub async fn get(
     // GraphiQL only where introspection is allowed.
     if query.0.is_none() && wants_html(&headers) {
         if bff.config.limits.introspection {
-            return Html(GRAPHIQL).into_response();
+            return super::graphiql::page();
         }
         return simple_error(
             StatusCode::NOT_FOUND,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value as Json;
 use serde_json::json;
 
@@ -18,8 +18,8 @@ use crate::request::{Request, RequestContext, RequestError};
 
 use super::dedupe;
 use super::http::{
-    GRAPHIQL, JSON, MediaType, RequestId, RequestInfo, decode_request, not_acceptable, respond,
-    simple_error, wants_html,
+    JSON, MediaType, RequestId, RequestInfo, decode_request, not_acceptable, respond, simple_error,
+    wants_html,
 };
 use super::state::AppState;
 use super::stream::{self, Accepted};
@@ -139,7 +139,7 @@ pub(super) async fn graphql_get_in(
             .map(|(_, v)| v.clone())
     };
     if param("query").is_none() && wants_html(&headers) {
-        return Html(GRAPHIQL).into_response();
+        return super::graphiql::page();
     }
     let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();

@@ -108,8 +108,6 @@ pub(super) fn not_acceptable() -> Response {
         .into_response()
 }
 
-pub(super) const GRAPHIQL: &str = include_str!("graphiql.html");
-
 /// Check the shape of the GraphQL request parameters.
 pub(super) fn decode_request(
     query: Option<&Json>,

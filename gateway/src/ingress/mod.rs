@@ -6,6 +6,7 @@ pub mod auth;
 mod bff;
 mod cors;
 mod dedupe;
+mod graphiql;
 mod graphql;
 mod guard;
 mod http;
@@ -112,6 +113,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) ->
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route(&graphiql::assets_route(), get(graphiql::asset))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
