@@ -589,3 +589,110 @@ async fn check_lists_every_problem_with_its_file_and_position() {
         "{problems:?}"
     );
 }
+
+/// Validate `files` against `schema` with Python's `jsonschema` (PyPI); the errors per
+/// file. `None` (with a note) outside CI when Python or the package is missing.
+fn schema_errors(schema: &str, files: &[PathBuf]) -> Option<Vec<(String, Vec<String>)>> {
+    let root = e2e_tests::workspace_root();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("tests/python/check_config_schemas.py"))
+        .arg(root.join("schemas").join(schema))
+        .args(files)
+        .output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
+        other => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("python3 with jsonschema is missing in CI (.ci/run installs it): {other:?}");
+            }
+            eprintln!(
+                "note: python3 with jsonschema and yaml is missing, skipping the schema test"
+            );
+            return None;
+        }
+    };
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    Some(
+        text.lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                let errors = v["errors"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .filter_map(|e| e.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (v["file"].as_str().unwrap_or("").to_string(), errors)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn the_example_configs_validate_against_the_checked_in_json_schemas() {
+    let root = e2e_tests::workspace_root();
+    let gateways = [
+        root.join("schemas/gateway.yaml"),
+        root.join("deploy/base/gateway.yaml"),
+    ];
+    let bffs: Vec<PathBuf> = [
+        "bffs/web.yaml",
+        "bffs/mobile.yaml",
+        "bffs/partner.yaml",
+        "deploy/base/web.yaml",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
+    for (schema, files) in [
+        ("gateway.schema.json", gateways.to_vec()),
+        ("bff.schema.json", bffs),
+    ] {
+        // Editors find the schema through the file's first line.
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("example");
+            let first = text.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with("# yaml-language-server: $schema=") && first.ends_with(schema),
+                "{}: {first}",
+                file.display()
+            );
+            let target = file
+                .parent()
+                .expect("folder")
+                .join(first.rsplit('=').next().unwrap_or(""));
+            assert!(
+                target.exists(),
+                "{} points at {}",
+                file.display(),
+                target.display()
+            );
+        }
+        let Some(results) = schema_errors(schema, &files) else {
+            return;
+        };
+        assert_eq!(results.len(), files.len());
+        for (file, errors) in results {
+            assert!(errors.is_empty(), "{file}: {errors:?}");
+        }
+    }
+    // And the schema refuses what the loader refuses: an unknown field, a duration without
+    // a unit, an unknown enum value.
+    let dir = scratch("schema-bad");
+    let bad = dir.join("gateway.yaml");
+    std::fs::write(
+        &bad,
+        "supergraph: s.graphql\nlimitz: {}\nupstream: { timeout: 5 }\nrate_limit: { algorithm: leaky }\n",
+    )
+    .expect("write");
+    let Some(results) = schema_errors("gateway.schema.json", &[bad]) else {
+        return;
+    };
+    let errors = results[0].1.join("\n");
+    assert_eq!(results[0].1.len(), 3, "{errors}");
+    for expected in ["limitz", "upstream/timeout", "rate_limit/algorithm"] {
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+}

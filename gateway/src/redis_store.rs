@@ -26,7 +26,7 @@ use crate::common::config::duration;
 use crate::telemetry::Metrics;
 
 /// `redis:` in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// One node, `redis://[user:password@]host:port[/db]` (`rediss://` for TLS), or the
@@ -53,6 +53,7 @@ pub struct RedisConfig {
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Upper bound of one Redis call, connecting included.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "ms250", with = "duration")]
     pub timeout: Duration,
     /// What client rate limits do while Redis is unreachable.
@@ -64,7 +65,7 @@ pub struct RedisConfig {
 }
 
 /// What the client rate limiter does when Redis cannot answer in time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisFallback {
     /// Fail open to per-instance limits: each instance enforces the configured limits

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::common::config::{ConfigError, DurationString};
 use crate::common::cors::CorsConfig;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BffConfig {
     /// The client name: served at `/bff/<name>/graphql`.
@@ -33,7 +33,7 @@ pub struct BffConfig {
 
 /// This BFF's own limits for subscriptions and other streams, on top of the gateway's
 /// `edge.streaming` (keys left out keep the gateway's values).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BffStreaming {
     /// Running operations per WebSocket connection.
@@ -43,8 +43,10 @@ pub struct BffStreaming {
     /// gateway-wide count (which then does not apply here).
     #[serde(default)]
     pub max_streams_per_principal: Option<usize>,
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "crate::common::config::duration_opt")]
     pub init_timeout: Option<std::time::Duration>,
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "crate::common::config::duration_opt")]
     pub idle_timeout: Option<std::time::Duration>,
     /// Largest message accepted from a client.
@@ -57,7 +59,7 @@ pub struct BffStreaming {
 /// return type); the shortest TTL of the root fields and of every ruled type in the
 /// selection applies. Never mutations, never responses with errors; entries are
 /// keyed by the operation, its variables and the caller (JWT subject or API key).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BffCache {
     /// `Query.topProducts: 30s`, `Product: 60s`.
@@ -78,7 +80,7 @@ fn entries() -> u64 {
 ///    with one of them; `hide` removes the named types and `Type.field`s;
 /// 4. fields whose type is removed go too, and types no longer reachable from the
 ///    roots disappear, so introspection shows exactly the view.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ViewConfig {
     #[serde(default)]
@@ -92,7 +94,7 @@ pub struct ViewConfig {
 }
 
 /// How clients of this BFF authenticate (enforced by the client-auth runtime).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BffAuth {
     #[serde(default)]
@@ -128,7 +130,7 @@ pub struct Verifiers {
     pub api_key: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {
     /// Whatever the gateway's client auth accepts.
@@ -144,7 +146,7 @@ pub enum AuthMode {
 /// `last`, `limit` or `size` argument (a literal, or the variable's value or default),
 /// else `default_list_size`. Introspection (`__schema`, `__type`) is answered by the
 /// gateway and bounded by its own depth check, so it counts for neither depth nor cost.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryLimits {
     /// This endpoint's request deadline (default: the gateway's `limits.deadline`).
@@ -179,7 +181,7 @@ impl Default for QueryLimits {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersistedConfig {
     /// A folder of `.graphql` files, one named operation each (the file stem is the

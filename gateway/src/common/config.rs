@@ -38,19 +38,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
 }
 
+/// A duration as the config file writes it: whole seconds as `"30s"`, else `"250ms"`.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `#[serde(with = "duration")]`. Serializing gives the JSON Schema its defaults.
 pub mod duration {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         super::parse_duration(&s).map_err(serde::de::Error::custom)
     }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
 }
 
 pub mod duration_opt {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
@@ -59,9 +80,38 @@ pub mod duration_opt {
     }
 }
 
+/// The JSON Schema of a duration field (`#[schemars(with = "DurationText")]` next to
+/// `#[serde(with = "duration")]`): a number and a unit.
+pub struct DurationText;
+
+impl schemars::JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?(ms|s|m|h)\\s*$",
+            "description": "A duration: a number and a unit (ms, s, m, h), e.g. `250ms`, `30s`, `2m`.",
+            "examples": ["250ms", "30s", "2m", "1h"]
+        })
+    }
+}
+
 /// A duration written as a string (`"30s"`).
 #[derive(Debug, Clone, Copy)]
 pub struct DurationString(pub std::time::Duration);
+
+impl schemars::JsonSchema for DurationString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        DurationText::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        DurationText::json_schema(generator)
+    }
+}
 
 impl<'de> Deserialize<'de> for DurationString {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::config::duration_opt;
 
 /// CORS for browser clients. Off (no CORS headers) unless origins are listed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`), or `"*"` for any origin.
@@ -19,6 +19,7 @@ pub struct CorsConfig {
     pub allow_headers: Vec<String>,
     #[serde(default)]
     pub allow_credentials: bool,
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "duration_opt")]
     pub max_age: Option<Duration>,
 }

@@ -52,10 +52,11 @@ impl Principal {
 }
 
 /// A per-key quota on top of the tier's rate limit: `requests` per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
     pub requests: u64,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub per: Duration,
 }

@@ -27,7 +27,7 @@ use crate::sources::SourceKind;
 use crate::telemetry::config::TelemetryConfig;
 pub use registry::RegistryConfig;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to serve on, e.g. `127.0.0.1:4000`.
@@ -71,7 +71,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubgraphConfig {
     pub name: String,
@@ -99,6 +99,7 @@ pub struct SubgraphConfig {
     #[serde(default)]
     pub protos: Vec<PathBuf>,
     /// Shorthand for `upstream.sources.<name>.timeout`, e.g. `"5s"`.
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "duration_opt")]
     pub timeout: Option<Duration>,
 }
@@ -118,7 +119,7 @@ impl SubgraphConfig {
 }
 
 /// Where a subgraph's SDL comes from: exactly one of the two.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaSource {
     /// An SDL file, relative to the config file.
@@ -129,7 +130,7 @@ pub struct SchemaSource {
     pub introspect: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Largest accepted request body in bytes.
@@ -139,6 +140,7 @@ pub struct Limits {
     /// step included: each attempt's `upstream.timeout` is cut to what is left, and
     /// no retry starts that could not finish in time. A BFF's `limits.deadline`
     /// overrides it; `0s` turns it off. Subscriptions have none.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "default_deadline", with = "crate::common::config::duration")]
     pub deadline: Duration,
     /// The unified endpoint's operation limits, with the keys of a BFF's `limits:`.
@@ -360,6 +362,24 @@ impl Config {
     }
 }
 
+/// The JSON Schemas of the config files, by the name they are checked in under in
+/// `schemas/` (`gateway.schema.json` for this file, `bff.schema.json` for BFF files), so
+/// that editors complete and check them (`# yaml-language-server: $schema=...`).
+pub fn json_schemas() -> Vec<(&'static str, String)> {
+    let pretty = |schema: schemars::Schema| {
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    vec![
+        ("gateway.schema.json", pretty(schemars::schema_for!(Config))),
+        (
+            "bff.schema.json",
+            pretty(schemars::schema_for!(crate::bff::BffConfig)),
+        ),
+    ]
+}
+
 /// Replace `${NAME}` and `${NAME:-default}`; a missing variable without default is
 /// an error rather than an empty string.
 pub fn expand_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -572,6 +592,24 @@ mod tests {
         for (yaml, expected) in cases {
             let err = parse_access(yaml).expect_err(yaml);
             assert!(err.contains(expected), "{yaml}: {err}");
+        }
+    }
+
+    /// The checked-in schemas are what the config types say; `UPDATE_SCHEMAS=1` rewrites
+    /// them.
+    #[test]
+    fn json_schemas_are_in_sync_with_the_config_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        for (name, schema) in super::json_schemas() {
+            let path = dir.join(name);
+            if std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+                std::fs::write(&path, &schema).expect("write the schema");
+            }
+            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                checked_in == schema,
+                "schemas/{name} is out of date: run `UPDATE_SCHEMAS=1 cargo test -p gateway --lib json_schemas`"
+            );
         }
     }
 }

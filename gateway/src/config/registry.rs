@@ -9,7 +9,7 @@ use crate::common::config::duration;
 
 /// A supergraph published by a schema registry (Hive's CDN artifact endpoint, or any
 /// HTTP server that serves the SDL), polled with `If-None-Match`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// The supergraph SDL's URL, e.g.
@@ -23,11 +23,14 @@ pub struct RegistryConfig {
     pub key: Option<String>,
     /// How often to ask for a newer supergraph; each wait is shortened by a random part
     /// of up to `jitter` so that a fleet does not poll in step.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "ten_seconds", with = "duration")]
     pub poll_interval: Duration,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "two_seconds", with = "duration")]
     pub jitter: Duration,
     /// Bound of one poll, connecting included.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "ten_seconds", with = "duration")]
     pub timeout: Duration,
     /// The last good supergraph is kept here, so that an instance can start while the

@@ -31,7 +31,7 @@ const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type:
 content-length: 37\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many connections, try again later";
 
 /// `edge.connections:` in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionConfig {
     /// Client connections open at once; a client past it gets a `503` (over TLS: the
@@ -41,6 +41,7 @@ pub struct ConnectionConfig {
     /// kept-alive connection) to the end of that request's headers; past it the
     /// connection is closed. It bounds slow-header clients and idle keep-alive
     /// connections alike. Zero: none.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
     /// Streams one HTTP/2 client may have open at once.
@@ -53,23 +54,26 @@ pub struct ConnectionConfig {
     pub http2_max_local_error_reset_streams: usize,
     /// Ping an HTTP/2 client this often; one that does not answer within the same
     /// time is disconnected. Zero: no pings.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub http2_keepalive_interval: Duration,
 }
 
 /// `edge.shutdown:` in the config file: how a stopping instance (SIGTERM, SIGINT) leaves
 /// its load balancer without dropping requests.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// From readiness turning false (`/health/ready` answers 503) to the listener
     /// closing: time for the load balancer (a Kubernetes endpoint update) to stop
     /// sending new requests. Requests keep being served meanwhile.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub readiness_delay: Duration,
     /// From the listener closing to the exit: requests in flight finish within it
     /// (streams are ended at its start, with a message, so clients reconnect
     /// elsewhere); connections still open after it are dropped.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub grace_period: Duration,
 }

@@ -47,7 +47,7 @@ pub use state::AppState;
 pub use streaming::StreamingConfig;
 
 /// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeConfig {
     /// Compress responses (gzip, br) for clients that accept it.

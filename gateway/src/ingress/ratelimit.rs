@@ -22,7 +22,7 @@ use crate::common::principal::{Principal, PrincipalKind};
 use crate::redis_store::{RedisFallback, RedisStore, hash_tag};
 
 /// `rate_limit:` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct RateLimitConfig {
     pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     /// A bucket of `burst` tokens refilled at `requests` per `per` (GCRA).
@@ -51,10 +51,11 @@ pub enum Algorithm {
     SlidingWindow,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierLimit {
     pub requests: u64,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub per: Duration,
     /// Token bucket size (default: `requests`).

@@ -10,16 +10,18 @@ use serde::Deserialize;
 use crate::bff::config::BffStreaming;
 use crate::common::config::duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamingConfig {
     /// Serve `graphql-transport-ws` on the GraphQL endpoints (`GET` with an upgrade).
     pub websocket: bool,
     /// A connection that has not sent `connection_init` by then is closed (4408).
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub init_timeout: Duration,
     /// A connection without any running operation for this long is closed (1000;
     /// zero: never).
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
     /// Running streams (WebSocket operations, SSE and multipart responses) per
@@ -32,6 +34,7 @@ pub struct StreamingConfig {
     /// is closed (1008), so it never holds memory or slows the others.
     pub max_buffered_messages: usize,
     /// A message to the client that is not taken by then closes the connection.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub write_timeout: Duration,
     /// Largest message accepted from a client.
@@ -39,6 +42,7 @@ pub struct StreamingConfig {
     /// A heartbeat this often on a quiet stream (zero: never): a `ping` message on
     /// WebSocket, a comment line on SSE, an empty `{}` part on multipart; it also keeps
     /// proxies from closing the connection.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(with = "duration")]
     pub keepalive: Duration,
 }

@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::common::pem::{certificates, private_key, provider, read};
 
 /// `tls:` of the listener: PEM files, relative to the config file (`docs/auth.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The server certificate chain, leaf first.
@@ -32,7 +32,7 @@ pub struct TlsConfig {
     pub client_auth: Option<ClientAuth>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuth {
     Optional,

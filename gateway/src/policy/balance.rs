@@ -19,7 +19,7 @@ use crate::common::config::duration;
 use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceResponse};
 
 /// How an instance of a version is chosen (`upstream.load_balancing`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadBalancing {
     /// Each instance in turn.
@@ -31,13 +31,14 @@ pub enum LoadBalancing {
 
 /// Passive health (`upstream.passive_health`): an instance that fails
 /// `consecutive_failures` attempts in a row gets no traffic for `ejection_time`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PassiveHealthConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default = "five")]
     pub consecutive_failures: u32,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s10", with = "duration")]
     pub ejection_time: Duration,
 }
@@ -63,7 +64,7 @@ fn s10() -> Duration {
 }
 
 /// One version of a subgraph in the config (`subgraphs[].versions[]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionConfig {
     pub name: String,

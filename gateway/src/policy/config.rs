@@ -14,7 +14,7 @@ use crate::common::config::{duration, duration_opt};
 use crate::sources::tls::UpstreamTls;
 
 /// `upstream:` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     #[serde(flatten)]
@@ -25,13 +25,15 @@ pub struct UpstreamConfig {
 }
 
 /// Every section is optional so that a per-source entry only says what differs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyOverrides {
     /// Timeout of one attempt (the in-flight request is cancelled on expiry).
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "duration_opt")]
     pub timeout: Option<Duration>,
     /// Timeout of the whole fetch, retries and waits included.
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
     #[serde(default, with = "duration_opt")]
     pub total_timeout: Option<Duration>,
     /// Largest answer read from the source (a GraphQL response, a REST body, a gRPC
@@ -250,7 +252,7 @@ impl UpstreamConfig {
 }
 
 /// `subscriptions:` of a source (`docs/streaming.md`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionsConfig {
     /// How a GraphQL subgraph is subscribed to (REST and gRPC sources stream their own
@@ -266,7 +268,7 @@ pub struct SubscriptionsConfig {
 }
 
 /// `subscriptions.transport`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionTransport {
     /// `graphql-transport-ws` at the subgraph's URL with the `ws`/`wss` scheme.
@@ -279,14 +281,16 @@ pub enum SubscriptionTransport {
 
 /// `subscriptions.reconnect`: a running subscription whose upstream drops is opened
 /// again, with exponential backoff and full jitter, up to `max_attempts` in a row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconnectConfig {
     /// 0 (the default): no reconnection; the client gets an error event and `complete`.
     #[serde(default)]
     pub max_attempts: u32,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "ms100", with = "duration")]
     pub base_delay: Duration,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s5", with = "duration")]
     pub max_delay: Duration,
 }
@@ -301,7 +305,7 @@ impl Default for ReconnectConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     #[serde(default = "yes")]
@@ -309,8 +313,10 @@ pub struct RetryConfig {
     /// Attempts in all, the first included.
     #[serde(default = "three")]
     pub max_attempts: u32,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "ms50", with = "duration")]
     pub base_delay: Duration,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s1", with = "duration")]
     pub max_delay: Duration,
     /// Retries allowed as a fraction of requests (the retry budget), on top of
@@ -344,7 +350,7 @@ impl Default for RetryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     #[serde(default = "yes")]
@@ -355,12 +361,14 @@ pub struct BreakerConfig {
     /// ... or when this fraction of requests in `window` failed,
     #[serde(default = "half")]
     pub error_rate: f64,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s10", with = "duration")]
     pub window: Duration,
     /// ... counting only windows with at least this many requests.
     #[serde(default = "twenty")]
     pub min_requests: u32,
     /// How long to stay open before letting probes through.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s5", with = "duration")]
     pub reset_timeout: Duration,
     /// Concurrent probe requests while half-open.
@@ -382,12 +390,13 @@ impl Default for BreakerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkheadConfig {
     #[serde(default = "many")]
     pub max_concurrent: usize,
     /// How long a fetch may wait for a free slot before failing.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s1", with = "duration")]
     pub max_wait: Duration,
 }
@@ -401,19 +410,20 @@ impl Default for BulkheadConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     pub requests_per_second: f64,
     pub burst: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     #[serde(default)]
     pub enabled: bool,
     /// TTL when the upstream sends no `Cache-Control: max-age`.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s30", with = "duration")]
     pub ttl: Duration,
     /// Use the upstream's `Cache-Control` (`max-age`, `no-store`) when present.
@@ -441,7 +451,7 @@ impl Default for CacheConfig {
 
 /// What credentials a source receives. Nothing by default: client credentials are
 /// never forwarded to a source not configured to receive them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthPropagation {
     /// Forward the client's `Authorization` header.
@@ -463,7 +473,7 @@ pub struct AuthPropagation {
     pub claims_as_headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyHeader {
     pub header: String,

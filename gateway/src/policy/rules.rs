@@ -14,7 +14,7 @@ use crate::sources::{EventStream, FetchError, Source, SourceRequest, SourceRespo
 
 /// One rule, as written: `{ add: {...} }`, `{ remove: name }` or `{ rename: {...} }`
 /// (a map with exactly one key: YAML has no plain syntax for enums).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderRule {
     /// Set a header (replacing any value already set), from a constant or from a client
@@ -29,7 +29,7 @@ pub struct HeaderRule {
     pub rename: Option<RenameHeader>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddHeader {
     pub name: String,
@@ -41,7 +41,7 @@ pub struct AddHeader {
     pub from_client: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameHeader {
     pub from: String,

@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 use serde_json::{Map, Value as Json};
 
 /// The kinds of backend a subgraph entry can be.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// A GraphQL (Federation) subgraph over HTTP.

@@ -12,7 +12,7 @@ use crate::common::pem::{certificates, private_key, provider, read};
 
 /// `tls:` of an upstream: PEM files, relative to the config file. Sources with a `tls`
 /// section get their own connection pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTls {
     /// CA certificates trusted for the source's server certificate, instead of the

@@ -12,7 +12,7 @@ use crate::common::config::duration;
 use crate::common::digest::parse_sha256_hex;
 use crate::common::principal::QuotaConfig;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Serve requests that carry no credentials, as the anonymous principal (tier
@@ -43,7 +43,7 @@ impl Default for AuthConfig {
 }
 
 /// Bearer JWTs, verified with configured keys and/or keys from JWKS endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// Accepted `iss` values; when set, tokens must carry one of them.
@@ -53,6 +53,7 @@ pub struct JwtConfig {
     #[serde(default)]
     pub audiences: Vec<String>,
     /// Clock skew allowed on `exp` and `nbf`.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s30", with = "duration")]
     pub leeway: Duration,
     #[serde(default)]
@@ -69,7 +70,7 @@ pub struct JwtConfig {
 
 /// One verification key. Its algorithm is fixed here (or by the JWK); a token's `alg`
 /// header only selects among keys, it never chooses how a key is used.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtKeyConfig {
     /// Matched against the token's `kid` header.
@@ -78,6 +79,7 @@ pub struct JwtKeyConfig {
     /// `HS256`, `RS256`, `ES256`, `EdDSA`, ...; required for `secret` and `pem_file`,
     /// taken from the JWK otherwise.
     #[serde(default)]
+    #[schemars(with = "Option<AlgorithmName>")]
     pub algorithm: Option<Algorithm>,
     /// HMAC secret (use `${ENV}` expansion).
     #[serde(default)]
@@ -90,22 +92,25 @@ pub struct JwtKeyConfig {
     pub jwk: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwksConfig {
     pub url: String,
     /// Keys are fetched again when older than this.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "m10", with = "duration")]
     pub max_age: Duration,
     /// At most one fetch per this interval, whatever unknown `kid`s clients send.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s30", with = "duration")]
     pub min_refetch_interval: Duration,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s2", with = "duration")]
     pub timeout: Duration,
 }
 
 /// API keys in a header, looked up by their SHA-256 digest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeysConfig {
     #[serde(default = "api_key_header")]
@@ -117,11 +122,12 @@ pub struct ApiKeysConfig {
     #[serde(default)]
     pub redis: bool,
     /// How long a Redis lookup (found or not) is remembered.
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s30", with = "duration")]
     pub cache_ttl: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     pub name: String,
@@ -139,15 +145,17 @@ pub struct ApiKeyConfig {
 }
 
 /// OAuth2 token introspection (RFC 7662) of opaque bearer tokens.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectionConfig {
     pub url: String,
     pub client_id: String,
     pub client_secret: String,
     /// Results are remembered this long (never past the token's `exp`).
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s30", with = "duration")]
     pub cache_ttl: Duration,
+    #[schemars(with = "crate::common::config::DurationText")]
     #[serde(default = "s2", with = "duration")]
     pub timeout: Duration,
     #[serde(default = "tier")]
@@ -327,4 +335,22 @@ mod tests {
             .expect("missing file");
         assert!(err.contains("cannot read /nonexistent/key.pem"), "{err}");
     }
+}
+
+/// The JSON Schema of a key's `algorithm`: the names `jsonwebtoken::Algorithm` reads.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum AlgorithmName {
+    HS256,
+    HS384,
+    HS512,
+    ES256,
+    ES384,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    EdDSA,
 }
