@@ -1,7 +1,7 @@
 //! `loadbench`: the federation benchmark scenario under load, with real processes.
 //!
 //! Starts the release `subgraph-mocks` and `gateway` binaries (built beforehand with
-//! `cargo build --release -p gateway -p subgraph-mocks`), checks that the gateway answers the
+//! `cargo build --profile dist -p gateway -p subgraph-mocks`), checks that the gateway answers the
 //! benchmark query exactly like `subgraph_mocks::reference::benchmark_response()`, then drives
 //! it with `wrk` in two modes (identical requests; a unique header per request) and reports
 //! throughput, latency, errors, and the gateway's peak RSS and CPU time per request.
@@ -32,9 +32,9 @@ const SUPERGRAPH: &str = include_str!("../../gateway/tests/fixtures/benchmark-su
 const QUERY: &str = include_str!("../../gateway/tests/fixtures/benchmark-query.graphql");
 /// The subgraph URL prefix in the benchmark supergraph, rewritten to the mocks' address.
 const SUPERGRAPH_URL_PREFIX: &str = "http://0.0.0.0:4200/";
-const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release");
+const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/dist");
 const DEFAULT_PEERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-peers");
-const BUILD_HINT: &str = "cargo build --release -p gateway -p subgraph-mocks";
+const BUILD_HINT: &str = "cargo build --profile dist -p gateway -p subgraph-mocks";
 
 /// Load benchmark of the release gateway on the federation benchmark scenario (wrk).
 #[derive(Debug, Parser)]

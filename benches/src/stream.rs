@@ -1,7 +1,7 @@
 //! `streambench`: subscriptions under load, with the release binaries as real processes.
 //!
 //! Starts `subgraph-mocks` and `gateway` (built beforehand with
-//! `cargo build --release -p gateway -p subgraph-mocks`) on the example graph's four
+//! `cargo build --profile dist -p gateway -p subgraph-mocks`) on the example graph's four
 //! subgraphs, then measures over `graphql-transport-ws`:
 //! - idle: the gateway's resident memory per open subscription (N clients, each with one
 //!   `reviewAdded` subscription, idle; identical ones share one upstream subscription);
@@ -32,7 +32,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use child::{Service, clock_ticks, cpu_seconds, free_port, rss_bytes, wait_until_ready};
 
-const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release");
+const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/dist");
 const SUBGRAPHS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/subgraphs");
 const SUBSCRIPTION: &str = "subscription { reviewAdded { id body } }";
 const TIMEOUT: Duration = Duration::from_secs(60);

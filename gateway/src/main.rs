@@ -1,5 +1,8 @@
 //! The `gateway` binary: parse the command line, call the library.
 
+#[cfg(feature = "dev")]
+mod dev;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,6 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the bundled example subgraphs in-process and the gateway in front of them.
+    #[cfg(feature = "dev")]
     #[command(after_help = "Example:\n  gateway dev --listen 127.0.0.1:4650")]
     Dev {
         /// Address for the gateway.
@@ -83,6 +87,7 @@ enum Command {
     },
     /// Print a bearer token signed by the bundled development issuer, whose JWKS the
     /// mocks serve (`gateway dev`). Its key is public: for local use only.
+    #[cfg(feature = "dev")]
     #[command(
         after_help = "Example:\n  curl -H \"authorization: Bearer $(gateway dev-token --sub alice --tier pro)\" http://127.0.0.1:4000/bff/web/graphql -d '{\"query\":\"{ me { name } }\"}'"
     )]
@@ -161,9 +166,11 @@ impl SchemaArgs {
 /// fails to load is reported properly later; logging then uses the defaults).
 fn telemetry_config(cli: &Cli) -> gateway::telemetry::config::TelemetryConfig {
     let path = match &cli.command {
+        #[cfg(feature = "dev")]
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
         Command::Compose { config } | Command::Check { config } => Some(config),
+        #[cfg(feature = "dev")]
         Command::DevToken { .. } => None,
     };
     path.and_then(|p| Config::load(p).ok())
@@ -240,65 +247,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Dev { listen, config } => {
-            let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
-                .await
-                .context("starting the example subgraphs")?;
-            let services = subgraph_mocks::MockServices::start("127.0.0.1")
-                .await
-                .context("starting the example REST and gRPC services")?;
-            let config = Config::load(&config)?;
-            let mut spec =
-                GatewaySpec::from_config(&with_mock_urls(config, &mocks, &services)).await?;
-            spec.listen = listen;
-            let gateway = server::start(&spec).await?;
-            println!("gateway ready");
-            println!("  GraphQL + GraphiQL:  {}", gateway.url());
-            println!(
-                "  health:              http://{0}/health/live, http://{0}/health/ready",
-                gateway.addr
-            );
-            let mut bffs: Vec<String> = gateway.state.engine.load().bffs.keys().cloned().collect();
-            bffs.sort();
-            for name in bffs {
-                println!(
-                    "  BFF {name:<17} http://{}/bff/{name}/graphql",
-                    gateway.addr
-                );
-            }
-            for name in subgraph_mocks::SUBGRAPHS {
-                println!("  subgraph {name:<13} {}", mocks.url(name));
-            }
-            println!("  REST orders            {}", services.url("orders"));
-            println!("  gRPC notifications     {}", services.url("notifications"));
-            println!(
-                "  mock control:          {}/control/stats, {}/control/stats",
-                mocks.base_url("accounts"),
-                services.url("orders")
-            );
-            println!(
-                "  emit reviewAdded:      curl -X POST {}/control/subscriptions/reviews -d '{{\"emit\":\"1\"}}'",
-                mocks.base_url("reviews")
-            );
-            println!(
-                "  emit notificationAdded: curl -X POST {}/control/subscriptions/notifications -d '{{\"emit\":\"n-1-0\"}}'",
-                services.url("orders")
-            );
-            println!(
-                "  emit orderUpdated:     curl -X POST {}/control/subscriptions/orders -d '{{\"emit\":\"1001\"}}'",
-                services.url("orders")
-            );
-            println!(
-                "  dev JWT issuer:        {} (a token: gateway dev-token, or curl '{}?sub=alice')",
-                mocks.jwks_url(),
-                mocks.token_url()
-            );
-            println!("  try:                   schemas/examples/dashboard.graphql (see README)");
-            wait_for_shutdown().await;
-            gateway.shutdown().await;
-            mocks.shutdown().await;
-            services.shutdown().await;
-        }
+        #[cfg(feature = "dev")]
+        Command::Dev { listen, config } => dev::run(listen, &config).await?,
         Command::Run { schema, listen } => {
             let origin = schema.origin().await?;
             let mut spec = origin.spec(None).await?;
@@ -351,48 +301,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", prepared.plan);
         }
+        #[cfg(feature = "dev")]
         Command::DevToken {
             sub,
             tier,
             scope,
             ttl,
-        } => {
-            let token = subgraph_mocks::issuer::DevToken {
-                sub,
-                tier,
-                scope,
-                ttl,
-            };
-            println!("{}", subgraph_mocks::issuer::mint(&token)?);
-        }
+        } => dev::token(sub, tier, scope, ttl)?,
     }
     Ok(())
-}
-
-/// Point the example config's subgraphs and dev JWT issuer at the in-process mocks.
-fn with_mock_urls(
-    mut config: Config,
-    mocks: &subgraph_mocks::MockSubgraphs,
-    services: &subgraph_mocks::MockServices,
-) -> Config {
-    for subgraph in &mut config.subgraphs {
-        let url = if subgraph_mocks::SUBGRAPHS.contains(&subgraph.name.as_str()) {
-            mocks.url(&subgraph.name)
-        } else if subgraph_mocks::SERVICES.contains(&subgraph.name.as_str()) {
-            services.url(&subgraph.name)
-        } else {
-            continue;
-        };
-        // One mock instance replaces any instances or versions.
-        subgraph.url = Some(url);
-        subgraph.urls = None;
-        subgraph.versions = None;
-        subgraph.version_header = None;
-    }
-    config
-        .auth
-        .redirect_jwks(subgraph_mocks::issuer::JWKS_PATH, &mocks.jwks_url());
-    config
 }
 
 /// How often watched files are checked for changes.

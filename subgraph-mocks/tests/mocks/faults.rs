@@ -1,12 +1,8 @@
 //! Fault injection and the control endpoint, over real sockets on 127.0.0.1:0.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{data, post};
+use crate::common::{data, post};
 use serde_json::{Value, json};
 use subgraph_mocks::{Fault, MockSubgraphs, SUBGRAPHS, Stats};
 

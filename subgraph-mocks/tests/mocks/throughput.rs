@@ -1,9 +1,7 @@
 //! Rough throughput of the mocks for a benchmark-like `_entities` request (ignored by default;
-//! run `cargo test --release -p subgraph-mocks --test throughput -- --ignored --nocapture`).
+//! run `cargo test --release -p subgraph-mocks --test mocks throughput -- --ignored --nocapture`).
 //! Prints requests/s for repeated identical requests (response cache hits) and for unique
 //! request bodies (full GraphQL execution). Asserts nothing about timing.
-
-#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

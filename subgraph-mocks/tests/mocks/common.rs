@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: a tiny GraphQL-over-HTTP client on reqwest.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use serde_json::{Value, json};
 

@@ -2,13 +2,9 @@
 //! `@requires` and `@provides`), counters, and a hand-written "query plan" for the benchmark
 //! query whose assembled result must equal [`subgraph_mocks::reference::benchmark_response`].
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::HashMap;
 
-use common::{data, entities, post};
+use crate::common::{data, entities, post};
 use serde_json::{Map, Value, json};
 use subgraph_mocks::{MockSubgraphs, Stats, reference};
 

@@ -1,8 +1,6 @@
 //! The REST orders service: routes, batch counters, faults and the gate, over real sockets.
 //! (The gRPC service is exercised end to end through the gateway in `tests/sources.rs`.)
 
-#![allow(clippy::unwrap_used)]
-
 use std::time::Duration;
 
 use serde_json::{Value, json};

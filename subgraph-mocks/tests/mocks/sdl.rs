@@ -3,22 +3,19 @@
 //! benchmark supergraph. Compared structurally: object types, `@key`s, fields with their types
 //! and arguments, and `@external`/`@requires`/`@provides`, never the text.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::data;
 use async_graphql::Value as ConstValue;
 use async_graphql::parser::parse_schema;
 use async_graphql::parser::types::{
     ConstDirective, FieldDefinition, TypeDefinition, TypeKind, TypeSystemDefinition,
 };
-use common::data;
 use serde_json::json;
 use subgraph_mocks::{MockSubgraphs, SUBGRAPHS, subgraphs};
 
-const SUPERGRAPH: &str = include_str!("../../gateway/tests/fixtures/benchmark-supergraph.graphql");
+const SUPERGRAPH: &str =
+    include_str!("../../../gateway/tests/fixtures/benchmark-supergraph.graphql");
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Field {
