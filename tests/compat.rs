@@ -304,6 +304,67 @@ async fn null_keys_are_not_sent() {
     env.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_field_below_an_entity_field_is_fetched_through_the_parent_entity() {
+    // `Genre.stats` lives only in `stats`, where `Genre` is a value type: it can only be
+    // reached as `Book.genre { stats }` through the `Book` key, not through `Genre`'s
+    // key (which `stats` does not have). `catalog` resolves `Book.genre` too, but cannot
+    // go on to `stats`.
+    let genre = json!({"__typename": "Genre", "id": "g1", "name": "SF"});
+    let shop = Fixture::new(
+        &fed2(
+            r#"
+            type Query { books: [Book!]! }
+            type Book @key(fields: "id") @key(fields: "id isbn") { id: ID! isbn: ID! genre: Genre @shareable }
+            type Genre @key(fields: "id") { id: ID! name: String! @shareable }
+            "#,
+        ),
+        json!({
+            "Query": {"books": [
+                {"__typename": "Book", "id": "b1", "isbn": "i1", "genre": genre},
+                {"__typename": "Book", "id": "b2", "isbn": "i2", "genre": genre}
+            ]},
+            "Genre": [genre]
+        }),
+    );
+    let catalog = Fixture::new(
+        &fed2(
+            r#"
+            type Book @key(fields: "id isbn") { id: ID! isbn: ID! genre: Genre @shareable }
+            type Genre @key(fields: "id") { id: ID! name: String! @shareable }
+            "#,
+        ),
+        json!({
+            "Book": [{"id": "b1", "isbn": "i1", "genre": genre}, {"id": "b2", "isbn": "i2", "genre": genre}],
+            "Genre": [genre]
+        }),
+    );
+    let stats = Fixture::new(
+        &fed2(
+            r#"
+            type Book @key(fields: "id isbn") { id: ID! isbn: ID! genre: Genre @shareable }
+            type Genre { stats: GenreStats }
+            type GenreStats { titles: Int }
+            "#,
+        ),
+        json!({"Book": [
+            {"id": "b1", "isbn": "i1", "genre": {"stats": {"titles": 2}}},
+            {"id": "b2", "isbn": "i2", "genre": {"stats": {"titles": 2}}}
+        ]}),
+    );
+    let env = Env::start(vec![("shop", shop), ("catalog", catalog), ("stats", stats)]).await;
+    env.check_calls(
+        "{ books { id genre { id name stats { titles } } } }",
+        data(json!({"books": [
+            {"id": "b1", "genre": {"id": "g1", "name": "SF", "stats": {"titles": 2}}},
+            {"id": "b2", "genre": {"id": "g1", "name": "SF", "stats": {"titles": 2}}}
+        ]})),
+        &[("shop", 1), ("catalog", 0), ("stats", 1)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // __typename
 // ---------------------------------------------------------------------------------------
@@ -518,6 +579,99 @@ async fn union_and_interface_members_differ_between_subgraphs() {
                 {"__typename": "Owl", "wingspan": 90, "hoots": true}
             ]
         })),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shared_union_field_sends_each_subgraph_only_its_own_members() {
+    // `Query.shelf` is shared; `Item` is Book | Song in `east` and Book | Film in `west`.
+    // `Visitor` (only in `east`) has `item: Item` and `book: Book`. The fixtures refuse
+    // type conditions they do not know or that can never apply, as a real server does.
+    let east = Fixture::new(
+        &fed2(
+            r#"
+            type Query { shelf: Item @shareable visitor: Visitor }
+            union Item = Book | Song
+            type Book { title: String! @shareable }
+            type Song { title: String! @shareable }
+            type Visitor { item: Item book: Book favourite: Item }
+            "#,
+        ),
+        json!({"Query": {
+            "shelf": {"__typename": "Book", "title": "Dune"},
+            "visitor": {
+                "item": {"__typename": "Book", "title": "Dune"},
+                "book": {"title": "Dune"},
+                "favourite": {"__typename": "Song", "title": "Aria"}
+            }
+        }}),
+    );
+    let west = Fixture::new(
+        &fed2(
+            r#"
+            type Query { shelf: Item @shareable }
+            union Item = Book | Film
+            type Book { title: String! @shareable }
+            type Film { title: String! @shareable }
+            "#,
+        ),
+        json!({"Query": {"shelf": {"__typename": "Book", "title": "Dune"}}}),
+    );
+    let env = Env::start(vec![("east", east), ("west", west)]).await;
+    // The fixture itself refuses what the gateway must not send it.
+    for (query, refusal) in [
+        (
+            "{ shelf { ... on Film { title } } }",
+            "Unknown type \"Film\"",
+        ),
+        (
+            "{ visitor { book { ... on Song { title } } } }",
+            "can never be of type \"Song\"",
+        ),
+        (
+            "{ visitor { book { pages } } }",
+            "Cannot query field \"pages\"",
+        ),
+    ] {
+        let direct = post_json(
+            &env.client,
+            &env.subgraph("east").url,
+            &json!({"query": query}),
+        )
+        .await;
+        let message = direct.body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.contains(refusal), "{query}: {}", direct.body);
+    }
+    let every = "__typename ... on Book { title } ... on Song { title } ... on Film { title }";
+    env.check(
+        &format!("{{ shelf {{ {every} }} }}"),
+        json!({}),
+        data(json!({"shelf": {"__typename": "Book", "title": "Dune"}})),
+    )
+    .await;
+    // Only a member the chosen subgraph does not know: nothing of it can come back.
+    env.check(
+        "{ shelf { ... on Film { title } } }",
+        json!({}),
+        data(json!({"shelf": {}})),
+    )
+    .await;
+    env.check(
+        "{ shelf { ... on Song { title } } }",
+        json!({}),
+        data(json!({"shelf": {}})),
+    )
+    .await;
+    env.check(
+        &format!("{{ visitor {{ item {{ {every} }} favourite {{ {every} }} book {{ __typename title }} }} }}"),
+        json!({}),
+        data(json!({"visitor": {
+            "item": {"__typename": "Book", "title": "Dune"},
+            "favourite": {"__typename": "Song", "title": "Aria"},
+            "book": {"__typename": "Book", "title": "Dune"}
+        }})),
     )
     .await;
     env.shutdown().await;
@@ -1088,6 +1242,57 @@ async fn shared_root_fields_pick_the_best_subgraph() {
     env.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_shared_root_field_of_a_value_type_is_fetched_from_each_subgraph_it_needs() {
+    // `Gadget` has no key: no subgraph can be entered for its fields, but every one of
+    // them serves the shared root fields, each with its own fields of the gadget.
+    let fed = |field: &str| {
+        fed2(&format!(
+            "type Query {{ gadget: Gadget @shareable gadgets: [Gadget] @shareable }}\n\
+             type Gadget {{ id: ID! @shareable {field} }}"
+        ))
+    };
+    let gadget = |field: &str, value: Value| {
+        let one = json!({"id": "g1", field: value});
+        json!({"Query": {"gadget": one, "gadgets": [one, {"id": "g2", field: null}]}})
+    };
+    let env = Env::start(vec![
+        (
+            "names",
+            Fixture::new(&fed("name: String"), gadget("name", json!("Lamp"))),
+        ),
+        (
+            "prices",
+            Fixture::new(&fed("price: Int"), gadget("price", json!(30))),
+        ),
+        (
+            "stock",
+            Fixture::new(&fed("stock: Int"), gadget("stock", json!(4))),
+        ),
+    ])
+    .await;
+    env.check_calls(
+        "{ gadget { id name price stock } }",
+        data(json!({"gadget": {"id": "g1", "name": "Lamp", "price": 30, "stock": 4}})),
+        &[("names", 1), ("prices", 1), ("stock", 1)],
+    )
+    .await;
+    env.check_calls(
+        "{ gadgets { name price } }",
+        data(json!({"gadgets": [{"name": "Lamp", "price": 30}, {"name": null, "price": null}]})),
+        &[("names", 1), ("prices", 1), ("stock", 0)],
+    )
+    .await;
+    // One subgraph completes it: one fetch.
+    env.check_calls(
+        "{ gadget { id price } }",
+        data(json!({"gadget": {"id": "g1", "price": 30}})),
+        &[("names", 0), ("prices", 1), ("stock", 0)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Federation 1 subgraphs
 // ---------------------------------------------------------------------------------------
@@ -1357,6 +1562,7 @@ async fn requires_with_arguments() {
               family: Family! @external
               premium: Int! @requires(fields: "price(unit: \"EUR\") carats")
               aboveAverage: Boolean! @requires(fields: "price(unit: \"EUR\") family { avg(unit: \"EUR\") }")
+              premiumGbp: Int! @requires(fields: "price(unit: \"GBP\") carats")
             }
             type Family @shareable { avg(unit: String!): Int! @external }
             "#,
@@ -1364,6 +1570,9 @@ async fn requires_with_arguments() {
         json!({}),
     )
     .resolver("Gem", "premium", |p, _| {
+        Ok(json!(p["price"].as_i64().ok_or("no price")? * p["carats"].as_i64().ok_or("no carats")?))
+    })
+    .resolver("Gem", "premiumGbp", |p, _| {
         Ok(json!(p["price"].as_i64().ok_or("no price")? * p["carats"].as_i64().ok_or("no carats")?))
     })
     .resolver("Gem", "aboveAverage", |p, _| {
@@ -1379,6 +1588,17 @@ async fn requires_with_arguments() {
         ]})),
     )
     .await;
+    // Two requirements of one field with different arguments: each computed field sees
+    // its own price (one representation cannot carry both).
+    env.check(
+        "{ gems { id premium premiumGbp } }",
+        json!({}),
+        data(json!({"gems": [
+            {"id": "g1", "premium": 200, "premiumGbp": 180},
+            {"id": "g2", "premium": 60, "premiumGbp": 54}
+        ]})),
+    )
+    .await;
     // The client asks for the same field with other arguments: no clash.
     env.check(
         r#"{ gems { price(unit: "GBP") premium family { avg(unit: "GBP") } } }"#,
@@ -1386,6 +1606,59 @@ async fn requires_with_arguments() {
         data(json!({"gems": [
             {"price": 90, "premium": 200, "family": {"avg": 45}},
             {"price": 18, "premium": 60, "family": {"avg": 9}}
+        ]})),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn requires_with_fragments_on_a_union() {
+    let store = Fixture::new(
+        &fed2(
+            r#"
+            type Query { parcels: [Parcel!]! }
+            type Parcel @key(fields: "id") { id: ID! content: Content }
+            union Content = Letter | Crate
+            type Letter { pages: Int @shareable }
+            type Crate { kilos: Int @shareable }
+            "#,
+        ),
+        json!({"Query": {"parcels": [
+            {"__typename": "Parcel", "id": "p1", "content": {"__typename": "Letter", "pages": 3}},
+            {"__typename": "Parcel", "id": "p2", "content": {"__typename": "Crate", "kilos": 40}}
+        ]}}),
+    );
+    let postage = Fixture::new(
+        &fed2(
+            r#"
+            type Parcel @key(fields: "id") {
+              id: ID!
+              content: Content @external
+              stamp: String @requires(fields: "content { ... on Letter { pages } ... on Crate { kilos } }")
+            }
+            union Content = Letter | Crate
+            type Letter { pages: Int @shareable }
+            type Crate { kilos: Int @shareable }
+            "#,
+        ),
+        json!({}),
+    )
+    .resolver("Parcel", "stamp", |p, _| {
+        let content = &p["content"];
+        match (content["pages"].as_i64(), content["kilos"].as_i64()) {
+            (Some(pages), _) => Ok(json!(format!("letter/{pages}"))),
+            (_, Some(kilos)) => Ok(json!(format!("crate/{kilos}"))),
+            _ => Err(format!("no content in the representation: {content}")),
+        }
+    });
+    let env = Env::start(vec![("store", store), ("postage", postage)]).await;
+    env.check(
+        "{ parcels { id stamp } }",
+        json!({}),
+        data(json!({"parcels": [
+            {"id": "p1", "stamp": "letter/3"},
+            {"id": "p2", "stamp": "crate/40"}
         ]})),
     )
     .await;
@@ -1676,6 +1949,57 @@ async fn subgraph_errors_and_null_entities() {
             }],
             "data": {"broken": null, "orders": [{"id": "o1"}, {"id": "o2"}, {"id": "o3"}]}
         }),
+    )
+    .await;
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations the supergraph cannot serve
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_operation_no_subgraph_can_route_is_a_request_error() {
+    // `note` lives in `b`, which can only be entered through `Box.id`; `a` returns boxes
+    // without a key `b` could use.
+    let a = Fixture::new(
+        &fed2("type Query { box: Box } type Box { label: String @shareable }"),
+        json!({"Query": {"box": {"label": "x"}}}),
+    );
+    let b = Fixture::new(
+        &fed2(r#"type Box @key(fields: "id") { id: ID! label: String @shareable note: String }"#),
+        json!({"Box": [{"id": "1", "label": "x", "note": "n"}]}),
+    );
+    let env = Env::start(vec![("a", a), ("b", b)]).await;
+    env.reset();
+    for (accept, status) in [
+        ("application/graphql-response+json", 400),
+        ("application/json", 200),
+    ] {
+        let reply = e2e_tests::send(
+            env.client
+                .post(env.gateway.url())
+                .header("content-type", "application/json")
+                .header("accept", accept)
+                .body(json!({"query": "{ box { label note } }"}).to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, status, "{accept}: {}", reply.body);
+        assert_eq!(reply.body["data"], Value::Null, "{}", reply.body);
+        assert_eq!(
+            reply.body["errors"][0]["extensions"]["code"],
+            "QUERY_PLANNING_FAILED"
+        );
+        let message = reply.body["errors"][0]["message"].as_str().unwrap_or("");
+        // It names where the route ends (the key `b` would need).
+        assert!(message.starts_with("cannot plan Box."), "{message}");
+    }
+    assert_eq!(env.calls(), [("a".to_string(), 0), ("b".to_string(), 0)]);
+    // What the subgraphs can route still runs.
+    env.check(
+        "{ box { label } }",
+        json!({}),
+        data(json!({"box": {"label": "x"}})),
     )
     .await;
     env.shutdown().await;

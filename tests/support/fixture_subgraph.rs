@@ -297,6 +297,41 @@ impl Model {
             .find_map(|i| self.fields.get(i).and_then(|fs| fs.get(field)))
     }
 
+    /// The object types an object of `type_name` can be in this subgraph.
+    fn possible<'a>(&'a self, type_name: &'a str) -> Vec<&'a str> {
+        if let Some(members) = self.unions.get(type_name) {
+            return members.iter().map(String::as_str).collect();
+        }
+        if self.interfaces.iter().any(|i| i == type_name) {
+            return self
+                .implements
+                .iter()
+                .filter(|(_, interfaces)| interfaces.iter().any(|i| i == type_name))
+                .map(|(object, _)| object.as_str())
+                .collect();
+        }
+        vec![type_name]
+    }
+
+    /// Like a real server's validation: a type condition names a type of this subgraph,
+    /// and a fragment on it can apply to the parent here ("fragment cannot be spread").
+    fn check_spread(&self, parent: &str, condition: &str) -> Result<(), String> {
+        if !self.fields.contains_key(condition) && !self.unions.contains_key(condition) {
+            return Err(format!("Unknown type \"{condition}\"."));
+        }
+        // `_entities` answers any entity type.
+        if parent == "_Entity" {
+            return Ok(());
+        }
+        let here = self.possible(parent);
+        if !self.possible(condition).iter().any(|t| here.contains(t)) {
+            return Err(format!(
+                "Fragment cannot be spread here as objects of type \"{parent}\" can never be of type \"{condition}\"."
+            ));
+        }
+        Ok(())
+    }
+
     /// Object types whose records can answer for `type_name`.
     fn tables_for(&self, type_name: &str) -> Vec<String> {
         let mut out = vec![type_name.to_string()];
@@ -463,6 +498,12 @@ impl<'a> Exec<'a> {
                             .field(parent, name)
                             .map(|(t, _)| t.clone()),
                     };
+                    if ty.is_none() && !matches!(f.name.as_str(), "_entities" | "_service") {
+                        return Err(format!(
+                            "Cannot query field \"{}\" on type \"{parent}\".",
+                            f.name
+                        ));
+                    }
                     let shape = ty.as_ref().map(|t| self.shape(t)).unwrap_or_default();
                     let index = match level.entries.iter().position(|e| e.0 == key) {
                         Some(i) => {
@@ -484,7 +525,7 @@ impl<'a> Exec<'a> {
                             level.entries.len() - 1
                         }
                     };
-                    if !f.selection_set.is_empty() {
+                    if !f.selection_set.is_empty() && f.name != "_service" {
                         // `_entities` selects fragments on entity types.
                         let child_parent = match &ty {
                             Some(t) => t.inner_named_type().to_string(),
@@ -502,10 +543,14 @@ impl<'a> Exec<'a> {
                         .as_ref()
                         .map(|t| t.to_string())
                         .unwrap_or_else(|| parent.to_string());
+                    self.shared.model.check_spread(parent, &on)?;
                     self.check_merge(&on, &frag.selection_set, level)?;
                 }
                 Selection::FragmentSpread(spread) => {
                     if let Some(def) = self.fragments.get(spread.fragment_name.as_str()) {
+                        self.shared
+                            .model
+                            .check_spread(parent, &def.type_condition)?;
                         self.check_merge(&def.type_condition, &def.selection_set, level)?;
                     }
                 }

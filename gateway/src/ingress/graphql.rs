@@ -324,14 +324,11 @@ pub(super) async fn run(
 }
 
 /// GraphQL-over-HTTP: request errors are 400 with `application/graphql-response+json`
-/// and 200 with legacy `application/json`.
+/// and 200 with legacy `application/json`. An operation the planner cannot route is one
+/// of them (the supergraph offers no way to resolve it), never a server error.
 pub(super) fn status_of(error: &RequestError, media: MediaType) -> StatusCode {
     match error {
         RequestError::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
-        // A document too large to plan is the client's fault, like any request error.
-        RequestError::Plan(crate::planner::PlanError::Unplannable(_)) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
         // The APQ protocol: the client retries with the full query on this error.
         RequestError::PersistedQueryNotFound => StatusCode::OK,
         _ if media == MediaType::Json => StatusCode::OK,

@@ -228,6 +228,12 @@ impl Builder<'_> {
                     continue;
                 };
                 let existing = self.find_group(g, &ctx.path).is_some();
+                // A graph that resolves the field but not what is selected below it
+                // would only move the problem (A → B, where B cannot go on, when C can).
+                let completes = field.selection.is_empty() || {
+                    let there = Ctx::fresh(g, entry.clone(), ctx.path.clone(), ctx.group);
+                    self.completable(&self.child_ctx(&there, field), &field.selection)
+                };
                 for key in in_graph.keys.iter().filter(|k| k.resolvable) {
                     let direct = self.providable(ctx, &parent, &key.fields);
                     let rank = match (direct, existing) {
@@ -235,7 +241,7 @@ impl Builder<'_> {
                         (true, false) => 1,
                         (false, true) => 2,
                         (false, false) => 3,
-                    };
+                    } + if completes { 0 } else { 4 };
                     if best.as_ref().is_none_or(|(r, ..)| rank < *r) {
                         best = Some((rank, g, entry.clone(), key.fields.clone()));
                     }
@@ -303,12 +309,28 @@ impl Builder<'_> {
         let needed_selection = self.synthetic(&ctx.parent, &needed)?;
         self.plan_set(&inner_ctx, &needed_selection, out, &mut local_deps)?;
 
-        let group = match self.find_group(target, &ctx.path) {
-            Some(g) if !local_deps.iter().any(|&d| self.depends_on(d, g)) => {
+        // Join a fetch to the same graph at this path unless it must wait for what this
+        // one provides, or its representation of `entry` already holds one of these fields
+        // with other arguments (two `@requires` of `price(unit: "EUR")` and
+        // `price(unit: "GBP")`: one representation cannot carry both values of `price`).
+        let joinable = (0..self.groups.len()).find(|&g| {
+            let group = &self.groups[g];
+            group.entity
+                && group.graph == target
+                && group.path == ctx.path
+                && !local_deps.iter().any(|&d| self.depends_on(d, g))
+                && group
+                    .representation
+                    .iter()
+                    .filter(|(t, _)| t == entry)
+                    .all(|(_, fs)| !arguments_clash(fs, &needed))
+        });
+        let group = match joinable {
+            Some(g) => {
                 self.uses(g);
                 g
             }
-            _ => self.new_group(target, ctx.path.clone(), true)?,
+            None => self.new_group(target, ctx.path.clone(), true)?,
         };
         for d in local_deps {
             if d != group && !self.groups[group].deps.contains(&d) {
@@ -339,14 +361,7 @@ impl Builder<'_> {
             }
         }
 
-        let target_ctx = Ctx {
-            graph: target,
-            parent: entry.clone(),
-            path: ctx.path.clone(),
-            group,
-            provided: None,
-            jump_depth: 0,
-        };
+        let target_ctx = Ctx::fresh(target, entry.clone(), ctx.path.clone(), group);
         let mut sub = SubSelection::default();
         match what {
             Target::Field(field) => self.plan_field_here(&target_ctx, field, &mut sub, deps)?,
@@ -359,4 +374,36 @@ impl Builder<'_> {
         deps.push(group);
         Ok(())
     }
+}
+
+/// Whether two field sets select a field of the same name with different arguments (at
+/// any depth): merged into one representation, one value would overwrite the other.
+fn arguments_clash(a: &FieldSet, b: &FieldSet) -> bool {
+    a.0.iter().any(|x| {
+        b.0.iter().any(|y| match (x, y) {
+            (
+                FieldSetItem::Field {
+                    name: n1,
+                    arguments: a1,
+                    children: c1,
+                },
+                FieldSetItem::Field {
+                    name: n2,
+                    arguments: a2,
+                    children: c2,
+                },
+            ) => n1 == n2 && (a1 != a2 || arguments_clash(c1, c2)),
+            (
+                FieldSetItem::Fragment {
+                    type_condition: t1,
+                    children: c1,
+                },
+                FieldSetItem::Fragment {
+                    type_condition: t2,
+                    children: c2,
+                },
+            ) => t1 == t2 && arguments_clash(c1, c2),
+            _ => false,
+        })
+    })
 }

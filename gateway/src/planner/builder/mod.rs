@@ -83,6 +83,21 @@ struct Ctx<'p> {
     jump_depth: usize,
 }
 
+impl Ctx<'_> {
+    /// A context entering `graph` at `path` (a root field or an entity fetch): nothing
+    /// provided, no jumps yet.
+    fn fresh(graph: GraphId, parent: Name, path: Vec<PathElem>, group: usize) -> Self {
+        Ctx {
+            graph,
+            parent,
+            path,
+            group,
+            provided: None,
+            jump_depth: 0,
+        }
+    }
+}
+
 struct Builder<'a> {
     sg: &'a Supergraph,
     groups: Vec<Group>,
@@ -212,49 +227,122 @@ impl<'a> Builder<'a> {
                     if matches!(field.name.as_str(), "__typename" | "__schema" | "__type") {
                         continue;
                     }
-                    let graph = self.choose_root_graph(&op.root_type, field)?;
-                    let group = match op.kind {
-                        OperationType::Mutation => match roots.last() {
-                            Some(&last) if self.groups[last].graph == graph => last,
-                            _ => {
-                                let g = self.new_group(graph, Vec::new(), false)?;
-                                roots.push(g);
-                                g
-                            }
-                        },
-                        _ => match roots.iter().find(|&&r| self.groups[r].graph == graph) {
-                            Some(&r) => {
-                                self.uses(r);
-                                r
-                            }
-                            None => {
-                                let g = self.new_group(graph, Vec::new(), false)?;
-                                roots.push(g);
-                                g
-                            }
-                        },
-                    };
-                    let ctx = Ctx {
-                        graph,
-                        parent: op.root_type.clone(),
-                        path: Vec::new(),
-                        group,
-                        provided: None,
-                        jump_depth: 0,
-                    };
-                    let mut out = SubSelection::default();
-                    let mut deps = Vec::new();
-                    self.plan_field(&ctx, field, &mut out, &mut deps)?;
-                    let target = &mut self.groups[group].selection;
-                    if conditions.is_empty() {
-                        target.merge(out);
-                    } else {
-                        target.fragment(None, conditions).merge(out);
+                    for (graph, part) in self.root_parts(op, field)? {
+                        self.plan_root_field(op, graph, &part, conditions, roots)?;
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Plan one root field in `graph`: in the root fetch of that graph (for a mutation,
+    /// only if it is the last one, so mutations keep document order).
+    fn plan_root_field(
+        &mut self,
+        op: &Operation,
+        graph: GraphId,
+        field: &Field,
+        conditions: &Conditions,
+        roots: &mut Vec<usize>,
+    ) -> Result<(), PlanError> {
+        let group = match op.kind {
+            OperationType::Mutation => match roots.last() {
+                Some(&last) if self.groups[last].graph == graph => last,
+                _ => {
+                    let g = self.new_group(graph, Vec::new(), false)?;
+                    roots.push(g);
+                    g
+                }
+            },
+            _ => match roots.iter().find(|&&r| self.groups[r].graph == graph) {
+                Some(&r) => {
+                    self.uses(r);
+                    r
+                }
+                None => {
+                    let g = self.new_group(graph, Vec::new(), false)?;
+                    roots.push(g);
+                    g
+                }
+            },
+        };
+        let ctx = Ctx::fresh(graph, op.root_type.clone(), Vec::new(), group);
+        let mut out = SubSelection::default();
+        let mut deps = Vec::new();
+        self.plan_field(&ctx, field, &mut out, &mut deps)?;
+        let target = &mut self.groups[group].selection;
+        if conditions.is_empty() {
+            target.merge(out);
+        } else {
+            target.fragment(None, conditions).merge(out);
+        }
+        Ok(())
+    }
+
+    /// A shared root field whose selection no single subgraph completes (its type's
+    /// fields are spread over the subgraphs that share the field, with no key to jump
+    /// by): one fetch of the field per subgraph, each with the part of the selection it
+    /// completes, merged at the root like any root fetches. Mutations are never split.
+    fn root_parts(
+        &self,
+        op: &Operation,
+        field: &Field,
+    ) -> Result<Vec<(GraphId, Field)>, PlanError> {
+        let best = self.choose_root_graph(&op.root_type, field)?;
+        let whole = || Ok(vec![(best, field.clone())]);
+        if op.kind != OperationType::Query || field.selection.is_empty() {
+            return whole();
+        }
+        let child = |graph: GraphId| {
+            let ctx = Ctx::fresh(graph, op.root_type.clone(), Vec::new(), 0);
+            self.child_ctx(&ctx, field)
+        };
+        if self.completable(&child(best), &field.selection) {
+            return whole();
+        }
+        let mut others: Vec<GraphId> = self
+            .sg
+            .types
+            .get(&op.root_type)
+            .and_then(|t| t.fields.get(&field.name))
+            .map(|meta| {
+                meta.graphs
+                    .iter()
+                    .filter(|(g, f)| f.resolvable && **g != best)
+                    .map(|(&g, _)| g)
+                    .collect()
+            })
+            .unwrap_or_default();
+        others.sort_unstable();
+        let mut parts: Vec<(GraphId, SelectionSet)> = Vec::new();
+        for item in &field.selection.0 {
+            let single = SelectionSet(vec![item.clone()]);
+            // What no subgraph completes stays with the best one, whose planning reports it.
+            let graph = std::iter::once(best)
+                .chain(others.iter().copied())
+                .find(|&g| self.completable(&child(g), &single))
+                .unwrap_or(best);
+            match parts.iter_mut().find(|(g, _)| *g == graph) {
+                Some((_, set)) => set.0.push(item.clone()),
+                None => parts.push((graph, single)),
+            }
+        }
+        if parts.len() < 2 {
+            return whole();
+        }
+        Ok(parts
+            .into_iter()
+            .map(|(graph, selection)| {
+                (
+                    graph,
+                    Field {
+                        selection,
+                        ..field.clone()
+                    },
+                )
+            })
+            .collect())
     }
 
     /// For a root field several subgraphs resolve, prefer the one that also resolves
@@ -276,14 +364,7 @@ impl<'a> Builder<'a> {
         // Prefer a graph that can complete the selection at all, then the one that
         // returns the most selected fields itself (fewer jumps later).
         let score = |g: GraphId| {
-            let ctx = Ctx {
-                graph: g,
-                parent: root.clone(),
-                path: Vec::new(),
-                group: 0,
-                provided: None,
-                jump_depth: 0,
-            };
+            let ctx = Ctx::fresh(g, root.clone(), Vec::new(), 0);
             let child = self.child_ctx(&ctx, field);
             let completable =
                 field.selection.is_empty() || self.completable(&child, &field.selection);
@@ -627,12 +708,25 @@ impl<'a> Builder<'a> {
         }
         // A field this graph resolves (or that is provided here) whose subselection it
         // cannot complete (a value type's field only another graph has, a field outside
-        // `@provides`) is better fetched whole from a graph that can.
-        if !field.selection.is_empty()
-            && !self.completable(&self.child_ctx(ctx, field), &field.selection)
-            && self.can_jump(ctx, &ctx.parent, &field.name)
-        {
-            return self.jump(ctx, field, out, deps);
+        // `@provides`): what it completes stays here, the rest is fetched through the
+        // parent entity from a graph that resolves the field too.
+        if !field.selection.is_empty() && self.can_jump(ctx, &ctx.parent, &field.name) {
+            let child = self.child_ctx(ctx, field);
+            if !self.completable(&child, &field.selection) {
+                let (here, rest): (Vec<Selection>, Vec<Selection>) =
+                    field.selection.0.iter().cloned().partition(|item| {
+                        self.completable(&child, &SelectionSet(vec![item.clone()]))
+                    });
+                let part = |items| Field {
+                    selection: SelectionSet(items),
+                    ..field.clone()
+                };
+                if here.is_empty() {
+                    return self.jump(ctx, field, out, deps);
+                }
+                self.plan_field_here(ctx, &part(here), out, deps)?;
+                return self.jump(ctx, &part(rest), out, deps);
+            }
         }
         self.plan_field_here(ctx, field, out, deps)
     }
