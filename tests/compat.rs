@@ -365,6 +365,65 @@ async fn a_field_below_an_entity_field_is_fetched_through_the_parent_entity() {
     env.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_value_type_spread_over_subgraphs_is_split_across_parent_entity_calls() {
+    // `District` is a value type in `notes` (its `notes`) and `geo` (its `id`), an entity
+    // in `names`: no one graph serves `flat.district { id name notes }`; `notes` answers
+    // `notes`, `geo` answers `id`, and `name` follows from `geo`'s id through `names`.
+    let listing = Fixture::new(
+        &fed2(
+            r#"
+            type Query { flat(id: ID!): Flat }
+            type Flat @key(fields: "id") { id: ID name: String }
+            "#,
+        ),
+        json!({
+            "Query": {"flat": {"$args": [[{"id": "1"}, {"__typename": "Flat", "id": "1", "name": "Loft"}]]}},
+            "Flat": [{"id": "1", "name": "Loft"}]
+        }),
+    );
+    let notes = Fixture::new(
+        &fed2(
+            r#"
+            type Flat @key(fields: "id") { id: ID district: District @shareable }
+            type District { notes: String }
+            "#,
+        ),
+        json!({"Flat": [{"id": "1", "district": {"notes": "quiet"}}]}),
+    );
+    let geo = Fixture::new(
+        &fed2(
+            r#"
+            type Flat @key(fields: "id") { id: ID district: District @shareable }
+            type District { id: ID @shareable }
+            "#,
+        ),
+        json!({"Flat": [{"id": "1", "district": {"id": "d7"}}]}),
+    );
+    let names = Fixture::new(
+        &fed2(r#"type District @key(fields: "id") { id: ID name: String }"#),
+        json!({"District": [{"id": "d7", "name": "Old Town"}]}),
+    );
+    let env = Env::start(vec![
+        ("listing", listing),
+        ("notes", notes),
+        ("geo", geo),
+        ("names", names),
+    ])
+    .await;
+    env.check_calls(
+        r#"{ flat(id: "1") { id name district { id name notes } } }"#,
+        data(json!({"flat": {
+            "id": "1",
+            "name": "Loft",
+            "district": {"id": "d7", "name": "Old Town", "notes": "quiet"}
+        }})),
+        &[("listing", 1), ("notes", 1), ("geo", 1), ("names", 1)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // __typename
 // ---------------------------------------------------------------------------------------

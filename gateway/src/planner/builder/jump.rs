@@ -203,6 +203,8 @@ impl Builder<'_> {
         // Candidates: (target graph, entry type, key) — direct keys first, then keys
         // whose fields need a jump themselves; within each, reuse an existing fetch.
         let mut best: Option<(u8, GraphId, Name, FieldSet)> = None;
+        // Every (rank, graph, entry) considered, for splitting the selection below.
+        let mut considered: Vec<(u8, GraphId, Name)> = Vec::new();
         for entry in &entries {
             let Some(meta) = self
                 .sg
@@ -242,10 +244,42 @@ impl Builder<'_> {
                         (false, true) => 2,
                         (false, false) => 3,
                     } + if completes { 0 } else { 4 };
+                    considered.push((rank, g, entry.clone()));
                     if best.as_ref().is_none_or(|(r, ..)| rank < *r) {
                         best = Some((rank, g, entry.clone(), key.fields.clone()));
                     }
                 }
+            }
+        }
+        // No graph completes the whole selection: split it over the graphs that each
+        // complete a part (`category { details }` from one, `category { id }` and on to
+        // `Category.name` from another), one jump per part.
+        if best.as_ref().is_some_and(|(rank, ..)| *rank >= 4) && field.selection.0.len() > 1 {
+            considered.sort_by_key(|(rank, ..)| *rank);
+            let mut parts: Vec<(GraphId, SelectionSet)> = Vec::new();
+            for item in &field.selection.0 {
+                let single = SelectionSet(vec![item.clone()]);
+                let Some((_, g, _)) = considered.iter().find(|(_, g, entry)| {
+                    let there = Ctx::fresh(*g, entry.clone(), ctx.path.clone(), ctx.group);
+                    self.completable(&self.child_ctx(&there, field), &single)
+                }) else {
+                    parts.clear();
+                    break;
+                };
+                match parts.iter_mut().find(|(pg, _)| pg == g) {
+                    Some((_, set)) => set.0.push(item.clone()),
+                    None => parts.push((*g, single)),
+                }
+            }
+            if parts.len() > 1 {
+                for (_, selection) in parts {
+                    let part = Field {
+                        selection,
+                        ..field.clone()
+                    };
+                    self.jump(ctx, &part, out, deps)?;
+                }
+                return Ok(());
             }
         }
         let Some((_, target, entry, key)) = best else {

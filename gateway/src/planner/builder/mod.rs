@@ -826,7 +826,37 @@ impl<'a> Builder<'a> {
         {
             return true;
         }
-        self.can_jump(ctx, &ctx.parent, &field.name)
+        self.can_jump(ctx, &ctx.parent, &field.name) && self.key_at_hand(ctx, &field.name)
+    }
+
+    /// Whether the graph of `ctx` holds the fields of a key through which another graph
+    /// resolves `ctx.parent.field` (a value type's field there cannot be entered from
+    /// a graph that lacks the key, however many graphs have it). Fields reached only
+    /// through an interface are left to `can_jump`.
+    fn key_at_hand(&self, ctx: &Ctx<'_>, field: &str) -> bool {
+        let parent = &ctx.parent;
+        let Some(meta) = self.sg.types.get(parent).and_then(|t| t.fields.get(field)) else {
+            return true;
+        };
+        let mut direct = meta
+            .graphs
+            .iter()
+            .filter(|(g, f)| {
+                f.resolvable
+                    && self.resolves(parent, field, **g)
+                    && (**g != ctx.graph || f.requires.is_some())
+            })
+            .peekable();
+        if direct.peek().is_none() {
+            return true;
+        }
+        direct.any(|(&g, _)| {
+            self.sg.type_in_graph(parent, g).is_some_and(|t| {
+                t.keys
+                    .iter()
+                    .any(|k| k.resolvable && self.providable(ctx, parent, &k.fields))
+            })
+        })
     }
 
     /// Whether `type_name.field` can be fetched through an entity key from another graph
