@@ -7,8 +7,12 @@
 //! The fixtures are our own; the behaviours follow the public federation gateway audit
 //! (abstract types, interface objects, requires, provides, override, inaccessible, keys,
 //! shared roots, intersections, Federation 1, mutations, include/skip, typename, ...).
+//!
+//! With `COMPAT_ORACLE` naming a reference router binary, every check also asks it and
+//! reports the two side by side (`e2e_tests::oracle`; `benches/README.md` shows how).
 
 use e2e_tests::fixture_subgraph::{Fixture, FixtureSubgraph};
+use e2e_tests::oracle::{Comparison, Oracle};
 use e2e_tests::{client, gateway_for, post_json};
 use gateway::schema::compose::{SubgraphInput, compose};
 use gateway::server::RunningGateway;
@@ -27,6 +31,8 @@ struct Env {
     subgraphs: Vec<(String, FixtureSubgraph)>,
     gateway: RunningGateway,
     client: reqwest::Client,
+    /// The reference router, when `COMPAT_ORACLE` names one (`e2e_tests::oracle`).
+    oracle: Option<Oracle>,
 }
 
 impl Env {
@@ -55,10 +61,12 @@ impl Env {
             .map(|(n, s)| (n.as_str(), s.url.clone()))
             .collect();
         let gateway = gateway_for(supergraph, &urls).await;
+        let oracle = Oracle::start(supergraph, &urls).await;
         Env {
             subgraphs,
             gateway,
             client: client(),
+            oracle,
         }
     }
 
@@ -88,9 +96,34 @@ impl Env {
             .to_string()
     }
 
-    /// Run `query` and compare the full response with `expected`.
-    async fn check(&self, query: &str, variables: Value, expected: Value) {
+    /// Run `query` and compare the full response with `expected`; the requests each
+    /// subgraph received since the last reset, ours only (the oracle's come after).
+    async fn check(&self, query: &str, variables: Value, expected: Value) -> Vec<(String, usize)> {
+        let before = self.total_calls();
         let body = self.run(query, variables.clone()).await;
+        let calls = self.calls();
+        // A mutation would run twice on the shared fixtures: only queries are compared.
+        if let Some(oracle) = self
+            .oracle
+            .as_ref()
+            .filter(|_| !query.starts_with("mutation"))
+        {
+            let ours = self.total_calls() - before;
+            let start = self.total_calls();
+            let theirs = oracle
+                .ask(&self.client, query, &variables)
+                .await
+                .unwrap_or(Value::Null);
+            Comparison {
+                query,
+                expected: &expected,
+                ours: &body,
+                theirs: &theirs,
+                our_requests: ours,
+                their_requests: self.total_calls() - start,
+            }
+            .record();
+        }
         if body != expected {
             let plan = self.plan(query, &variables).await;
             panic!(
@@ -99,6 +132,11 @@ impl Env {
                 serde_json::to_string_pretty(&body).unwrap_or_default()
             );
         }
+        calls
+    }
+
+    fn total_calls(&self) -> usize {
+        self.subgraphs.iter().map(|(_, s)| s.request_count()).sum()
     }
 
     fn subgraph(&self, name: &str) -> &FixtureSubgraph {
@@ -127,8 +165,7 @@ impl Env {
     /// Run `query`, compare the response, and check how many requests each subgraph got.
     async fn check_calls(&self, query: &str, expected: Value, calls: &[(&str, usize)]) {
         self.reset();
-        self.check(query, json!({}), expected).await;
-        let got = self.calls();
+        let got = self.check(query, json!({}), expected).await;
         for (name, count) in calls {
             let actual = got
                 .iter()

@@ -5,6 +5,7 @@ pub mod access;
 pub mod certs;
 pub mod fixture_subgraph;
 pub mod node;
+pub mod oracle;
 pub mod otlp;
 pub mod redis_servers;
 pub mod scripted;

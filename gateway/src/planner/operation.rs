@@ -45,6 +45,20 @@ pub struct Field {
     pub selection: SelectionSet,
 }
 
+impl Field {
+    /// The same field with another selection (a part of it planned elsewhere).
+    pub fn with_selection(&self, selection: SelectionSet) -> Field {
+        Field {
+            key: self.key.clone(),
+            name: self.name.clone(),
+            arguments: self.arguments.clone(),
+            conditions: self.conditions.clone(),
+            ty: self.ty.clone(),
+            selection,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Fragment {
     pub type_condition: Option<Name>,

@@ -256,28 +256,15 @@ impl Builder<'_> {
         // `Category.name` from another), one jump per part.
         if best.as_ref().is_some_and(|(rank, ..)| *rank >= 4) && field.selection.0.len() > 1 {
             considered.sort_by_key(|(rank, ..)| *rank);
-            let mut parts: Vec<(GraphId, SelectionSet)> = Vec::new();
-            for item in &field.selection.0 {
-                let single = SelectionSet(vec![item.clone()]);
-                let Some((_, g, _)) = considered.iter().find(|(_, g, entry)| {
-                    let there = Ctx::fresh(*g, entry.clone(), ctx.path.clone(), ctx.group);
-                    self.completable(&self.child_ctx(&there, field), &single)
-                }) else {
-                    parts.clear();
-                    break;
-                };
-                match parts.iter_mut().find(|(pg, _)| pg == g) {
-                    Some((_, set)) => set.0.push(item.clone()),
-                    None => parts.push((*g, single)),
-                }
-            }
-            if parts.len() > 1 {
+            let indices: Vec<usize> = (0..considered.len()).collect();
+            let parts = split_selection(&field.selection, &indices, None, |i, part| {
+                let (_, g, entry) = &considered[i];
+                let there = Ctx::fresh(*g, entry.clone(), ctx.path.clone(), ctx.group);
+                self.completable(&self.child_ctx(&there, field), part)
+            });
+            if let Some(parts) = parts.filter(|p| p.len() > 1) {
                 for (_, selection) in parts {
-                    let part = Field {
-                        selection,
-                        ..field.clone()
-                    };
-                    self.jump(ctx, &part, out, deps)?;
+                    self.jump(ctx, &field.with_selection(selection), out, deps)?;
                 }
                 return Ok(());
             }

@@ -142,6 +142,30 @@ pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanErro
     })
 }
 
+/// A selection's items grouped by the first candidate that completes each, in candidate
+/// order; an item none completes goes to `fallback`, or without one there is no split.
+fn split_selection<C: Copy + PartialEq>(
+    set: &SelectionSet,
+    candidates: &[C],
+    fallback: Option<C>,
+    completes: impl Fn(C, &SelectionSet) -> bool,
+) -> Option<Vec<(C, SelectionSet)>> {
+    let mut parts: Vec<(C, SelectionSet)> = Vec::new();
+    for item in &set.0 {
+        let single = SelectionSet(vec![item.clone()]);
+        let to = candidates
+            .iter()
+            .copied()
+            .find(|&c| completes(c, &single))
+            .or(fallback)?;
+        match parts.iter_mut().find(|(c, _)| *c == to) {
+            Some((_, part)) => part.0.push(item.clone()),
+            None => parts.push((to, single)),
+        }
+    }
+    Some(parts)
+}
+
 fn wrap(mut nodes: Vec<PlanNode>, make: fn(Vec<PlanNode>) -> PlanNode) -> Option<PlanNode> {
     match nodes.len() {
         0 => None,
@@ -315,34 +339,18 @@ impl<'a> Builder<'a> {
             })
             .unwrap_or_default();
         others.sort_unstable();
-        let mut parts: Vec<(GraphId, SelectionSet)> = Vec::new();
-        for item in &field.selection.0 {
-            let single = SelectionSet(vec![item.clone()]);
-            // What no subgraph completes stays with the best one, whose planning reports it.
-            let graph = std::iter::once(best)
-                .chain(others.iter().copied())
-                .find(|&g| self.completable(&child(g), &single))
-                .unwrap_or(best);
-            match parts.iter_mut().find(|(g, _)| *g == graph) {
-                Some((_, set)) => set.0.push(item.clone()),
-                None => parts.push((graph, single)),
-            }
+        let candidates: Vec<GraphId> = std::iter::once(best).chain(others).collect();
+        // What no subgraph completes stays with the best one, whose planning reports it.
+        let parts = split_selection(&field.selection, &candidates, Some(best), |g, part| {
+            self.completable(&child(g), part)
+        });
+        match parts {
+            Some(parts) if parts.len() > 1 => Ok(parts
+                .into_iter()
+                .map(|(graph, selection)| (graph, field.with_selection(selection)))
+                .collect()),
+            _ => whole(),
         }
-        if parts.len() < 2 {
-            return whole();
-        }
-        Ok(parts
-            .into_iter()
-            .map(|(graph, selection)| {
-                (
-                    graph,
-                    Field {
-                        selection,
-                        ..field.clone()
-                    },
-                )
-            })
-            .collect())
     }
 
     /// For a root field several subgraphs resolve, prefer the one that also resolves
@@ -717,13 +725,10 @@ impl<'a> Builder<'a> {
                     field.selection.0.iter().cloned().partition(|item| {
                         self.completable(&child, &SelectionSet(vec![item.clone()]))
                     });
-                let part = |items| Field {
-                    selection: SelectionSet(items),
-                    ..field.clone()
-                };
                 if here.is_empty() {
                     return self.jump(ctx, field, out, deps);
                 }
+                let part = |items| field.with_selection(SelectionSet(items));
                 self.plan_field_here(ctx, &part(here), out, deps)?;
                 return self.jump(ctx, &part(rest), out, deps);
             }
