@@ -187,7 +187,8 @@ async fn a_down_upstream_opens_the_breaker_and_recovery_closes_it() {
     let gw = gateway_with_upstream(
         &supergraph(),
         &[("a", a.url.clone())],
-        "  circuit_breaker: { consecutive_failures: 3, reset_timeout: 300ms }",
+        // Long enough that a busy machine cannot half-open it during the checks below.
+        "  circuit_breaker: { consecutive_failures: 3, reset_timeout: 1500ms }",
     )
     .await;
     for _ in 0..3 {
@@ -207,7 +208,7 @@ async fn a_down_upstream_opens_the_breaker_and_recovery_closes_it() {
     // After the reset timeout a probe goes through and closes it.
     healthy.store(true, Ordering::SeqCst);
     let mut recovered = false;
-    for _ in 0..100 {
+    for _ in 0..400 {
         if ask(&gw.url(), "{ hello }").await == json!({"data": {"hello": "hi"}}) {
             recovered = true;
             break;
