@@ -64,6 +64,17 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the schema clients see: the unified endpoint's, or one BFF's (its view).
+    #[command(
+        after_help = "Examples:\n  gateway schema --config schemas/gateway.yaml\n  gateway schema --config schemas/gateway.yaml --bff partner"
+    )]
+    Schema {
+        #[arg(long)]
+        config: PathBuf,
+        /// The BFF whose schema to print.
+        #[arg(long, value_name = "NAME")]
+        bff: Option<String>,
+    },
     /// Print the supergraph SDL composed from a config's subgraphs.
     #[command(
         after_help = "Example:\n  gateway compose --config schemas/gateway.yaml > supergraph.graphql"
@@ -169,7 +180,9 @@ fn telemetry_config(cli: &Cli) -> gateway::telemetry::config::TelemetryConfig {
         #[cfg(feature = "dev")]
         Command::Dev { config, .. } => Some(config),
         Command::Run { schema, .. } | Command::Plan { schema, .. } => schema.config.as_ref(),
-        Command::Compose { config } | Command::Check { config } => Some(config),
+        Command::Compose { config }
+        | Command::Check { config }
+        | Command::Schema { config, .. } => Some(config),
         #[cfg(feature = "dev")]
         Command::DevToken { .. } => None,
     };
@@ -283,6 +296,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{}: {} problem(s)", config.display(), problems.len());
             }
         },
+        Command::Schema { config, bff } => {
+            let sdl = server::check::schema_sdl(&config, bff.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{sdl}");
+        }
         Command::Compose { config } => {
             let config = Config::load(&config)?;
             print!("{}", server::compose_subgraphs(&config).await?);

@@ -3,7 +3,8 @@
 //! and on SIGTERM it drains: readiness turns false while requests are still served,
 //! then the listener closes, requests in flight finish within the grace period, and
 //! the process exits 0; `--supergraph-url` serves a registry's supergraph; `check`
-//! exits non-zero with every problem.
+//! exits non-zero with every problem; `schema` prints the schema of the unified
+//! endpoint and of each example BFF, as checked in under `schemas/views/`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -359,4 +360,58 @@ fn check_exits_non_zero_and_lists_each_problem() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
+}
+
+/// `gateway schema` for the example config, unified and per BFF, against the snapshots in
+/// `schemas/views/` (`UPDATE_SCHEMAS=1` rewrites them); a BFF that does not exist is an
+/// error naming the ones that do.
+#[test]
+fn schema_prints_the_unified_and_each_bff_schema() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let schema = |bff: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        command
+            .current_dir(&root)
+            .args(["schema", "--config", "schemas/gateway.yaml"])
+            .env("RUST_LOG", "error");
+        if let Some(name) = bff {
+            command.args(["--bff", name]);
+        }
+        command.output().expect("gateway schema runs")
+    };
+    let mut seen = Vec::new();
+    for (view, bff) in [
+        ("unified", None),
+        ("web", Some("web")),
+        ("mobile", Some("mobile")),
+        ("partner", Some("partner")),
+    ] {
+        let output = schema(bff);
+        assert!(
+            output.status.success(),
+            "{view}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let sdl = String::from_utf8(output.stdout).expect("UTF-8 SDL");
+        let path = root.join(format!("schemas/views/{view}.graphql"));
+        if std::env::var("UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &sdl).expect("write the snapshot");
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == sdl,
+            "schemas/views/{view}.graphql is out of date: run `UPDATE_SCHEMAS=1 cargo test -p gateway --test binary schema`; now:\n{sdl}"
+        );
+        seen.push(sdl);
+    }
+    // `web` shows the whole graph; `mobile` and `partner` hide parts of it.
+    assert_eq!(seen[1], seen[0]);
+    assert!(seen[2] != seen[0] && seen[3] != seen[0] && seen[2] != seen[3]);
+    let unknown = schema(Some("kiosk"));
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("no BFF `kiosk`") && stderr.contains("mobile, partner, web"),
+        "{stderr}"
+    );
 }

@@ -3,7 +3,8 @@
 //! and persisted documents, TLS files, client auth keys) without opening a listener, and
 //! report every problem found rather than the first. Stages that do not depend on each
 //! other are checked apart: a broken BFF file does not hide a broken TLS file. Messages
-//! name their file, and the line and column when the parser gives them.
+//! name their file, and the line and column when the parser gives them. `gateway
+//! schema` loads the same way and prints a schema instead.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,17 +42,7 @@ pub async fn check(path: &Path) -> Result<Checked, Vec<String>> {
         problems.push(format!("{}: tls: {e}", path.display()));
     }
 
-    let spec = match &config.registry {
-        Some(section) => match Registry::new(section.clone()) {
-            Ok(registry) => match registry.load().await {
-                Ok(sdl) => GatewaySpec::from_config_with(&loadable, Some(&sdl)).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        },
-        None => GatewaySpec::from_config(&loadable).await,
-    };
-    let checked = match spec {
+    let checked = match spec_of(&loadable).await {
         Err(e) => {
             problems.push(e.to_string());
             None
@@ -77,4 +68,42 @@ pub async fn check(path: &Path) -> Result<Checked, Vec<String>> {
         Some(checked) if problems.is_empty() => Ok(checked),
         _ => Err(problems),
     }
+}
+
+/// The spec `run` would serve for `config`: its subgraphs composed, or the registry's
+/// supergraph.
+async fn spec_of(config: &Config) -> Result<GatewaySpec, super::StartupError> {
+    match &config.registry {
+        Some(section) => {
+            let sdl = Registry::new(section.clone())?.load().await?;
+            GatewaySpec::from_config_with(config, Some(&sdl)).await
+        }
+        None => GatewaySpec::from_config(config).await,
+    }
+}
+
+/// `gateway schema`: the SDL clients of the unified endpoint see, or of one BFF (its
+/// view, as its introspection shows it).
+pub async fn schema_sdl(path: &Path, bff: Option<&str>) -> Result<String, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let spec = spec_of(&config).await.map_err(|e| e.to_string())?;
+    let engine = spec
+        .engine_with(Arc::new(Metrics::new()))
+        .map_err(|e| e.to_string())?;
+    let api = match bff {
+        None => engine.schema.api.to_string(),
+        Some(name) => match engine.bffs.get(name) {
+            Some(bff) => bff.api.to_string(),
+            None => {
+                let mut known: Vec<&str> = engine.bffs.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "no BFF `{name}` in {} (its BFFs: {})",
+                    path.display(),
+                    known.join(", ")
+                ));
+            }
+        },
+    };
+    Ok(api)
 }
