@@ -535,3 +535,109 @@ async fn web_verifies_bearer_tokens_from_the_dev_issuer() {
     assert_eq!(ws.message().await, json!({"type": "pong"}));
     env.shutdown().await;
 }
+
+/// The persisted endpoints' OpenAPI 3.1 document: generated from the view, behind the
+/// BFF's auth, valid for `openapi-spec-validator` (PyPI), and the endpoints' real answers
+/// (success and bad parameters) validate against its response schemas.
+#[tokio::test]
+async fn persisted_endpoints_are_described_by_an_openapi_document() {
+    let env = TestEnv::start().await;
+    let anonymous = get(&env, "/bff/partner/openapi.json", None).await;
+    assert_eq!(anonymous.status, 401, "{:?}", anonymous.body);
+    let doc = get(&env, "/bff/partner/openapi.json", Some(PARTNER_KEY)).await;
+    assert_eq!(doc.status, 200, "{:?}", doc.body);
+    assert_eq!(doc.content_type, "application/json");
+    let doc = doc.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let catalog = &doc["paths"]["/bff/partner/catalog"]["get"];
+    assert_eq!(
+        catalog["parameters"],
+        json!([{
+            "name": "first", "in": "query", "required": false,
+            "schema": {"type": ["integer", "null"], "format": "int32", "description": "Default: 5"}
+        }])
+    );
+    let products = &catalog["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+        ["data"]["properties"]["topProducts"];
+    assert_eq!(products["type"], json!(["array", "null"]), "{products}");
+    let product = &products["items"];
+    assert_eq!(product["type"], json!(["object", "null"]), "{product}");
+    // `upc: String!` is never null, `name: String` may be.
+    assert_eq!(product["properties"]["upc"], json!({"type": "string"}));
+    assert_eq!(
+        product["properties"]["name"],
+        json!({"type": ["string", "null"]})
+    );
+    assert_eq!(
+        product["required"],
+        json!(["upc", "name", "price", "inStock"])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"],
+        json!({"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}})
+    );
+    assert_eq!(doc["security"], json!([{"ApiKey": []}]));
+
+    // The mobile BFF: bearer tokens, anonymous allowed; its subscription streams.
+    let mobile = get(&env, "/bff/mobile/openapi.json", None).await.body;
+    assert_eq!(mobile["security"], json!([{"Bearer": []}, {}]));
+    let sse = &mobile["paths"]["/bff/mobile/reviewAdded"]["get"]["responses"]["200"]["content"];
+    assert!(sse.get("text/event-stream").is_some(), "{sse}");
+
+    // An independent validator, and real answers against the documented schemas.
+    let dir = std::env::temp_dir().join(format!("openapi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, value: &Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).expect("write");
+        path
+    };
+    let ok = get(&env, "/bff/partner/catalog?first=2", Some(PARTNER_KEY)).await;
+    let bad = get(&env, "/bff/partner/catalog?first=two", Some(PARTNER_KEY)).await;
+    assert_eq!((ok.status, bad.status), (200, 400));
+    let mut args = vec![write("partner.json", &doc)];
+    for (status, reply, name) in [("200", &ok, "ok.json"), ("400", &bad, "bad.json")] {
+        args.push("/bff/partner/catalog".into());
+        args.push(status.into());
+        args.push(write(name, &reply.body));
+    }
+    let mobile_doc = write("mobile.json", &mobile);
+    for (document, rest) in [(&args[0], &args[1..]), (&mobile_doc, &[][..])] {
+        let Some(report) = python_openapi_check(document, rest) else {
+            break;
+        };
+        assert_eq!(
+            report["spec"],
+            json!([]),
+            "{}: {report}",
+            document.display()
+        );
+        for response in report["responses"].as_array().into_iter().flatten() {
+            assert_eq!(response["errors"], json!([]), "{report}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    env.shutdown().await;
+}
+
+/// `tests/python/check_openapi.py`'s report; `None` (with a note) outside CI when Python
+/// or its packages are missing.
+fn python_openapi_check(document: &std::path::Path, rest: &[std::path::PathBuf]) -> Option<Value> {
+    let out = std::process::Command::new("python3")
+        .arg(e2e_tests::workspace_root().join("tests/python/check_openapi.py"))
+        .arg(document)
+        .args(rest)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).ok(),
+        other => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "python3 with openapi-spec-validator is missing in CI (.ci/run installs it): {other:?}"
+                );
+            }
+            eprintln!("note: python3 with openapi-spec-validator is missing, skipping the check");
+            None
+        }
+    }
+}

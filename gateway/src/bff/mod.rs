@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod limits;
+pub mod openapi;
 pub mod persisted;
 pub mod view;
 

@@ -134,6 +134,28 @@ pub async fn get(
     graphql_get_in(state, request_id, principal, headers, query, Some(bff)).await
 }
 
+/// `GET /bff/{client}/openapi.json`: the BFF's persisted operations as an OpenAPI 3.1
+/// document (`bff::openapi`), behind the BFF's own auth like its endpoints.
+pub async fn openapi(
+    State(state): State<Arc<AppState>>,
+    Path(client): Path<String>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+) -> Response {
+    let bff = match find(&state, &client)
+        .and_then(|b| admit(&b, principal_of(&principal), &headers).map(|()| b))
+    {
+        Ok(b) => b,
+        Err(response) => return *response,
+    };
+    let header = state.access.load().auth.api_key_header().to_string();
+    let document = crate::bff::openapi::document(&bff, &header);
+    axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
+    ))
+}
+
 /// `GET /bff/{client}/{operation}?var=value`: run a persisted operation.
 pub async fn persisted(
     State(state): State<Arc<AppState>>,

@@ -52,6 +52,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// The header API keys are read from (the default name when none are configured).
+    pub fn api_key_header(&self) -> &str {
+        self.api_keys
+            .as_ref()
+            .map_or("x-api-key", |keys| keys.header.as_str())
+    }
+
     pub fn compile(config: &AuthConfig, redis: Option<&RedisStore>) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .build()
