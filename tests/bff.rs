@@ -641,3 +641,65 @@ fn python_openapi_check(document: &std::path::Path, rest: &[std::path::PathBuf])
         }
     }
 }
+
+/// `persisted.endpoints.<op>.body`: the endpoint answers with that part of `data`, as its
+/// OpenAPI document says; a path the operation does not select stops the load.
+#[tokio::test]
+async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
+    let env = TestEnv::start().await;
+    let r = get(&env, "/bff/mobile/product?first=2", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let products = r.body.as_array().expect("the product list itself");
+    assert_eq!(products.len(), 2);
+    assert!(products[0]["upc"].is_string(), "{:?}", r.body);
+    let doc = get(&env, "/bff/mobile/openapi.json", None).await.body;
+    let ok = &doc["paths"]["/bff/mobile/product"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["anyOf"];
+    assert_eq!(ok[0]["type"], json!(["array", "null"]), "{ok}");
+    let dir = std::env::temp_dir().join(format!("openapi-body-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (doc_file, answer) = (dir.join("mobile.json"), dir.join("product.json"));
+    std::fs::write(&doc_file, doc.to_string()).expect("write");
+    std::fs::write(&answer, r.body.to_string()).expect("write");
+    if let Some(report) = python_openapi_check(
+        &doc_file,
+        &["/bff/mobile/product".into(), "200".into(), answer],
+    ) {
+        assert_eq!(report["spec"], json!([]), "{report}");
+        assert_eq!(report["responses"][0]["errors"], json!([]), "{report}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    env.shutdown().await;
+
+    // A body path that is not in the operation.
+    let root = e2e_tests::workspace_root();
+    let bff = std::fs::read_to_string(root.join("bffs/mobile.yaml"))
+        .expect("mobile.yaml")
+        .replace("body: topProducts", "body: topProducts.name")
+        .replace(
+            "dir: mobile/operations",
+            &format!("dir: {}", root.join("bffs/mobile/operations").display()),
+        );
+    let file = std::env::temp_dir().join(format!("mobile-bad-{}.yaml", std::process::id()));
+    std::fs::write(&file, bff).expect("write");
+    let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
+    let example =
+        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
+    let supergraph = gateway::server::compose_subgraphs(&example)
+        .await
+        .expect("composes");
+    let schema = gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph)
+        .expect("supergraph loads");
+    let verifiers = gateway::bff::config::Verifiers {
+        bearer: true,
+        api_key: true,
+    };
+    let error = gateway::bff::build(&schema, &[config], verifiers)
+        .err()
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        error.contains("persisted.endpoints.product.body: `topProducts.name`"),
+        "{error}"
+    );
+}

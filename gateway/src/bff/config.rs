@@ -195,6 +195,20 @@ pub struct PersistedConfig {
     /// registered on first use).
     #[serde(default)]
     pub apq: bool,
+    /// How `GET /bff/<name>/<operation>` answers, per operation name.
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, EndpointConfig>,
+}
+
+/// The REST shape of one persisted operation's endpoint.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Answer with the value at this dot path of `data` (response keys, e.g.
+    /// `user.orders`) as the whole body instead of `{data, errors}`, when there are no
+    /// errors; with errors the GraphQL response is sent as it is.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 fn yes() -> bool {

@@ -139,6 +139,20 @@ pub fn build(
                 ))
             })?;
         }
+        for (endpoint, shape) in &config.persisted.endpoints {
+            let op = bff.persisted.by_name(endpoint).ok_or_else(|| {
+                fail(format!(
+                    "persisted.endpoints: no persisted operation `{endpoint}`"
+                ))
+            })?;
+            if let Some(path) = &shape.body
+                && !openapi::selects_path(&bff, &op.document, path)
+            {
+                return Err(fail(format!(
+                    "persisted.endpoints.{endpoint}.body: `{path}` is not a path of response keys the operation selects"
+                )));
+            }
+        }
         out.insert(name, Arc::new(bff));
     }
     Ok(out)

@@ -40,10 +40,24 @@ pub fn document(bff: &Bff, api_key_header: &str) -> Json {
             .map(|v| writer.parameter(&v.name, &v.ty, v.default_value.as_deref()))
             .collect();
         let data = nullable(writer.selection(&operation.selection_set));
+        let body_path = bff
+            .config
+            .persisted
+            .endpoints
+            .get(&op.name)
+            .and_then(|e| e.body.as_deref());
         let ok = if operation.operation_type == OperationType::Subscription {
             json!({
                 "description": "One event per result, as Server-Sent Events (`next` events carry `{data, errors}`, then `complete`).",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}}
+            })
+        } else if let Some(path) = body_path {
+            json!({
+                "description": format!("`data.{path}` of the operation's result (on errors, the GraphQL response `{{data, errors}}` instead)"),
+                "content": {"application/json": {"schema": {"anyOf": [
+                    at_path(&data, path),
+                    {"$ref": "#/components/schemas/Response"}
+                ]}}}
             })
         } else {
             json!({
@@ -71,6 +85,10 @@ pub fn document(bff: &Bff, api_key_header: &str) -> Json {
                 error_response("Credentials are missing or not accepted"),
             );
         }
+        responses.insert(
+            "404".into(),
+            error_response("A root field is null with a `NOT_FOUND` error (`data` is kept)"),
+        );
         responses.insert(
             "429".into(),
             error_response("A rate limit or quota is exhausted"),
@@ -112,7 +130,16 @@ pub fn document(bff: &Bff, api_key_header: &str) -> Json {
     if !security.is_empty() && bff.config.auth.allow_anonymous {
         security.push(json!({}));
     }
-    let mut components = json!({"schemas": {"Errors": {
+    let mut components = json!({"schemas": {
+        "Response": {
+            "type": "object",
+            "properties": {
+                "data": {},
+                "errors": {"$ref": "#/components/schemas/Errors"},
+                "extensions": {"type": "object"}
+            }
+        },
+        "Errors": {
         "type": "array",
         "items": {
             "type": "object",
@@ -346,4 +373,43 @@ fn conditional(directives: &apollo_compiler::executable::DirectiveList) -> bool 
     directives
         .iter()
         .any(|d| d.name == "skip" || d.name == "include")
+}
+
+/// The schema of the value at a dot path of response keys below `schema` (`{}` when the
+/// path leaves it).
+fn at_path(schema: &Json, path: &str) -> Json {
+    let mut here = schema;
+    for key in path.split('.') {
+        match here.get("properties").and_then(|p| p.get(key)) {
+            Some(next) => here = next,
+            None => return json!({}),
+        }
+    }
+    here.clone()
+}
+
+/// Whether `path` (dot-separated response keys) follows fields the operation selects,
+/// through objects only (a list may only be the last step).
+pub fn selects_path(bff: &Bff, document: &str, path: &str) -> bool {
+    let Ok(doc) = ExecutableDocument::parse_and_validate(&bff.api, document, "op.graphql") else {
+        return false;
+    };
+    let Ok(operation) = doc.operations.get(None) else {
+        return false;
+    };
+    let writer = Writer { bff, doc: &doc };
+    let data = writer.selection(&operation.selection_set);
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut here = &data;
+    for (i, key) in keys.iter().enumerate() {
+        let Some(next) = here.get("properties").and_then(|p| p.get(*key)) else {
+            return false;
+        };
+        let is_list = next["type"] == "array" || next["type"].get(0) == Some(&json!("array"));
+        if is_list && i + 1 < keys.len() {
+            return false;
+        }
+        here = next;
+    }
+    true
 }

@@ -209,7 +209,13 @@ pub async fn persisted(
         extensions: Map::new(),
     };
     let principal = principal.map(|p| p.0);
-    run(
+    let body_path = bff
+        .config
+        .persisted
+        .endpoints
+        .get(&name)
+        .and_then(|e| e.body.clone());
+    let response = run(
         &state,
         headers,
         request_id.0.0,
@@ -219,7 +225,59 @@ pub async fn persisted(
         true,
         Some(bff),
     )
-    .await
+    .await;
+    rest_shape(response, body_path.as_deref()).await
+}
+
+/// The REST face of a persisted operation's JSON answer: 404 when a root field is null
+/// with a `NOT_FOUND` error; with `persisted.endpoints.<op>.body`, the value at that
+/// path of `data` as the whole body when there are no errors. Streams pass untouched.
+async fn rest_shape(response: Response, body_path: Option<&str>) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !is_json || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return simple_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            MediaType::Json,
+            "the response could not be read",
+            "INTERNAL_SERVER_ERROR",
+        );
+    };
+    let answer: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
+    let errors = answer["errors"].as_array().map_or(&[][..], Vec::as_slice);
+    let not_found = errors.iter().any(|e| {
+        e["extensions"]["code"] == "NOT_FOUND"
+            && e["path"]
+                .as_array()
+                .filter(|p| p.len() == 1)
+                .and_then(|p| p[0].as_str())
+                .is_some_and(|root| answer["data"][root].is_null())
+    });
+    if not_found {
+        parts.status = StatusCode::NOT_FOUND;
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    if let Some(path) = body_path
+        && errors.is_empty()
+    {
+        let value = path
+            .split('.')
+            .fold(&answer["data"], |here, key| &here[key]);
+        parts.headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::from(value.to_string()));
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Query parameters as typed variables: each parameter must be a variable of the
@@ -298,5 +356,52 @@ fn parse_param(bff: &Bff, ty: &Type, value: &str) -> Result<Json, String> {
             _ => Ok(serde_json::from_str::<Json>(value)
                 .unwrap_or_else(|_| Json::String(value.to_string()))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    async fn shaped(body: Json, path: Option<&str>) -> (StatusCode, Json) {
+        let response = (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        let out = rest_shape(response, path).await;
+        let status = out.status();
+        let bytes = axum::body::to_bytes(out.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+    }
+
+    #[tokio::test]
+    async fn a_null_root_with_not_found_is_404_and_a_body_path_flattens() {
+        let missing = serde_json::json!({
+            "data": {"order": null},
+            "errors": [{"message": "no order 9", "path": ["order"], "extensions": {"code": "NOT_FOUND"}}]
+        });
+        assert_eq!(
+            shaped(missing.clone(), Some("order")).await,
+            (StatusCode::NOT_FOUND, missing)
+        );
+        // Another error code, or an error below the root, stays a 200.
+        let failed = serde_json::json!({
+            "data": {"order": {"id": "1", "note": null}},
+            "errors": [{"message": "x", "path": ["order", "note"], "extensions": {"code": "NOT_FOUND"}}]
+        });
+        assert_eq!(
+            shaped(failed.clone(), Some("order")).await,
+            (StatusCode::OK, failed)
+        );
+        let found = serde_json::json!({"data": {"order": {"id": "1", "items": [1, 2]}}});
+        assert_eq!(
+            shaped(found.clone(), Some("order.items")).await,
+            (StatusCode::OK, serde_json::json!([1, 2]))
+        );
+        assert_eq!(shaped(found.clone(), None).await, (StatusCode::OK, found));
     }
 }
