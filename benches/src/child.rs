@@ -78,21 +78,24 @@ impl Service {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// SIGTERM, wait up to [`GRACE`], then SIGKILL. Blocking, bounded in time.
+    /// SIGTERM, and a second one shortly after (our gateway drains on the first, for its
+    /// readiness delay of 5 s, and exits on the second); wait up to [`GRACE`], then
+    /// SIGKILL. Blocking, bounded in time.
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
-        // `kill(1)`: the workspace forbids `unsafe`, so no direct libc call.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + GRACE;
+        let start = Instant::now();
+        let deadline = start + GRACE;
+        let mut second = false;
+        self.signal_term();
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
                 return;
+            }
+            if !second && start.elapsed() > Duration::from_millis(200) {
+                second = true;
+                self.signal_term();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -105,6 +108,15 @@ impl Service {
         while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `kill(1)`: the workspace forbids `unsafe`, so no direct libc call.
+    fn signal_term(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
