@@ -620,26 +620,12 @@ async fn persisted_endpoints_are_described_by_an_openapi_document() {
     env.shutdown().await;
 }
 
-/// `tests/python/check_openapi.py`'s report; `None` (with a note) outside CI when Python
-/// or its packages are missing.
+/// `tests/python/check_openapi.py`'s report (`None` when it could not run outside CI).
 fn python_openapi_check(document: &std::path::Path, rest: &[std::path::PathBuf]) -> Option<Value> {
-    let out = std::process::Command::new("python3")
-        .arg(e2e_tests::workspace_root().join("tests/python/check_openapi.py"))
-        .arg(document)
-        .args(rest)
-        .output();
-    match out {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).ok(),
-        other => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "python3 with openapi-spec-validator is missing in CI (.ci/run installs it): {other:?}"
-                );
-            }
-            eprintln!("note: python3 with openapi-spec-validator is missing, skipping the check");
-            None
-        }
-    }
+    let mut args = vec![document.as_os_str()];
+    args.extend(rest.iter().map(|a| a.as_os_str()));
+    let stdout = e2e_tests::python_check("check_openapi.py", "openapi-spec-validator", &args)?;
+    serde_json::from_slice(&stdout).ok()
 }
 
 /// `persisted.endpoints.<op>.body`: the endpoint answers with that part of `data`, as its

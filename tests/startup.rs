@@ -593,25 +593,11 @@ async fn check_lists_every_problem_with_its_file_and_position() {
 /// Validate `files` against `schema` with Python's `jsonschema` (PyPI); the errors per
 /// file. `None` (with a note) outside CI when Python or the package is missing.
 fn schema_errors(schema: &str, files: &[PathBuf]) -> Option<Vec<(String, Vec<String>)>> {
-    let root = e2e_tests::workspace_root();
-    let out = std::process::Command::new("python3")
-        .arg(root.join("tests/python/check_config_schemas.py"))
-        .arg(root.join("schemas").join(schema))
-        .args(files)
-        .output();
-    let out = match out {
-        Ok(out) if out.status.success() => out,
-        other => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("python3 with jsonschema is missing in CI (.ci/run installs it): {other:?}");
-            }
-            eprintln!(
-                "note: python3 with jsonschema and yaml is missing, skipping the schema test"
-            );
-            return None;
-        }
-    };
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let schema = e2e_tests::workspace_root().join("schemas").join(schema);
+    let mut args = vec![schema.as_os_str()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let stdout = e2e_tests::python_check("check_config_schemas.py", "jsonschema and yaml", &args)?;
+    let text = String::from_utf8(stdout).expect("UTF-8");
     Some(
         text.lines()
             .map(|line| {

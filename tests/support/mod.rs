@@ -28,6 +28,35 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// A loopback port nobody listens on now, for a child process to bind.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Run `tests/python/<script>` with `args` and return its standard output: the tests
+/// that check our output with independent validators from PyPI use it. `None` (with a
+/// note) outside CI when Python or the script's `packages` are missing; in CI, where
+/// `.ci/run` installs them, a panic.
+pub fn python_check(script: &str, packages: &str, args: &[&std::ffi::OsStr]) -> Option<Vec<u8>> {
+    let out = std::process::Command::new("python3")
+        .arg(workspace_root().join("tests/python").join(script))
+        .args(args)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => Some(out.stdout),
+        other => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("python3 with {packages} is missing in CI (.ci/run installs it): {other:?}");
+            }
+            eprintln!("note: python3 with {packages} is missing, skipping {script}");
+            None
+        }
+    }
+}
+
 /// The benchmark query (`../shared/bench/federation-query.graphql`, copied as a fixture).
 pub fn benchmark_query() -> String {
     std::fs::read_to_string(workspace_root().join("gateway/tests/fixtures/benchmark-query.graphql"))

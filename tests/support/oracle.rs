@@ -26,7 +26,7 @@ impl Oracle {
     pub async fn start(supergraph: &str, urls: &[(&str, String)]) -> Option<Oracle> {
         let program = std::env::var_os("COMPAT_ORACLE")?;
         let sdl = with_urls(supergraph, urls);
-        let port = free_port();
+        let port = crate::free_port();
         let file = std::env::temp_dir().join(format!(
             "compat-oracle-{}-{port}.graphql",
             std::process::id()
@@ -161,11 +161,4 @@ fn with_urls(supergraph: &str, urls: &[(&str, String)]) -> String {
         }
     }
     sdl
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }

@@ -216,10 +216,7 @@ impl RedisProcess {
             eprintln!("note: redis-server is not installed, skipping this test");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = crate::free_port();
         let port_text = port.to_string();
         let mut command = Command::new("redis-server");
         if tls {

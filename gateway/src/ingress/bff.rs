@@ -229,6 +229,8 @@ pub async fn persisted(
     rest_shape(response, body_path.as_deref()).await
 }
 
+const NOT_FOUND: &[u8] = b"\"NOT_FOUND\"";
+
 /// The REST face of a persisted operation's JSON answer: 404 when a root field is null
 /// with a `NOT_FOUND` error; with `persisted.endpoints.<op>.body`, the value at that
 /// path of `data` as the whole body when there are no errors. Streams pass untouched.
@@ -250,6 +252,10 @@ async fn rest_shape(response: Response, body_path: Option<&str>) -> Response {
             "INTERNAL_SERVER_ERROR",
         );
     };
+    // The common answer (no body path, no `NOT_FOUND` in it) goes out unparsed.
+    if body_path.is_none() && !bytes.windows(NOT_FOUND.len()).any(|w| w == NOT_FOUND) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
     let answer: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
     let errors = answer["errors"].as_array().map_or(&[][..], Vec::as_slice);
     let not_found = errors.iter().any(|e| {
