@@ -115,6 +115,7 @@ fn execute(c: &mut Criterion) {
         client_headers: Arc::new(http::HeaderMap::new()),
         principal: None,
         deadline: None,
+        uploads: None,
     };
     runtime
         .block_on(check_response(&engine, &request, &context))

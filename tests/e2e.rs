@@ -16,3 +16,4 @@ mod startup;
 mod streaming;
 mod telemetry;
 mod tls;
+mod uploads;

@@ -153,6 +153,8 @@ pub struct RequestContext {
     /// When the whole request must be done, retries and every plan step included;
     /// `None`: no deadline (subscriptions, or turned off).
     pub deadline: Option<tokio::time::Instant>,
+    /// The files of a multipart request, for the fetch whose variables hold them.
+    pub uploads: Option<Arc<crate::sources::upload::Uploads>>,
 }
 
 /// Parse, validate against the API schema, normalize and plan.

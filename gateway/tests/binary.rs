@@ -4,7 +4,8 @@
 //! then the listener closes, requests in flight finish within the grace period, and
 //! the process exits 0; `--supergraph-url` serves a registry's supergraph; `check`
 //! exits non-zero with every problem; `schema` prints the schema of the unified
-//! endpoint and of each example BFF, as checked in under `schemas/views/`.
+//! endpoint and of each example BFF, as checked in under `schemas/views/`; a 50 MiB
+//! upload streams through with bounded memory.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -413,5 +414,142 @@ fn schema_prints_the_unified_and_each_bff_schema() {
     assert!(
         stderr.contains("no BFF `kiosk`") && stderr.contains("mobile, partner, web"),
         "{stderr}"
+    );
+}
+
+/// A subgraph that reads a multipart upload as a stream and answers its size and
+/// SHA-256, holding no more than a chunk of it.
+async fn upload_upstream() -> String {
+    use sha2::Digest;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(
+            |headers: axum::http::HeaderMap, body: axum::body::Body| async move {
+                let content_type = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let Ok(boundary) = multer::parse_boundary(content_type) else {
+                    return r#"{"errors":[{"message":"not multipart"}]}"#.to_string();
+                };
+                let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+                let (mut size, mut digest) = (0u64, sha2::Sha256::new());
+                while let Ok(Some(mut field)) = parts.next_field().await {
+                    let is_file = field.file_name().is_some();
+                    while let Ok(Some(chunk)) = field.chunk().await {
+                        if is_file {
+                            size += chunk.len() as u64;
+                            digest.update(&chunk);
+                        }
+                    }
+                }
+                let hex: String = digest
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!(r#"{{"data":{{"upload":{{"size":{size},"sha256":"{hex}"}}}}}}"#)
+            },
+        ),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/")
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// A 50 MiB file sent with `curl -F` goes through to the subgraph whole (size and
+/// SHA-256 as sent) while the gateway's peak memory grows by a fraction of it: files
+/// are streamed, not buffered.
+#[tokio::test]
+async fn a_50_mib_upload_streams_through_with_bounded_memory() {
+    use sha2::Digest;
+    let upstream = upload_upstream().await;
+    let dir = std::env::temp_dir().join(format!("gateway-binary-upload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("files.graphql"),
+        "scalar Upload\ntype Query { hello: String }\ntype File { size: Int, sha256: String }\ntype Mutation { upload(file: Upload!): File }\n",
+    )
+    .expect("sdl");
+    let port = free_port();
+    let config = format!(
+        "listen: 127.0.0.1:{port}\nsubgraphs:\n  - name: files\n    url: {upstream}\n    schema: {{ file: files.graphql }}\nedge:\n  uploads: {{ enabled: true, max_total_bytes: 67108864 }}\n"
+    );
+    std::fs::write(dir.join("gateway.yaml"), config).expect("config");
+    let size = 50 * 1024 * 1024;
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file = dir.join("big.bin");
+    std::fs::write(&file, &bytes).expect("the file");
+    drop(bytes);
+    let config = dir.join("gateway.yaml").display().to_string();
+    let (running, base) = spawn_ready(&["run", "--config", &config], &[], port).await;
+    let pid = running.0.id();
+    let before = memory_kib(pid, "VmRSS");
+    let operations = r#"operations={"query":"mutation($f: Upload!) { upload(file: $f) { size sha256 } }","variables":{"f":null}}"#;
+    let form = format!("0=@{}", file.display());
+    let url = format!("{base}/graphql");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "120",
+                "-H",
+                "apollo-require-preflight: true",
+            ])
+            .args([
+                "-F",
+                operations,
+                "-F",
+                r#"map={"0":["variables.f"]}"#,
+                "-F",
+                &form,
+                &url,
+            ])
+            .output()
+    })
+    .await
+    .expect("curl task")
+    .expect("curl runs (install it: apt-get install curl)");
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    let peak = memory_kib(pid, "VmHWM");
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected = format!(r#"{{"data":{{"upload":{{"size":{size},"sha256":"{sha}"}}}}}}"#);
+    assert_eq!(body, expected, "{}", String::from_utf8_lossy(&out.stderr));
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "gateway RSS before the upload {} MiB, peak {} MiB",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
+        before > 0 && grown_mib < 20,
+        "the gateway's peak RSS grew by {grown_mib} MiB for a 50 MiB upload (from {} MiB)",
+        before / 1024
     );
 }

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 
 use apollo_compiler::ast::{self, Definition, OperationType, Selection, Type, Value as AstValue};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -149,13 +148,100 @@ struct Shared {
     received: Mutex<Vec<Value>>,
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResponse {
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let request = if content_type.starts_with("multipart/form-data") {
+        match multipart_request(content_type, &headers, body).await {
+            Ok(request) => request,
+            Err(message) => {
+                let body = json!({ "errors": [{ "message": message }] });
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json")],
+                    body.to_string(),
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+            Ok(body) => serde_json::from_slice(&body).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    };
     if let Ok(mut r) = shared.received.lock() {
         r.push(request.clone());
     }
     let response = execute(&shared, &request);
-    ([("content-type", "application/json")], response.to_string())
+    ([("content-type", "application/json")], response.to_string()).into_response()
+}
+
+/// A request of the GraphQL multipart request spec, read as a stream (with `multer`):
+/// each file becomes, at the places `map` gives, `{"name", "type", "size", "sha256"}`,
+/// so resolvers can answer what arrived. The recorded request also holds `map` and
+/// the `apollo-require-preflight` header.
+async fn multipart_request(
+    content_type: &str,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Value, String> {
+    use sha2::Digest;
+    let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
+    let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut next_json = async |name: &str| -> Result<Value, String> {
+        let field = parts
+            .next_field()
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|f| f.name() == Some(name))
+            .ok_or(format!("no `{name}` part first"))?;
+        let bytes = field.bytes().await.map_err(|e| e.to_string())?;
+        serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string())
+    };
+    let mut request = next_json("operations").await?;
+    let map = next_json("map").await?;
+    let map = map.as_object().cloned().ok_or("`map` is not an object")?;
+    while let Some(mut field) = parts.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let file_type = field.content_type().map(ToString::to_string);
+        let (mut size, mut digest) = (0u64, sha2::Sha256::new());
+        while let Some(chunk) = field.chunk().await.map_err(|e| e.to_string())? {
+            size += chunk.len() as u64;
+            digest.update(&chunk);
+        }
+        let hex: String = digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let file = json!({ "name": file_name, "type": file_type, "size": size, "sha256": hex });
+        let paths = map
+            .get(&name)
+            .and_then(Value::as_array)
+            .ok_or(format!("the file `{name}` is not in `map`"))?;
+        for path in paths {
+            let pointer = format!("/{}", path.as_str().unwrap_or_default().replace('.', "/"));
+            match request.pointer_mut(&pointer) {
+                Some(slot) if slot.is_null() => *slot = file.clone(),
+                _ => return Err(format!("`map` path {path} is not a null of `operations`")),
+            }
+        }
+    }
+    request["map"] = Value::Object(map);
+    request["preflight"] = json!(
+        headers
+            .get("apollo-require-preflight")
+            .and_then(|v| v.to_str().ok())
+    );
+    Ok(request)
 }
 
 /// What the SDL says, reduced to what execution needs.

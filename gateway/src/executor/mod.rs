@@ -429,6 +429,12 @@ impl<'a> Execution<'a> {
             operation_name: node.operation_name.clone(),
             variables: variables.finish(),
             is_mutation: node.operation.starts_with("mutation"),
+            uploads: self
+                .context
+                .uploads
+                .as_ref()
+                .filter(|u| u.used_by(&node.variables))
+                .cloned(),
             headers: self.upstream_headers(),
             client_headers: self.context.client_headers.clone(),
             principal: self.context.principal.clone(),

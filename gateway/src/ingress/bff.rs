@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use apollo_compiler::ast::Type;
 use apollo_compiler::schema::ExtendedType;
-use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -86,16 +85,15 @@ pub async fn post(
     Path(client): Path<String>,
     request_id: Extension<RequestId>,
     principal: Option<Extension<Arc<Principal>>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let bff = match find(&state, &client)
-        .and_then(|b| admit(&b, principal_of(&principal), &headers).map(|()| b))
+        .and_then(|b| admit(&b, principal_of(&principal), request.headers()).map(|()| b))
     {
         Ok(b) => b,
         Err(response) => return *response,
     };
-    graphql_post_in(state, request_id, principal, headers, body, Some(bff)).await
+    graphql_post_in(state, request_id, principal, request, Some(bff)).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -224,6 +222,7 @@ pub async fn persisted(
         accepted,
         true,
         Some(bff),
+        None,
     )
     .await;
     rest_shape(response, body_path.as_deref()).await

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, FromRequest, RawQuery, Request as HttpRequest, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 use serde_json::json;
 
@@ -15,6 +15,7 @@ use crate::bff::Bff;
 use crate::common::principal::Principal;
 use crate::pipeline::Engine;
 use crate::request::{Request, RequestContext, RequestError};
+use crate::sources::upload::Uploads;
 
 use super::dedupe;
 use super::http::{
@@ -23,27 +24,28 @@ use super::http::{
 };
 use super::state::AppState;
 use super::stream::{self, Accepted};
+use super::upload;
 use super::ws::{self, Upgrade};
 
 pub(super) async fn graphql_post(
     State(state): State<Arc<AppState>>,
     request_id: Extension<RequestId>,
     principal: Option<Extension<Arc<Principal>>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: HttpRequest,
 ) -> Response {
-    graphql_post_in(state, request_id, principal, headers, body, None).await
+    graphql_post_in(state, request_id, principal, request, None).await
 }
 
-/// GraphQL over POST on the unified endpoint (`view: None`) or a BFF.
+/// GraphQL over POST on the unified endpoint (`view: None`) or a BFF: a JSON body, or
+/// a multipart one with files when uploads are on.
 pub(super) async fn graphql_post_in(
     state: Arc<AppState>,
     Extension(request_id): Extension<RequestId>,
     principal: Option<Extension<Arc<Principal>>>,
-    headers: HeaderMap,
-    body: Bytes,
+    http_request: HttpRequest,
     view: Option<Arc<Bff>>,
 ) -> Response {
+    let headers = http_request.headers().clone();
     let Some(accepted) = stream::accepted(&headers) else {
         return not_acceptable();
     };
@@ -53,6 +55,31 @@ pub(super) async fn graphql_post_in(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
+    let principal = principal.map(|p| p.0);
+    if state.uploads.enabled && essence.eq_ignore_ascii_case("multipart/form-data") {
+        let body = http_request.into_body();
+        let (request, uploads) =
+            match upload::read(&state.uploads, &headers, body, state.max_body_bytes).await {
+                Ok(read) => read,
+                Err(error) => return upload::refusal(&error, media),
+            };
+        let accepted = Accepted {
+            framing: None,
+            ..accepted
+        };
+        return run(
+            &state,
+            headers,
+            request_id.0,
+            principal,
+            request,
+            accepted,
+            false,
+            view,
+            Some(uploads),
+        )
+        .await;
+    }
     if !essence.eq_ignore_ascii_case(JSON) {
         return simple_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -61,6 +88,11 @@ pub(super) async fn graphql_post_in(
             "UNSUPPORTED_MEDIA_TYPE",
         );
     }
+    // Read with the router's body limit (`limits.max_body_bytes`).
+    let body = match Bytes::from_request(http_request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let raw: Json = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -91,7 +123,6 @@ pub(super) async fn graphql_post_in(
             return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    let principal = principal.map(|p| p.0);
     run(
         &state,
         headers,
@@ -101,6 +132,7 @@ pub(super) async fn graphql_post_in(
         accepted,
         false,
         view,
+        None,
     )
     .await
 }
@@ -197,6 +229,7 @@ pub(super) async fn graphql_get_in(
         accepted,
         true,
         view,
+        None,
     )
     .await
 }
@@ -255,6 +288,7 @@ pub(super) async fn run(
     accepted: Accepted,
     over_get: bool,
     view: Option<Arc<Bff>>,
+    uploads: Option<Arc<Uploads>>,
 ) -> Response {
     let client = view
         .as_ref()
@@ -262,7 +296,8 @@ pub(super) async fn run(
     let engine = state.engine.load_full();
     let principal = principal.unwrap_or_else(|| Arc::new(Principal::anonymous()));
     let deadline = engine.deadline(view.as_deref());
-    let context = state.context(headers, request_id, &principal, deadline);
+    let mut context = state.context(headers, request_id, &principal, deadline);
+    context.uploads = uploads.clone();
     let media = accepted.media;
     if let Some(framing) = accepted.framing {
         return stream::respond(
@@ -275,6 +310,7 @@ pub(super) async fn run(
     // Only operations planned before qualify: the check must not plan (nor count as a
     // plan-cache lookup) on its own.
     let shareable = !context.expose_plan
+        && uploads.is_none()
         && engine.cached_kind(
             view.as_deref(),
             &request.query,
@@ -295,6 +331,10 @@ pub(super) async fn run(
         Some(key) => state.dedupe.run(key, Box::pin(work)).await,
         None => work.await,
     };
+    // Files that could not be sent make the answer theirs, whatever the fetch saw.
+    if let Some(failure) = uploads.and_then(|u| u.failure()) {
+        return upload::refusal(&failure, media);
+    }
     let mut response = respond(done.status, media, done.body.clone());
     if done.allow_post {
         response

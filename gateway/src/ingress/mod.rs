@@ -16,6 +16,7 @@ mod state;
 mod stream;
 mod streaming;
 pub mod tls;
+mod upload;
 pub mod ws;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use http::RequestId;
 use http::RequestInfo;
 pub use state::AppState;
 pub use streaming::StreamingConfig;
+pub use upload::UploadConfig;
 
 /// `edge:` in the config file: HTTP settings of the GraphQL endpoints.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -68,6 +70,9 @@ pub struct EdgeConfig {
     pub cache_status: bool,
     #[serde(default)]
     pub shutdown: listen::ShutdownConfig,
+    /// File uploads (the GraphQL multipart request spec): off unless enabled.
+    #[serde(default)]
+    pub uploads: UploadConfig,
 }
 
 impl Default for EdgeConfig {
@@ -79,6 +84,7 @@ impl Default for EdgeConfig {
             connections: Default::default(),
             cache_status: false,
             shutdown: Default::default(),
+            uploads: Default::default(),
         }
     }
 }

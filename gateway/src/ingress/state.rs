@@ -41,6 +41,10 @@ pub struct AppState {
     pub streams: PrincipalStreams,
     /// Say in a `Cache-Status` header whether a response cache answered.
     pub cache_status: bool,
+    /// Multipart requests with files.
+    pub uploads: super::UploadConfig,
+    /// The largest JSON body (and `operations` or `map` part of a multipart one).
+    pub max_body_bytes: usize,
 }
 
 /// Where a client's streams on `bff` are counted: apart, under the BFF's name, when it
@@ -99,6 +103,7 @@ impl AppState {
             client_headers: Arc::new(headers),
             principal: principal.is_authenticated().then(|| principal.clone()),
             deadline: deadline.map(|d| tokio::time::Instant::now() + d),
+            uploads: None,
         }
     }
 }

@@ -512,6 +512,7 @@ async fn run(
         deadline: engine
             .deadline(view.as_deref())
             .map(|d| tokio::time::Instant::now() + d),
+        uploads: None,
     };
     let mut responses = match engine
         .stream_as(view.as_deref(), &request, false, true, &context, &principal)

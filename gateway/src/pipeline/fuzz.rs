@@ -338,6 +338,7 @@ async fn random_operations_and_upstream_answers_never_break_the_pipeline() {
         client_headers: Default::default(),
         principal: None,
         deadline: None,
+        uploads: None,
     };
     let (mut executed, mut refused) = (0u64, 0u64);
     for case in 0..cases {

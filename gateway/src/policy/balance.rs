@@ -528,6 +528,7 @@ mod tests {
             operation_name: "".into(),
             variables: Default::default(),
             is_mutation: false,
+            uploads: None,
             headers: Default::default(),
             client_headers: Default::default(),
             principal: None,

@@ -141,7 +141,7 @@ impl Source for Dedupe {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
-        if request.is_mutation {
+        if !request.replayable() {
             return self.inner.fetch(request);
         }
         let k = key(&request, &self.vary);
@@ -217,7 +217,7 @@ impl Source for Cache {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
-        if request.is_mutation {
+        if !request.replayable() {
             return self.dedupe.inner.fetch(request);
         }
         let k = key(&request, &self.config.vary_headers);

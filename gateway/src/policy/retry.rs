@@ -38,7 +38,7 @@ impl Source for Retry {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
-        if request.is_mutation {
+        if !request.replayable() {
             return self.inner.fetch(request);
         }
         self.budget.deposit();

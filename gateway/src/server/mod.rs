@@ -111,6 +111,8 @@ pub async fn start(spec: &GatewaySpec) -> Result<RunningGateway, StartupError> {
         draining: Default::default(),
         streams: Default::default(),
         cache_status: spec.edge.cache_status,
+        uploads: spec.edge.uploads.clone(),
+        max_body_bytes: spec.limits.max_body_bytes,
     });
     let app = ingress::router(state.clone(), spec.limits.max_body_bytes, &spec.edge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

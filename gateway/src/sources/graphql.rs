@@ -85,18 +85,27 @@ impl Source for GraphqlSource {
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
         tracing::Span::current().record("kind", "graphql");
-        let body = request_body(&request);
-        let call = self
-            .client
-            .post(self.url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(
-                http::header::ACCEPT,
-                "application/graphql-response+json, application/json",
-            )
-            .headers(request.headers)
-            .body(body)
-            .send();
+        let call = self.client.post(self.url.clone()).header(
+            http::header::ACCEPT,
+            "application/graphql-response+json, application/json",
+        );
+        let call = match &request.uploads {
+            None => call
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(request_body(&request, request.variables.as_bytes())),
+            Some(uploads) => {
+                match uploads.request_body(&request.variables, |v| request_body(&request, v)) {
+                    // Subgraphs with CSRF prevention (Apollo Server's) want this header
+                    // on multipart requests, as the gateway wants it from clients.
+                    Ok((content_type, body)) => call
+                        .header(http::header::CONTENT_TYPE, content_type)
+                        .header("apollo-require-preflight", "true")
+                        .body(body),
+                    Err(e) => return Box::pin(async move { Err(e) }),
+                }
+            }
+        };
+        let call = call.headers(request.headers).send();
         let limit = self.max_response_bytes;
         Box::pin(async move {
             {
@@ -198,7 +207,7 @@ async fn subscribe_sse(
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "text/event-stream")
         .headers(request.headers.clone())
-        .body(request_body(&request))
+        .body(request_body(&request, request.variables.as_bytes()))
         .send()
         .await
         .map_err(|e| FetchError::Connect(root_cause(&e)))?;
@@ -272,9 +281,8 @@ fn max_age(value: &str) -> Option<Duration> {
 }
 
 /// `{"query":…,"operationName":…,"variables":…}`, the variables copied as written.
-fn request_body(request: &SourceRequest) -> Vec<u8> {
+fn request_body(request: &SourceRequest, variables: &[u8]) -> Vec<u8> {
     use crate::sources::value::write_json_string;
-    let variables = request.variables.as_bytes();
     let mut body = Vec::with_capacity(request.operation.len() + variables.len() + 64);
     body.extend_from_slice(b"{\"query\":");
     write_json_string(&mut body, request.operation.as_bytes());
@@ -302,12 +310,14 @@ mod tests {
             operation_name: "Q".into(),
             variables: variables.finish(),
             is_mutation: false,
+            uploads: None,
             headers: Default::default(),
             client_headers: Default::default(),
             principal: None,
             deadline: None,
         };
-        let body: serde_json::Value = serde_json::from_slice(&request_body(&request))?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&request_body(&request, request.variables.as_bytes()))?;
         assert_eq!(
             body,
             serde_json::json!({

@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod rest;
 pub mod sse;
 pub mod tls;
+pub mod upload;
 pub mod value;
 pub mod ws;
 
@@ -53,8 +54,11 @@ pub struct SourceRequest {
     pub operation: Arc<str>,
     pub operation_name: Arc<str>,
     pub variables: Variables,
-    /// Mutations are never retried nor cached.
+    /// Mutations are never retried nor cached (see [`SourceRequest::replayable`]).
     pub is_mutation: bool,
+    /// The client's files, when this fetch's variables hold some: GraphQL sources send
+    /// them on as a multipart request, other kinds refuse them.
+    pub uploads: Option<Arc<upload::Uploads>>,
     /// Headers to send upstream (request id, propagated credentials, trace context);
     /// sources that are not HTTP map them to their own metadata.
     pub headers: http::HeaderMap,
@@ -65,6 +69,14 @@ pub struct SourceRequest {
     pub principal: Option<Arc<crate::common::principal::Principal>>,
     /// The client request's deadline: the timeout layers cut every wait to it.
     pub deadline: Option<tokio::time::Instant>,
+}
+
+impl SourceRequest {
+    /// Whether sending this request again (a retry, a shared or cached answer) is
+    /// harmless: not for mutations, and never for files, which can be read only once.
+    pub fn replayable(&self) -> bool {
+        !self.is_mutation && self.uploads.is_none()
+    }
 }
 
 /// What bounds each backend call of a REST or gRPC source.

@@ -77,6 +77,15 @@ impl LocalExecutor {
         &self,
         request: SourceRequest,
     ) -> BoxFuture<'static, Result<SourceResponse, FetchError>> {
+        if request.uploads.is_some() {
+            return Box::pin(async {
+                Err(FetchError::Upstream {
+                    code: "UPLOAD_NOT_SUPPORTED".into(),
+                    message: "file uploads can only go to GraphQL subgraphs".into(),
+                    retryable: false,
+                })
+            });
+        }
         let parsed = match self.parsed(&request) {
             Ok(op) => op,
             Err(e) => return Box::pin(async move { Err(e) }),

@@ -109,6 +109,7 @@ async fn run(exec: &LocalExecutor, op: &str, variables: Json) -> Json {
                 &variables.as_object().cloned().unwrap_or_default(),
             ),
             is_mutation: false,
+            uploads: None,
             headers: http::HeaderMap::new(),
             client_headers: Default::default(),
             principal: None,
