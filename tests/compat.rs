@@ -2100,3 +2100,219 @@ async fn an_operation_no_subgraph_can_route_is_a_request_error() {
     .await;
     env.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Join data that no query path satisfies
+// ---------------------------------------------------------------------------------------
+
+/// `node` is shared by two subgraphs, each of which has one implementation's `id` only as
+/// `@external` (so it can neither answer it nor enter the other subgraph with it).
+fn members_and_posts() -> Vec<(&'static str, Fixture)> {
+    let a = Fixture::new(
+        &fed2(
+            r#"
+            type Query { node(id: ID!): Node @shareable member(id: ID!): Member }
+            interface Node { id: ID! }
+            type Member implements Node @key(fields: "id") { id: ID! handle: String! }
+            type Post implements Node @key(fields: "id") { id: ID! @external author: Member! }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "node": {"$args": [
+                    [{"id": "m1"}, {"__typename": "Member", "id": "m1", "handle": "ann"}],
+                    [{"id": "p1"}, {"__typename": "Post", "id": "never", "author": {"id": "m1"}}]
+                ]},
+                "member": {"$args": [[{"id": "m1"}, {"id": "m1"}]]}
+            },
+            "Member": [{"id": "m1", "handle": "ann"}],
+            "Post": [{"id": "p1", "author": {"id": "m1"}}]
+        }),
+    );
+    let b = Fixture::new(
+        &fed2(
+            r#"
+            type Query { node(id: ID!): Node @shareable post(id: ID!): Post }
+            interface Node { id: ID! }
+            type Member implements Node @key(fields: "id") { id: ID! @external posts: [Post!]! }
+            type Post implements Node @key(fields: "id") { id: ID! body: String! }
+            "#,
+        ),
+        json!({
+            "Query": {
+                "node": {"$args": [
+                    [{"id": "m1"}, {"__typename": "Member", "id": "never", "posts": [{"id": "p1"}]}],
+                    [{"id": "p1"}, {"__typename": "Post", "id": "p1", "body": "hello"}]
+                ]},
+                "post": {"$args": [[{"id": "p1"}, {"id": "p1"}]]}
+            },
+            "Member": [{"id": "m1", "posts": [{"id": "p1"}]}],
+            "Post": [{"id": "p1", "body": "hello"}]
+        }),
+    );
+    vec![("a", a), ("b", b)]
+}
+
+async fn planning_error(env: &Env, query: &str) {
+    env.reset();
+    let body = env.run(query, json!({})).await;
+    if body["data"] != Value::Null {
+        let plan = env.plan(query, &json!({})).await;
+        panic!("{query}: expected a planning error, got {body}\nplan:\n{plan}");
+    }
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "QUERY_PLANNING_FAILED",
+        "{query}: {body}"
+    );
+    assert_eq!(env.total_calls(), 0, "{query}");
+}
+
+#[tokio::test]
+async fn an_interface_field_no_subgraph_resolves_for_every_implementation_is_refused() {
+    let env = Env::start(members_and_posts()).await;
+    // `a` has Post.id only as external, `b` Member.id: no subgraph answers `id` for
+    // every node, and neither can enter the other with a key it does not have.
+    planning_error(&env, r#"{ node(id: "m1") { id } }"#).await;
+    planning_error(&env, r#"{ m: node(id: "m1") { id ... on Post { id } } }"#).await;
+    env.check_calls(
+        r#"{ m: node(id: "m1") { __typename } p: node(id: "p1") { __typename } }"#,
+        data(json!({"m": {"__typename": "Member"}, "p": {"__typename": "Post"}})),
+        &[("a", 1), ("b", 0)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ m: node(id: "m1") { ... on Member { id handle } } p: node(id: "p1") { ... on Post { id body } } }"#,
+        data(json!({"m": {"id": "m1", "handle": "ann"}, "p": {"id": "p1", "body": "hello"}})),
+        &[("a", 1), ("b", 1)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ m: node(id: "m1") { __typename ... on Post { id } } p: node(id: "p1") { ... on Member { id } } }"#,
+        data(json!({"m": {"__typename": "Member"}, "p": {}})),
+        &[("a", 1), ("b", 1)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ post(id: "p1") { id body author { id handle } } }"#,
+        data(
+            json!({"post": {"id": "p1", "body": "hello", "author": {"id": "m1", "handle": "ann"}}}),
+        ),
+        &[("a", 1), ("b", 1)],
+    )
+    .await;
+    env.check_calls(
+        r#"{ member(id: "m1") { id handle posts { id body } } }"#,
+        data(json!({"member": {"id": "m1", "handle": "ann", "posts": [{"id": "p1", "body": "hello"}]}})),
+        &[("a", 1), ("b", 1)],
+    )
+    .await;
+    env.shutdown().await;
+}
+
+/// `b` adds `Node.note` as an `@interfaceObject` whose key is not resolvable: nothing can
+/// enter it; `a` returns `Node` without an implementation of its own.
+#[tokio::test]
+async fn a_non_resolvable_interface_object_is_not_entered() {
+    let a = Fixture::new(
+        &fed2(
+            r#"
+            type Query { a: Node }
+            interface Node { id: ID! }
+            "#,
+        ),
+        json!({"Query": {"a": {"$error": "no type of this subgraph implements Node"}}}),
+    );
+    let b = Fixture::new(
+        &fed2(
+            r#"
+            type Query { b: Node }
+            type Node @interfaceObject @key(fields: "id", resolvable: false) { id: ID! note: String }
+            "#,
+        ),
+        json!({"Query": {"b": {"id": "n1", "note": "foo"}}}),
+    );
+    let env = Env::start(vec![("a", a), ("b", b)]).await;
+    env.check_calls(
+        "{ b { id note } }",
+        data(json!({"b": {"id": "n1", "note": "foo"}})),
+        &[("a", 0), ("b", 1)],
+    )
+    .await;
+    planning_error(&env, "{ a { note } }").await;
+    env.reset();
+    let body = env.run("{ a { id } }", json!({})).await;
+    assert_eq!(body["data"], json!({"a": null}), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["a"]), "{body}");
+    env.shutdown().await;
+}
+
+/// `Item` is `OnlyA | Both` in `a` and `OnlyB | Both` in `b`, and each subgraph also has the
+/// other's member type, outside the union: membership follows each subgraph's union
+/// (`join__unionMember`), never the supergraph's, so neither is sent a type condition
+/// that cannot apply there, and a member a subgraph cannot return stays absent.
+#[tokio::test]
+async fn union_membership_follows_each_subgraph() {
+    let a = Fixture::new(
+        &fed2(
+            r#"
+            type Query { fromA: [Item!]! pick: Item @shareable onlyB: OnlyB }
+            union Item = OnlyA | Both
+            type OnlyA { x: Int }
+            type OnlyB { y: Int @shareable }
+            type Both { z: Int @shareable }
+            "#,
+        ),
+        json!({"Query": {
+            "fromA": [{"__typename": "OnlyA", "x": 1}, {"__typename": "Both", "z": 3}],
+            "pick": {"__typename": "OnlyA", "x": 1},
+            "onlyB": {"y": 20}
+        }}),
+    );
+    let b = Fixture::new(
+        &fed2(
+            r#"
+            type Query { fromB: [Item!]! pick: Item @shareable }
+            union Item = OnlyB | Both
+            type OnlyB { y: Int @shareable }
+            type Both { z: Int @shareable }
+            "#,
+        ),
+        json!({"Query": {
+            "fromB": [{"__typename": "OnlyB", "y": 2}, {"__typename": "Both", "z": 4}],
+            "pick": {"__typename": "OnlyB", "y": 2}
+        }}),
+    );
+    let env = Env::start(vec![("a", a), ("b", b)]).await;
+    let members = "__typename ... on OnlyA { x } ... on OnlyB { y } ... on Both { z }";
+    env.check_calls(
+        &format!("{{ fromA {{ {members} }} fromB {{ {members} }} }}"),
+        data(json!({
+            "fromA": [{"__typename": "OnlyA", "x": 1}, {"__typename": "Both", "z": 3}],
+            "fromB": [{"__typename": "OnlyB", "y": 2}, {"__typename": "Both", "z": 4}]
+        })),
+        &[("a", 1), ("b", 1)],
+    )
+    .await;
+    // Only `b`'s members asked for: `a` is still asked for `fromA` (it has no such
+    // member, so the items are empty objects), with no condition on `OnlyB`.
+    env.check_calls(
+        "{ fromA { ... on OnlyB { y } } onlyB { y } }",
+        data(json!({"fromA": [{}, {}], "onlyB": {"y": 20}})),
+        &[("a", 1), ("b", 0)],
+    )
+    .await;
+    let sent = env.subgraph("a").received();
+    let query = sent[0]["query"].as_str().unwrap_or("");
+    assert!(!query.contains("on OnlyB"), "{query}");
+    // A shared root field answered by one subgraph: the other's members never appear.
+    env.reset();
+    let body = env.run(&format!("{{ pick {{ {members} }} }}"), json!({})).await;
+    let pick = &body["data"]["pick"];
+    assert!(
+        *pick == json!({"__typename": "OnlyA", "x": 1})
+            || *pick == json!({"__typename": "OnlyB", "y": 2}),
+        "{body}"
+    );
+    assert_eq!(env.total_calls(), 1);
+    env.shutdown().await;
+}

@@ -46,6 +46,8 @@ pub struct Key {
 pub struct TypeInGraph {
     pub keys: Vec<Key>,
     pub is_interface_object: bool,
+    /// The graph defines the type as an extension (`extend type`, `@extends`).
+    pub extension: bool,
 }
 
 /// What one graph can do with a field.
@@ -137,6 +139,9 @@ impl Supergraph {
                 if bool_arg(&directive.arguments, "isInterfaceObject") == Some(true) {
                     entry.is_interface_object = true;
                 }
+                if bool_arg(&directive.arguments, "extension") == Some(true) {
+                    entry.extension = true;
+                }
             }
             // join v0.1: fields without `@join__field` belong to the owner graph only.
             let owner = match ty.directives().get("join__owner") {
@@ -226,13 +231,17 @@ impl Supergraph {
                         );
                     }
                 }
-                // Key fields are always readable from a graph that declares the key,
-                // even when marked external (Federation 1 style `@external` keys).
+                // The key fields of a type extension are readable from its graph even
+                // when marked external (Federation 1 style `@external` keys: the graph
+                // gets them in every representation). Elsewhere `@external` on a key
+                // field means what it says: the graph cannot answer it, nor enter
+                // another graph with that key. join v0.1 has no `external`: there every key is readable.
                 for (&g, in_graph) in &meta.graphs {
-                    if in_graph
-                        .keys
-                        .iter()
-                        .any(|k| k.fields.field_names().any(|n| n == field_name.as_str()))
+                    if (in_graph.extension || owner.is_some())
+                        && in_graph
+                            .keys
+                            .iter()
+                            .any(|k| k.fields.field_names().any(|n| n == field_name.as_str()))
                     {
                         field.graphs.entry(g).or_default().resolvable = true;
                     }

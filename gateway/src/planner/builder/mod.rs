@@ -566,6 +566,15 @@ impl<'a> Builder<'a> {
                     out.add_typename();
                     if local || self.has_interface_route(ctx, &ctx.parent, &field.name) {
                         self.plan_field(ctx, field, out, deps)?;
+                    } else if runtime.is_empty() {
+                        // No implementation to route through: the field would silently
+                        // never be fetched.
+                        return Err(PlanError::Unplannable(format!(
+                            "cannot plan {}.{}: subgraph \"{}\" has no type implementing {} \
+                             and no subgraph resolves the field on the interface with a \
+                             usable @key",
+                            ctx.parent, field.name, self.sg.graphs[ctx.graph].name, ctx.parent
+                        )));
                     } else {
                         for t in runtime {
                             let sub_ctx = Ctx {
