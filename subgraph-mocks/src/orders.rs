@@ -6,7 +6,7 @@
 //! - `GET /users/{id}/orders?limit=N&status=S`: a user's orders, newest first (a JSON list).
 //! - `GET /orders/{id}`: one order, or 404.
 //! - `GET /orders?ids=A,B`: `{"results": [orders]}`, one batch call for many orders.
-//! - `GET /orders?userIds=1,2&limit=N`: `{"results": [orders]}`, at most N per user, each
+//! - `GET /orders?userIds=1,2&limit=N&status=S`: `{"results": [orders]}`, at most N per user, each
 //!   carrying its `userId`: one batch call for the orders of many users.
 //! - `GET /users/{id}/order-events`: server-sent events, one `message` event (the
 //!   order's JSON) per order of that user emitted on the live source ([`crate::events`]),
@@ -269,6 +269,7 @@ struct BatchParams {
     #[serde(rename = "userIds")]
     user_ids: Option<String>,
     limit: Option<usize>,
+    status: Option<String>,
 }
 
 fn split(list: &str) -> Vec<&str> {
@@ -302,6 +303,7 @@ async fn batch_orders(
                 .flat_map(|u| {
                     orders_of(u)
                         .into_iter()
+                        .filter(|o| params.status.as_deref().is_none_or(|st| st == o.status))
                         .take(params.limit.unwrap_or(usize::MAX))
                 })
                 .map(order_json)
