@@ -570,7 +570,7 @@ async fn persisted_endpoints_are_described_by_an_openapi_document() {
     );
     assert_eq!(
         product["required"],
-        json!(["upc", "name", "price", "inStock"])
+        json!(["upc", "name", "price", "available"])
     );
     assert_eq!(
         doc["components"]["securitySchemes"],
@@ -688,4 +688,218 @@ async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
         error.contains("persisted.endpoints.product.body: `topProducts.name`"),
         "{error}"
     );
+}
+
+/// The partner BFF's transforms (`bffs/partner.yaml`): `Product` is `CatalogItem`,
+/// `inStock` is `available`, `User.orders` always filters on `DELIVERED` and lists two
+/// unless asked. Its schema shows its names; the planner sends the shared graph's.
+#[tokio::test]
+async fn transforms_rename_types_and_fields_and_set_arguments() {
+    let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
+        .await
+        .expect("start mocks");
+    let services = subgraph_mocks::MockServices::start("127.0.0.1")
+        .await
+        .expect("start services");
+    let orders = services.url("orders");
+    let env = TestEnv::with_mocks(mocks, |spec| {
+        spec.urls.insert("orders".into(), orders);
+    })
+    .await;
+    let partner = |query: &str| {
+        post(
+            &env,
+            "/bff/partner/graphql",
+            json!({ "query": query }),
+            Some(PARTNER_PRO_KEY),
+        )
+    };
+    let item = partner(r#"{ __type(name: "CatalogItem") { fields { name } } }"#).await;
+    let product = partner(r#"{ __type(name: "Product") { name } }"#).await;
+    let user =
+        partner(r#"{ __type(name: "User") { fields { name args { name defaultValue } } } }"#).await;
+    let fields: Vec<&str> = item.body["data"]["__type"]["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&"available") && !fields.contains(&"inStock"),
+        "{}",
+        item.body
+    );
+    assert_eq!(
+        product.body["data"]["__type"],
+        Value::Null,
+        "{}",
+        product.body
+    );
+    let orders = user.body["data"]["__type"]["fields"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "orders"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        orders["args"],
+        json!([{"name": "first", "defaultValue": "2"}]),
+        "{orders}"
+    );
+
+    // Same data as the unified endpoint asked in the shared graph's names.
+    let ours = partner(
+        r#"{ topProducts(first: 3) { __typename upc available ... on CatalogItem { name } }
+             user(id: "1") { orders { id status } } }"#,
+    )
+    .await;
+    let unified = env
+        .query(
+            r#"{ topProducts(first: 3) { upc inStock name }
+                 user(id: "1") { orders(first: 2, status: DELIVERED) { id status } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(ours.status, 200, "{}", ours.body);
+    let expected: Vec<Value> = unified["data"]["topProducts"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|p| {
+                    json!({"__typename": "CatalogItem", "upc": p["upc"], "available": p["inStock"], "name": p["name"]})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        ours.body["data"]["topProducts"],
+        json!(expected),
+        "{}",
+        ours.body
+    );
+    assert_eq!(
+        ours.body["data"]["user"], unified["data"]["user"],
+        "{}",
+        ours.body
+    );
+    let statuses = ours.body["data"]["user"]["orders"]
+        .as_array()
+        .map(|o| o.iter().all(|o| o["status"] == "DELIVERED"))
+        .unwrap_or(false);
+    assert!(statuses, "{}", ours.body);
+    // The partner's own default gives way to what the client asks.
+    let more = partner(r#"{ user(id: "1") { orders(first: 5) { id } } }"#).await;
+    let all = env
+        .query(
+            r#"{ user(id: "1") { orders(first: 5, status: DELIVERED) { id } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(more.body["data"], all["data"], "{}", more.body);
+
+    // The shared graph's names and the fixed argument are not the partner's schema.
+    for (query, message) in [
+        ("{ topProducts { inStock } }", "inStock"),
+        ("{ topProducts { ... on Product { upc } } }", "Product"),
+        (
+            r#"{ user(id: "1") { orders(status: PAID) { id } } }"#,
+            "status",
+        ),
+    ] {
+        let reply = partner(query).await;
+        assert_eq!(
+            code(&reply),
+            "GRAPHQL_VALIDATION_FAILED",
+            "{query}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body.to_string().contains(message),
+            "{query}: {}",
+            reply.body
+        );
+    }
+    env.shutdown().await;
+    services.shutdown().await;
+}
+
+/// A transform that names something the view lacks, or takes a name the shared graph
+/// uses, stops the BFF from loading, saying which entry.
+#[tokio::test]
+async fn bad_transforms_are_refused_at_load() {
+    let root = e2e_tests::workspace_root();
+    let original = std::fs::read_to_string(root.join("bffs/partner.yaml")).expect("partner.yaml");
+    let example =
+        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
+    let supergraph = gateway::server::compose_subgraphs(&example)
+        .await
+        .expect("composes");
+    let schema = gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph)
+        .expect("supergraph loads");
+    let cases = [
+        (
+            "rename_types: { Product: CatalogItem }",
+            "rename_types: { Product: User }",
+            "transforms.rename_types.Product: `User` is already a type of the shared graph",
+        ),
+        (
+            "rename_types: { Product: CatalogItem }",
+            "rename_types: { Gadget: CatalogItem }",
+            "transforms.rename_types.Gadget: no such type in this BFF's view",
+        ),
+        (
+            "rename_fields: { Product.inStock: available }",
+            "rename_fields: { Product.stock: available }",
+            "transforms.rename_fields.Product.stock: no field `Product.stock` in this BFF's view",
+        ),
+        (
+            "rename_fields: { Product.inStock: available }",
+            "rename_fields: { Product.inStock: upc }",
+            "`Product` already has a field `upc` in the shared graph",
+        ),
+        (
+            "rename_fields: { Product.inStock: available }",
+            "rename_fields: { User.birthday: born }",
+            "no field `User.birthday` in this BFF's view",
+        ),
+        (
+            "User.orders.status: { fixed: DELIVERED }",
+            "User.orders.status: { fixed: LOST }",
+            "transforms.arguments.User.orders.status: \"LOST\" is not a value of type OrderStatus",
+        ),
+        (
+            "User.orders.first: { default: 2 }",
+            "User.orders.first: { default: two }",
+            "\"two\" is not a value of type Int",
+        ),
+        (
+            "User.orders.first: { default: 2 }",
+            "User.orders.limit: { default: 2 }",
+            "`User.orders` has no argument `limit`",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(original.contains(from), "{from}");
+        let bff = original.replace(from, to).replace(
+            "dir: partner/operations",
+            &format!("dir: {}", root.join("bffs/partner/operations").display()),
+        );
+        let file = std::env::temp_dir().join(format!(
+            "partner-bad-{}-{}.yaml",
+            std::process::id(),
+            e2e_tests::free_port()
+        ));
+        std::fs::write(&file, bff).expect("write");
+        let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
+        let _ = std::fs::remove_file(&file);
+        let verifiers = gateway::bff::config::Verifiers {
+            bearer: true,
+            api_key: true,
+        };
+        let error = gateway::bff::build(&schema, &[config], verifiers)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("BFF `partner`: ") && error.contains(expected),
+            "{to}: {error}"
+        );
+    }
 }

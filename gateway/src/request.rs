@@ -163,13 +163,15 @@ pub fn prepare(
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<Prepared, RequestError> {
-    prepare_with(schema, &schema.api, query, operation_name)
+    prepare_with(schema, &schema.api, None, query, operation_name)
 }
 
-/// [`prepare`] against a view of the API schema (a BFF's).
+/// [`prepare`] against a view of the API schema (a BFF's), whose own names and
+/// argument rules `mapping` turns back into the graph's before planning.
 pub fn prepare_with(
     schema: &SchemaSnapshot,
     api: &Valid<Schema>,
+    mapping: Option<&planner::ViewMapping>,
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<Prepared, RequestError> {
@@ -211,7 +213,10 @@ pub fn prepare_with(
         apollo_compiler::introspection::check_max_depth(&document, op)
             .map_err(|e| RequestError::Validation(vec![e.to_graphql_error(&document.sources)]))?;
     }
-    let operation = Operation::from_document(api, &document, op)?;
+    let mut operation = Operation::from_document(api, &document, op)?;
+    if let Some(mapping) = mapping {
+        operation = mapping.apply(operation);
+    }
     let plan = planner::build_plan(&schema.supergraph, &operation)?;
     Ok(Prepared {
         document,

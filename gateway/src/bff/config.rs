@@ -16,6 +16,9 @@ pub struct BffConfig {
     pub description: Option<String>,
     #[serde(default)]
     pub view: ViewConfig,
+    /// This BFF's own names and argument rules over its view (`docs/bff.md`).
+    #[serde(default)]
+    pub transforms: super::transform::TransformConfig,
     #[serde(default)]
     pub auth: BffAuth,
     #[serde(default)]

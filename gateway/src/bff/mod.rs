@@ -6,6 +6,7 @@ pub mod config;
 pub mod limits;
 pub mod openapi;
 pub mod persisted;
+pub mod transform;
 pub mod view;
 
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ pub struct Bff {
     pub api: Valid<Schema>,
     pub implementers: ApolloMap<Name, Implementers>,
     pub persisted: Persisted,
+    /// The BFF's names and argument rules, mapped back onto the graph's before planning.
+    pub mapping: crate::planner::ViewMapping,
 }
 
 impl std::fmt::Debug for Bff {
@@ -110,7 +113,6 @@ pub fn build(
         config.auth.check(verifiers).map_err(fail)?;
         let api = view::view_schema(&schema.api, &schema.supergraph.schema, &config.view)
             .map_err(fail)?;
-        let implementers = api.implementers_map();
         let persisted =
             Persisted::load(config.persisted.dir.as_deref(), config.persisted.apq).map_err(fail)?;
         for coordinate in config.cache.ttl.keys() {
@@ -124,20 +126,28 @@ pub fn build(
                 )));
             }
         }
+        // Cache rules name the shared graph's types and fields, as the planned operation
+        // does: they are checked before the BFF's own names apply.
+        let (api, mapping) =
+            transform::apply(api, &schema.api, &config.transforms).map_err(fail)?;
+        let implementers = api.implementers_map();
         let bff = Bff {
             responses: moka::sync::Cache::new(config.cache.max_entries),
             config: config.clone(),
             api,
             implementers,
             persisted,
+            mapping,
         };
         for op in bff.persisted.operations() {
-            prepare_with(schema, &bff.api, &op.document, None).map_err(|e| {
-                fail(format!(
-                    "persisted operation `{}` is invalid for this view: {e}",
-                    op.name
-                ))
-            })?;
+            prepare_with(schema, &bff.api, Some(&bff.mapping), &op.document, None).map_err(
+                |e| {
+                    fail(format!(
+                        "persisted operation `{}` is invalid for this view: {e}",
+                        op.name
+                    ))
+                },
+            )?;
         }
         for (endpoint, shape) in &config.persisted.endpoints {
             let op = bff.persisted.by_name(endpoint).ok_or_else(|| {

@@ -144,6 +144,7 @@ impl Incremental {
                 &self.variables,
                 &mut errors,
                 &main.failed,
+                self.prepared.operation.client_type_names.as_deref(),
             );
             for (path, data) in found {
                 if items.len() > 1 {

@@ -39,6 +39,8 @@ struct Projector<'a> {
     out: Vec<u8>,
     /// Leave out deferred fragments (they come in later payloads).
     skip_deferred: bool,
+    /// A BFF's names for the graph's types (`__typename`).
+    type_names: Option<&'a std::collections::HashMap<Name, Name>>,
 }
 
 /// The fields selected under one response key (nearly always one: no allocation).
@@ -91,6 +93,7 @@ pub fn project<'a>(
         // Capped: one huge answer must not make every later one allocate as much.
         out: Vec::with_capacity((size_hint + size_hint / 16 + 64).clamp(4096, 1 << 20)),
         skip_deferred,
+        type_names: operation.client_type_names.as_deref(),
     };
     let fields = p.collect(&operation.selection, &operation.root_type);
     p.out.push(b'{');
@@ -422,7 +425,8 @@ impl<'a> Projector<'a> {
             self.write_key(entry.key);
             let field = entry.group[0];
             if field.name == "__typename" {
-                self.write_str(runtime);
+                let name = self.type_names.and_then(|n| n.get(runtime));
+                self.write_str(name.unwrap_or(runtime));
                 continue;
             }
             let value = object.find(&entry.tree_key, hint).and_then(|at| {
@@ -449,6 +453,7 @@ pub fn project_deferred<'a>(
     variables: &'a Map<String, Json>,
     errors: &'a mut Vec<Json>,
     failed: &'a [Vec<PathElem>],
+    type_names: Option<&'a std::collections::HashMap<Name, Name>>,
 ) -> Vec<(Json, Vec<u8>)> {
     let mut p = Projector {
         schema,
@@ -459,6 +464,7 @@ pub fn project_deferred<'a>(
         memo: Vec::new(),
         out: Vec::new(),
         skip_deferred: true,
+        type_names,
     };
     let mut out = Vec::new();
     p.deferred_at(site, &site.path, data, &mut out);

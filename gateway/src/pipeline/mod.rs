@@ -168,7 +168,14 @@ impl Engine {
         self.metrics.cache("plan", false);
         span.record("plan_cache_hit", false);
         let api = view.map_or(&self.schema.api, |v| &v.api);
-        let prepared = Arc::new(prepare_with(&self.schema, api, query, operation_name)?);
+        let mapping = view.map(|v| &v.mapping);
+        let prepared = Arc::new(prepare_with(
+            &self.schema,
+            api,
+            mapping,
+            query,
+            operation_name,
+        )?);
         self.cache.insert(key, prepared.clone());
         Ok(prepared)
     }

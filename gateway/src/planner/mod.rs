@@ -4,11 +4,13 @@
 
 mod builder;
 mod error;
+pub mod mapping;
 pub mod operation;
 pub mod plan;
 
 pub use builder::{ALIAS_MARK, build_plan};
 pub use error::PlanError;
+pub use mapping::ViewMapping;
 pub use operation::Operation;
 pub use plan::{DeferredPlan, FetchKind, FetchNode, PathElem, PlanNode, QueryPlan};
 

@@ -22,6 +22,8 @@ pub struct Operation {
     pub selection: SelectionSet,
     /// How many `@defer` fragments the selection keeps (ids `0..defers`).
     pub defers: usize,
+    /// The names a BFF gives the graph's types, for `__typename` (`mapping.rs`).
+    pub client_type_names: Option<std::sync::Arc<std::collections::HashMap<Name, Name>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -215,6 +217,7 @@ impl Operation {
             variables: operation.variables.clone(),
             selection,
             defers: budget.defers.unwrap_or(0),
+            client_type_names: None,
         })
     }
 }

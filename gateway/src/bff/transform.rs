@@ -1,0 +1,404 @@
+//! A BFF's transforms: its own names for the shared graph's types and fields, and
+//! arguments it sets (fixed, hidden from its clients, or with its own default). They
+//! shape the BFF's schema here; `planner::ViewMapping` maps each operation back onto
+//! the shared graph before planning, so responses are never rewritten after the fact.
+
+use std::collections::BTreeMap;
+
+use apollo_compiler::ast::{Type, Value};
+use apollo_compiler::schema::{ComponentName, ExtendedType, FieldDefinition};
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node, Schema};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::planner::ViewMapping;
+
+/// `transforms:` in a BFF file. Every coordinate names the shared graph's types and
+/// fields (as `view.hide` does); the BFF's clients see the new names.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// `Product: CatalogItem`: object, interface, union, enum or input types.
+    #[serde(default)]
+    pub rename_types: BTreeMap<String, String>,
+    /// `Product.name: title`. On an interface, its implementations' fields follow.
+    #[serde(default)]
+    pub rename_fields: BTreeMap<String, String>,
+    /// `User.orders.status: { fixed: DELIVERED }` or `Query.topProducts.first: { default: 3 }`.
+    #[serde(default)]
+    pub arguments: BTreeMap<String, ArgumentRule>,
+}
+
+/// What a BFF does with one argument: exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArgumentRule {
+    /// Always this value; the argument is gone from the BFF's schema.
+    #[serde(default)]
+    pub fixed: Option<Json>,
+    /// This value when the client leaves the argument out (the schema shows it).
+    #[serde(default)]
+    pub default: Option<Json>,
+}
+
+impl TransformConfig {
+    pub fn is_empty(&self) -> bool {
+        self.rename_types.is_empty() && self.rename_fields.is_empty() && self.arguments.is_empty()
+    }
+}
+
+/// The BFF's schema from its view (`shared`: the whole API schema, whose type names a
+/// rename may not take), and the mapping back.
+pub fn apply(
+    view: Valid<Schema>,
+    shared: &Schema,
+    config: &TransformConfig,
+) -> Result<(Valid<Schema>, ViewMapping), String> {
+    let mut mapping = ViewMapping::default();
+    if config.is_empty() {
+        return Ok((view, mapping));
+    }
+    let mut schema = view.into_inner();
+    for (coordinate, rule) in &config.arguments {
+        let at = |m: String| format!("transforms.arguments.{coordinate}: {m}");
+        let mut parts = coordinate.splitn(3, '.');
+        let (Some(ty), Some(field), Some(argument)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(at("must be `Type.field.argument`".into()));
+        };
+        for owner in owners(&schema, ty, field).map_err(at)? {
+            let definition = field_of(&schema, &owner, field).map_err(at)?;
+            let Some(index) = definition.arguments.iter().position(|a| a.name == argument) else {
+                return Err(at(format!(
+                    "`{owner}.{field}` has no argument `{argument}`"
+                )));
+            };
+            let (fixed, json) = match (&rule.fixed, &rule.default) {
+                (Some(v), None) => (true, v),
+                (None, Some(v)) => (false, v),
+                _ => return Err(at("set one of `fixed` and `default`".into())),
+            };
+            let value = literal(&schema, &definition.arguments[index].ty, json).map_err(at)?;
+            let name = definition.arguments[index].name.clone();
+            let definition = field_mut(&mut schema, &owner, field).map_err(at)?;
+            if fixed {
+                definition.arguments.remove(index);
+            } else {
+                definition.arguments[index].make_mut().default_value =
+                    Some(Node::new(value.clone()));
+            }
+            let field = definition.name.clone();
+            mapping.set_argument(owner, field, name, value, fixed);
+        }
+    }
+    for (coordinate, new) in &config.rename_fields {
+        let at = |m: String| format!("transforms.rename_fields.{coordinate}: {m}");
+        let Some((ty, field)) = coordinate.split_once('.') else {
+            return Err(at("must be `Type.field`".into()));
+        };
+        let new = Name::new(new).map_err(|_| at(format!("`{new}` is not a GraphQL name")))?;
+        for owner in owners(&schema, ty, field).map_err(at)? {
+            let Some(fields) = fields_mut(&mut schema, &owner) else {
+                continue;
+            };
+            if fields.contains_key(&new) {
+                return Err(at(format!(
+                    "`{owner}` already has a field `{new}` in the shared graph"
+                )));
+            }
+            let old = std::mem::take(fields);
+            *fields = old
+                .into_iter()
+                .map(|(name, mut definition)| {
+                    if name == field {
+                        definition.make_mut().name = new.clone();
+                        (new.clone(), definition)
+                    } else {
+                        (name, definition)
+                    }
+                })
+                .collect();
+            let field = Name::new(field).map_err(|e| at(e.to_string()))?;
+            mapping.rename_field(owner, field, new.clone());
+        }
+    }
+    for (old, new) in &config.rename_types {
+        let at = |m: String| format!("transforms.rename_types.{old}: {m}");
+        let roots = [
+            &schema.schema_definition.query,
+            &schema.schema_definition.mutation,
+            &schema.schema_definition.subscription,
+        ];
+        if roots
+            .iter()
+            .any(|r| r.as_ref().is_some_and(|r| r.name == old.as_str()))
+        {
+            return Err(at("root operation types keep their names".into()));
+        }
+        let Some((old, definition)) = schema.types.get_key_value(old.as_str()) else {
+            return Err(at("no such type in this BFF's view".into()));
+        };
+        if definition.is_built_in() || matches!(definition, ExtendedType::Scalar(_)) {
+            return Err(at("built-in types and scalars keep their names".into()));
+        }
+        let old = old.clone();
+        let new = Name::new(new).map_err(|_| at(format!("`{new}` is not a GraphQL name")))?;
+        if schema.types.contains_key(&new) || shared.types.contains_key(&new) {
+            return Err(at(format!("`{new}` is already a type of the shared graph")));
+        }
+        rename_type(&mut schema, &old, &new);
+        mapping.rename_type(old, new);
+    }
+    let schema = schema.validate().map_err(|e| {
+        format!(
+            "transforms: the BFF's schema would be invalid: {}",
+            e.errors
+        )
+    })?;
+    Ok((schema, mapping))
+}
+
+/// The types a rule on `ty.field` applies to: the type, and when it is an interface,
+/// every type implementing it. A field an object has from an interface is transformed
+/// on the interface, or the object would no longer implement it.
+fn owners(schema: &Schema, ty: &str, field: &str) -> Result<Vec<Name>, String> {
+    let (name, definition) = schema
+        .types
+        .get_key_value(ty)
+        .ok_or_else(|| format!("no type `{ty}` in this BFF's view"))?;
+    let (fields, interfaces) = match definition {
+        ExtendedType::Object(o) => (&o.fields, &o.implements_interfaces),
+        ExtendedType::Interface(i) => (&i.fields, &i.implements_interfaces),
+        _ => return Err(format!("`{ty}` is not an object or interface type")),
+    };
+    if !fields.contains_key(field) {
+        return Err(format!("no field `{ty}.{field}` in this BFF's view"));
+    }
+    if let Some(interface) = interfaces
+        .iter()
+        .find(|i| field_of(schema, i, field).is_ok())
+    {
+        return Err(format!(
+            "`{ty}.{field}` is the interface field `{}.{field}`: transform that one",
+            interface.name
+        ));
+    }
+    let mut owners = vec![name.clone()];
+    if matches!(definition, ExtendedType::Interface(_)) {
+        for (other, definition) in &schema.types {
+            let implements = match definition {
+                ExtendedType::Object(o) => &o.implements_interfaces,
+                ExtendedType::Interface(i) => &i.implements_interfaces,
+                _ => continue,
+            };
+            if implements.iter().any(|i| i.name == *name) {
+                owners.push(other.clone());
+            }
+        }
+    }
+    Ok(owners)
+}
+
+fn field_of<'s>(schema: &'s Schema, ty: &str, field: &str) -> Result<&'s FieldDefinition, String> {
+    schema
+        .type_field(ty, field)
+        .map(|f| &***f)
+        .map_err(|_| format!("no field `{ty}.{field}` in this BFF's view"))
+}
+
+fn fields_mut<'s>(
+    schema: &'s mut Schema,
+    ty: &str,
+) -> Option<
+    &'s mut apollo_compiler::collections::IndexMap<
+        Name,
+        apollo_compiler::schema::Component<FieldDefinition>,
+    >,
+> {
+    match schema.types.get_mut(ty)? {
+        ExtendedType::Object(o) => Some(&mut o.make_mut().fields),
+        ExtendedType::Interface(i) => Some(&mut i.make_mut().fields),
+        _ => None,
+    }
+}
+
+fn field_mut<'s>(
+    schema: &'s mut Schema,
+    ty: &str,
+    field: &str,
+) -> Result<&'s mut FieldDefinition, String> {
+    fields_mut(schema, ty)
+        .and_then(|fields| fields.get_mut(field))
+        .map(|f| f.make_mut())
+        .ok_or_else(|| format!("no field `{ty}.{field}` in this BFF's view"))
+}
+
+/// Rename a type and every reference to it.
+fn rename_type(schema: &mut Schema, old: &Name, new: &Name) {
+    let retype = |ty: &Type| -> Type { renamed(ty, old, new) };
+    let rename_in = |set: &mut apollo_compiler::collections::IndexSet<ComponentName>| {
+        if set.iter().any(|c| c.name == *old) {
+            *set = set
+                .iter()
+                .map(|c| {
+                    if c.name == *old {
+                        ComponentName::from(new)
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+        }
+    };
+    let types = std::mem::take(&mut schema.types);
+    schema.types = types
+        .into_iter()
+        .map(|(name, mut definition)| {
+            match &mut definition {
+                ExtendedType::Object(o) => {
+                    let o = o.make_mut();
+                    rename_in(&mut o.implements_interfaces);
+                    for field in o.fields.values_mut() {
+                        retype_field(field.make_mut(), &retype);
+                    }
+                }
+                ExtendedType::Interface(i) => {
+                    let i = i.make_mut();
+                    rename_in(&mut i.implements_interfaces);
+                    for field in i.fields.values_mut() {
+                        retype_field(field.make_mut(), &retype);
+                    }
+                }
+                ExtendedType::Union(u) => rename_in(&mut u.make_mut().members),
+                ExtendedType::InputObject(i) => {
+                    for field in i.make_mut().fields.values_mut() {
+                        let field = field.make_mut();
+                        field.ty = Node::new(retype(&field.ty));
+                    }
+                }
+                ExtendedType::Scalar(_) | ExtendedType::Enum(_) => {}
+            }
+            if name != *old {
+                return (name, definition);
+            }
+            match &mut definition {
+                ExtendedType::Object(o) => o.make_mut().name = new.clone(),
+                ExtendedType::Interface(i) => i.make_mut().name = new.clone(),
+                ExtendedType::Union(u) => u.make_mut().name = new.clone(),
+                ExtendedType::Enum(e) => e.make_mut().name = new.clone(),
+                ExtendedType::InputObject(i) => i.make_mut().name = new.clone(),
+                ExtendedType::Scalar(s) => s.make_mut().name = new.clone(),
+            }
+            (new.clone(), definition)
+        })
+        .collect();
+}
+
+fn retype_field(field: &mut FieldDefinition, retype: &impl Fn(&Type) -> Type) {
+    field.ty = retype(&field.ty);
+    for argument in &mut field.arguments {
+        let argument = argument.make_mut();
+        argument.ty = Node::new(retype(&argument.ty));
+    }
+}
+
+fn renamed(ty: &Type, old: &Name, new: &Name) -> Type {
+    let name = |n: &Name| if n == old { new.clone() } else { n.clone() };
+    match ty {
+        Type::Named(n) => Type::Named(name(n)),
+        Type::NonNullNamed(n) => Type::NonNullNamed(name(n)),
+        Type::List(inner) => Type::List(Box::new(renamed(inner, old, new))),
+        Type::NonNullList(inner) => Type::NonNullList(Box::new(renamed(inner, old, new))),
+    }
+}
+
+/// A config value as a GraphQL literal of type `ty`, checked as input coercion would.
+fn literal(schema: &Schema, ty: &Type, value: &Json) -> Result<Value, String> {
+    let bad = || format!("{value} is not a value of type {ty}");
+    if value.is_null() {
+        return if ty.is_non_null() {
+            Err(bad())
+        } else {
+            Ok(Value::Null)
+        };
+    }
+    if let Type::List(inner) | Type::NonNullList(inner) = ty {
+        return match value {
+            Json::Array(items) => Ok(Value::List(
+                items
+                    .iter()
+                    .map(|v| literal(schema, inner, v).map(Node::new))
+                    .collect::<Result<_, _>>()?,
+            )),
+            // Input coercion: a single value where a list is expected is a list of one.
+            other => Ok(Value::List(vec![Node::new(literal(schema, inner, other)?)])),
+        };
+    }
+    let named = ty.inner_named_type();
+    match (schema.types.get(named), value) {
+        (Some(ExtendedType::Scalar(_)), _) => match (named.as_str(), value) {
+            ("Int", Json::Number(n)) => n
+                .as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .map(Value::from)
+                .ok_or_else(bad),
+            ("Float", Json::Number(n)) => n.as_f64().map(Value::from).ok_or_else(bad),
+            ("String", Json::String(s)) => Ok(Value::from(s.as_str())),
+            ("ID", Json::String(s)) => Ok(Value::from(s.as_str())),
+            ("ID", Json::Number(n)) if n.is_i64() => Ok(Value::from(n.to_string())),
+            ("Boolean", Json::Bool(b)) => Ok(Value::from(*b)),
+            ("Int" | "Float" | "String" | "ID" | "Boolean", _) => Err(bad()),
+            // A custom scalar takes any JSON.
+            _ => Ok(any(value)),
+        },
+        (Some(ExtendedType::Enum(e)), Json::String(s)) => e
+            .values
+            .keys()
+            .find(|v| v.as_str() == s)
+            .map(|v| Value::Enum(v.clone()))
+            .ok_or_else(bad),
+        (Some(ExtendedType::InputObject(input)), Json::Object(object)) => {
+            if let Some(unknown) = object
+                .keys()
+                .find(|k| !input.fields.contains_key(k.as_str()))
+            {
+                return Err(format!("{named} has no field `{unknown}`"));
+            }
+            let mut fields = Vec::new();
+            for (name, field) in &input.fields {
+                match object.get(name.as_str()) {
+                    Some(v) => {
+                        fields.push((name.clone(), Node::new(literal(schema, &field.ty, v)?)))
+                    }
+                    None if field.ty.is_non_null() && field.default_value.is_none() => {
+                        return Err(format!("{named}.{name} is required"));
+                    }
+                    None => {}
+                }
+            }
+            Ok(Value::Object(fields))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Any JSON as a GraphQL literal (for custom scalars).
+fn any(value: &Json) -> Value {
+    match value {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+            Some(i) => Value::from(i),
+            None => n.as_f64().map(Value::from).unwrap_or(Value::Null),
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::List(items.iter().map(|v| Node::new(any(v))).collect()),
+        Json::Object(object) => Value::Object(
+            object
+                .iter()
+                .filter_map(|(k, v)| Some((Name::new(k).ok()?, Node::new(any(v)))))
+                .collect(),
+        ),
+    }
+}
