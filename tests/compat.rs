@@ -2306,7 +2306,9 @@ async fn union_membership_follows_each_subgraph() {
     assert!(!query.contains("on OnlyB"), "{query}");
     // A shared root field answered by one subgraph: the other's members never appear.
     env.reset();
-    let body = env.run(&format!("{{ pick {{ {members} }} }}"), json!({})).await;
+    let body = env
+        .run(&format!("{{ pick {{ {members} }} }}"), json!({}))
+        .await;
     let pick = &body["data"]["pick"];
     assert!(
         *pick == json!({"__typename": "OnlyA", "x": 1})
