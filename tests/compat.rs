@@ -2165,6 +2165,23 @@ async fn planning_error(env: &Env, query: &str) {
         "{query}: {body}"
     );
     assert_eq!(env.total_calls(), 0, "{query}");
+    // The reference router's answer beside ours (its error wording differs; the data
+    // column says whether it refused too).
+    if let Some(oracle) = &env.oracle {
+        let theirs = oracle
+            .ask(&env.client, query, &json!({}))
+            .await
+            .unwrap_or(Value::Null);
+        Comparison {
+            query,
+            expected: &body,
+            ours: &body,
+            theirs: &theirs,
+            our_requests: 0,
+            their_requests: env.total_calls(),
+        }
+        .record();
+    }
 }
 
 #[tokio::test]
