@@ -692,7 +692,8 @@ async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
 
 /// The partner BFF's transforms (`bffs/partner.yaml`): `Product` is `CatalogItem`,
 /// `inStock` is `available`, `User.orders` always filters on `DELIVERED` and lists two
-/// unless asked. Its schema shows its names; the planner sends the shared graph's.
+/// unless asked, `label` and `grossPrice` are computed. Its schema shows its names; the
+/// planner sends the shared graph's.
 #[tokio::test]
 async fn transforms_rename_types_and_fields_and_set_arguments() {
     let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
@@ -785,6 +786,34 @@ async fn transforms_rename_types_and_fields_and_set_arguments() {
         .map(|o| o.iter().all(|o| o["status"] == "DELIVERED"))
         .unwrap_or(false);
     assert!(statuses, "{}", ours.body);
+    // Computed fields, beside a sibling they read and under an alias.
+    let computed = partner("{ topProducts(first: 3) { name label gross: grossPrice } }").await;
+    let unified = env
+        .query("{ topProducts(first: 3) { name upc price } }", json!({}))
+        .await;
+    let expected: Vec<Value> = unified["data"]["topProducts"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|p| {
+                    let label = format!(
+                        "{} (#{})",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["upc"].as_str().unwrap_or("?")
+                    );
+                    let gross = p["price"].as_i64().map(|price| price * 119 / 100);
+                    json!({"name": p["name"], "label": label, "gross": gross})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        computed.body,
+        json!({"data": {"topProducts": expected}}),
+        "{}",
+        computed.body
+    );
     // The partner's own default gives way to what the client asks.
     let more = partner(r#"{ user(id: "1") { orders(first: 5) { id } } }"#).await;
     let all = env
@@ -874,6 +903,26 @@ async fn bad_transforms_are_refused_at_load() {
             "User.orders.first: { default: 2 }",
             "User.orders.limit: { default: 2 }",
             "`User.orders` has no argument `limit`",
+        ),
+        (
+            "template: \"{name} (#{upc})\"",
+            "template: \"{name} ({reviews})\"",
+            "transforms.computed.Product.label: no sibling field `reviews` of a scalar type",
+        ),
+        (
+            "expression: \"price * 119 / 100\"",
+            "expression: \"name * 2\"",
+            "transforms.computed.Product.grossPrice: `name` is String, not a number",
+        ),
+        (
+            "Product.label: { type: String,",
+            "Product.upc: { type: String,",
+            "`Product` already has a field `upc` in the shared graph",
+        ),
+        (
+            "Product.grossPrice: { type: Int,",
+            "Product.grossPrice: { type: String,",
+            "a `String` has a `template`",
         ),
     ];
     for (from, to, expected) in cases {

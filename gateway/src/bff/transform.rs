@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::planner::ViewMapping;
+use crate::planner::computed::Computed;
 
 /// `transforms:` in a BFF file. Every coordinate names the shared graph's types and
 /// fields (as `view.hide` does); the BFF's clients see the new names.
@@ -28,6 +29,27 @@ pub struct TransformConfig {
     /// `User.orders.status: { fixed: DELIVERED }` or `Query.topProducts.first: { default: 3 }`.
     #[serde(default)]
     pub arguments: BTreeMap<String, ArgumentRule>,
+    /// New fields valued from siblings: `Product.label: { type: String, template: "{name}
+    /// ({upc})" }`, `Product.priceWithTax: { type: Int, expression: "price * 119 / 100" }`.
+    #[serde(default)]
+    pub computed: BTreeMap<String, ComputedConfig>,
+}
+
+/// A computed field: a template (`String`) or an arithmetic expression (`Int`, `Float`)
+/// over scalar sibling fields (`docs/bff.md` has the language).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputedConfig {
+    /// `String`, `Int` or `Float`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// Shown in introspection.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// What a BFF does with one argument: exactly one of the two.
@@ -44,7 +66,10 @@ pub struct ArgumentRule {
 
 impl TransformConfig {
     pub fn is_empty(&self) -> bool {
-        self.rename_types.is_empty() && self.rename_fields.is_empty() && self.arguments.is_empty()
+        self.rename_types.is_empty()
+            && self.rename_fields.is_empty()
+            && self.arguments.is_empty()
+            && self.computed.is_empty()
     }
 }
 
@@ -91,6 +116,65 @@ pub fn apply(
             let field = definition.name.clone();
             mapping.set_argument(owner, field, name, value, fixed);
         }
+    }
+    for (coordinate, field) in &config.computed {
+        let at = |m: String| format!("transforms.computed.{coordinate}: {m}");
+        let Some((ty, name)) = coordinate.split_once('.') else {
+            return Err(at("must be `Type.field`".into()));
+        };
+        let is_root = [
+            &schema.schema_definition.query,
+            &schema.schema_definition.mutation,
+            &schema.schema_definition.subscription,
+        ]
+        .iter()
+        .any(|r| r.as_ref().is_some_and(|r| r.name == ty));
+        let Some((ty, ExtendedType::Object(object))) = schema.types.get_key_value(ty) else {
+            return Err(at(format!("no object type `{ty}` in this BFF's view")));
+        };
+        if is_root {
+            return Err(at("root types get no computed fields".into()));
+        }
+        let name = Name::new(name).map_err(|_| at(format!("`{name}` is not a GraphQL name")))?;
+        if object.fields.contains_key(&name) {
+            return Err(at(format!(
+                "`{ty}` already has a field `{name}` in the shared graph"
+            )));
+        }
+        let type_of = |sibling: &str| {
+            let definition = object.fields.get(sibling)?;
+            let leaf = matches!(
+                schema.types.get(definition.ty.inner_named_type()),
+                Some(ExtendedType::Scalar(_) | ExtendedType::Enum(_))
+            );
+            (leaf && !definition.ty.is_list()).then(|| definition.ty.clone())
+        };
+        let computed = match (field.ty.as_str(), &field.template, &field.expression) {
+            ("String", Some(template), None) => Computed::template(template, type_of),
+            ("Int" | "Float", None, Some(expression)) => {
+                Computed::expression(expression, field.ty == "Int", type_of)
+            }
+            _ => Err("a `String` has a `template`; an `Int` or `Float` an `expression`".into()),
+        }
+        .map_err(at)?;
+        let ty = ty.clone();
+        let definition = FieldDefinition {
+            description: field.description.as_deref().map(Node::from),
+            name: name.clone(),
+            arguments: Vec::new(),
+            ty: Type::Named(Name::new_static_unchecked(if field.ty == "String" {
+                "String"
+            } else if field.ty == "Int" {
+                "Int"
+            } else {
+                "Float"
+            })),
+            directives: Default::default(),
+        };
+        if let Some(fields) = fields_mut(&mut schema, &ty) {
+            fields.insert(name.clone(), Node::new(definition).into());
+        }
+        mapping.compute(ty, name, computed);
     }
     for (coordinate, new) in &config.rename_fields {
         let at = |m: String| format!("transforms.rename_fields.{coordinate}: {m}");

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use smallvec::{SmallVec, smallvec};
 
 use crate::planner::PathElem;
+use crate::planner::computed::Computed;
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::planner::plan::DeferSite;
 use crate::schema::SchemaSnapshot;
@@ -129,6 +130,32 @@ pub fn project<'a>(
 impl<'a> Projector<'a> {
     fn write_str(&mut self, s: &str) {
         write_json_string(&mut self.out, s.as_bytes());
+    }
+
+    /// A computed field's value, from the siblings fetched under its keys.
+    fn write_computed(&mut self, computed: &Computed, key: &Name, object: &Object) {
+        use crate::planner::computed::{Input, Output};
+        let inputs: SmallVec<[Input<'_>; 4]> = computed
+            .deps()
+            .iter()
+            .map(|(dep, _)| {
+                let tree_key = Str::new(&Computed::dep_key(key, dep));
+                match object.find(&tree_key, 0).and_then(|at| object.value_at(at)) {
+                    Some(Value::String(s)) => Input::Text(s.as_str()),
+                    Some(Value::Number(n)) => n.as_f64().map_or(Input::Null, Input::Number),
+                    Some(Value::Bool(b)) => Input::Bool(*b),
+                    _ => Input::Null,
+                }
+            })
+            .collect();
+        match computed.eval(&inputs) {
+            Output::Null => self.out.extend_from_slice(b"null"),
+            Output::Text(text) => self.write_str(&text),
+            Output::Int(n) => self.out.extend_from_slice(n.to_string().as_bytes()),
+            Output::Float(n) => {
+                let _ = serde_json::to_writer(&mut self.out, &n);
+            }
+        }
     }
 
     /// `"key":` for a response key: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`), which
@@ -427,6 +454,10 @@ impl<'a> Projector<'a> {
             if field.name == "__typename" {
                 let name = self.type_names.and_then(|n| n.get(runtime));
                 self.write_str(name.unwrap_or(runtime));
+                continue;
+            }
+            if let Some(computed) = &field.computed {
+                self.write_computed(computed, entry.key, object);
                 continue;
             }
             let value = object.find(&entry.tree_key, hint).and_then(|at| {

@@ -249,6 +249,7 @@ fn typename() -> Field {
         conditions: Conditions::default(),
         ty: Type::NonNullNamed(name!("String")),
         selection: SelectionSet::default(),
+        computed: None,
     }
 }
 

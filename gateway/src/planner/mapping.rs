@@ -10,6 +10,7 @@ use std::sync::Arc;
 use apollo_compiler::ast::{Argument, Type, Value};
 use apollo_compiler::{Name, Node};
 
+use super::computed::Computed;
 use super::operation::{Field, Fragment, Operation, Selection, SelectionSet};
 
 /// An argument a BFF sets: always (`fixed`, hidden from its clients) or when the client
@@ -31,11 +32,21 @@ pub struct ViewMapping {
     fields_back: HashMap<(Name, Name), Name>,
     /// Arguments set per (the graph's type, the graph's field).
     arguments: HashMap<(Name, Name), Vec<SetArgument>>,
+    /// Computed fields per (the graph's type, the BFF's field).
+    computed: HashMap<(Name, Name), Arc<Computed>>,
 }
 
 impl ViewMapping {
     pub fn is_empty(&self) -> bool {
-        self.types_back.is_empty() && self.fields_back.is_empty() && self.arguments.is_empty()
+        self.types_back.is_empty()
+            && self.fields_back.is_empty()
+            && self.arguments.is_empty()
+            && self.computed.is_empty()
+    }
+
+    /// `ty.field` is computed from its siblings.
+    pub fn compute(&mut self, ty: Name, field: Name, computed: Computed) {
+        self.computed.insert((ty, field), Arc::new(computed));
     }
 
     pub fn rename_type(&mut self, graph: Name, bff: Name) {
@@ -112,6 +123,10 @@ impl ViewMapping {
 
     fn field(&self, parent: &Name, mut field: Field) -> Field {
         if field.name.starts_with("__") {
+            return field;
+        }
+        if let Some(computed) = self.computed.get(&(parent.clone(), field.name.clone())) {
+            field.computed = Some(computed.clone());
             return field;
         }
         if let Some(name) = self.fields_back.get(&(parent.clone(), field.name.clone())) {

@@ -3,6 +3,7 @@
 //! and cache.
 
 mod builder;
+pub mod computed;
 mod error;
 pub mod mapping;
 pub mod operation;

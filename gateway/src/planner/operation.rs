@@ -45,6 +45,8 @@ pub struct Field {
     /// The field's type in the schema.
     pub ty: Type,
     pub selection: SelectionSet,
+    /// A BFF's computed field (`computed.rs`): valued from siblings, never fetched.
+    pub computed: Option<std::sync::Arc<super::computed::Computed>>,
 }
 
 impl Field {
@@ -57,6 +59,7 @@ impl Field {
             conditions: self.conditions.clone(),
             ty: self.ty.clone(),
             selection,
+            computed: self.computed.clone(),
         }
     }
 }
@@ -267,6 +270,7 @@ fn normalize_into(
                     conditions,
                     ty: f.ty().clone(),
                     selection,
+                    computed: None,
                 });
             }
             executable::Selection::InlineFragment(fragment) => {

@@ -109,6 +109,7 @@ impl Builder<'_> {
                         conditions: Conditions::default(),
                         ty: Type::NonNullNamed(Name::new_static_unchecked("String")),
                         selection: SelectionSet::default(),
+                        computed: None,
                     });
                 }
                 FieldSetItem::Field {
@@ -138,6 +139,7 @@ impl Builder<'_> {
                         } else {
                             self.synthetic(&child_type, children)?
                         },
+                        computed: None,
                     });
                 }
                 FieldSetItem::Fragment {
