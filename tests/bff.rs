@@ -669,20 +669,8 @@ async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
     let file = std::env::temp_dir().join(format!("mobile-bad-{}.yaml", std::process::id()));
     std::fs::write(&file, bff).expect("write");
     let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
-    let example =
-        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
-    let supergraph = gateway::server::compose_subgraphs(&example)
-        .await
-        .expect("composes");
-    let schema = gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph)
-        .expect("supergraph loads");
-    let verifiers = gateway::bff::config::Verifiers {
-        bearer: true,
-        api_key: true,
-    };
-    let error = gateway::bff::build(&schema, &[config], verifiers)
-        .err()
-        .unwrap_or_default();
+    let schema = example_schema().await;
+    let error = build_error(&schema, config);
     let _ = std::fs::remove_file(&file);
     assert!(
         error.contains("persisted.endpoints.product.body: `topProducts.name`"),
@@ -856,13 +844,7 @@ async fn transforms_rename_types_and_fields_and_set_arguments() {
 async fn bad_transforms_are_refused_at_load() {
     let root = e2e_tests::workspace_root();
     let original = std::fs::read_to_string(root.join("bffs/partner.yaml")).expect("partner.yaml");
-    let example =
-        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
-    let supergraph = gateway::server::compose_subgraphs(&example)
-        .await
-        .expect("composes");
-    let schema = gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph)
-        .expect("supergraph loads");
+    let schema = example_schema().await;
     let cases = [
         (
             "rename_types: { Product: CatalogItem }",
@@ -939,16 +921,35 @@ async fn bad_transforms_are_refused_at_load() {
         std::fs::write(&file, bff).expect("write");
         let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
         let _ = std::fs::remove_file(&file);
-        let verifiers = gateway::bff::config::Verifiers {
-            bearer: true,
-            api_key: true,
-        };
-        let error = gateway::bff::build(&schema, &[config], verifiers)
-            .err()
-            .unwrap_or_default();
+        let error = build_error(&schema, config);
         assert!(
             error.starts_with("BFF `partner`: ") && error.contains(expected),
             "{to}: {error}"
         );
     }
+}
+
+/// The example graph's schema, as the gateway loads it.
+async fn example_schema() -> std::sync::Arc<gateway::schema::SchemaSnapshot> {
+    let root = e2e_tests::workspace_root();
+    let example =
+        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
+    let supergraph = gateway::server::compose_subgraphs(&example)
+        .await
+        .expect("composes");
+    gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph).expect("supergraph loads")
+}
+
+/// Why a BFF does not build against `schema` (empty when it does).
+fn build_error(
+    schema: &gateway::schema::SchemaSnapshot,
+    config: gateway::bff::BffConfig,
+) -> String {
+    let verifiers = gateway::bff::config::Verifiers {
+        bearer: true,
+        api_key: true,
+    };
+    gateway::bff::build(schema, &[config], verifiers)
+        .err()
+        .unwrap_or_default()
 }

@@ -34,7 +34,8 @@ const QUERY: &str = include_str!("../../gateway/tests/fixtures/benchmark-query.g
 const SUPERGRAPH_URL_PREFIX: &str = "http://0.0.0.0:4200/";
 const DEFAULT_BIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/dist");
 const DEFAULT_PEERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-peers");
-const BUILD_HINT: &str = "cargo build --profile dist -p gateway -p subgraph-mocks";
+const BUILD_HINT: &str =
+    "cargo build --profile dist -p gateway -p subgraph-mocks -p benches --bins";
 
 /// Load benchmark of the release gateway on the federation benchmark scenario (wrk).
 #[derive(Debug, Parser)]
@@ -179,6 +180,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             match gateway {
                 Contender::Ours => build_hint.clone(),
                 Contender::Baseline => "give another gateway build with --baseline PATH".into(),
+                Contender::Floor => build_hint.clone(),
                 _ => format!("install {} with --install-peers", gateway.name()),
             }
         );
@@ -354,7 +356,9 @@ impl Run<'_> {
             self.round
         ));
         std::fs::create_dir_all(&scratch)?;
-        let launch = self.gateway.launch(self.supergraph, port, &scratch)?;
+        let launch = self
+            .gateway
+            .launch(self.supergraph, QUERY, port, &scratch)?;
         progress(&format!(
             "[{label}] starting {} on 127.0.0.1:{port}",
             self.program.display()
@@ -371,22 +375,30 @@ impl Run<'_> {
         // Every contender is configured to serve GraphQL at `/graphql`.
         let url = format!("http://127.0.0.1:{port}/graphql");
         wait_until_ready(&mut gateway, self.http, &url).await?;
-        let answer = check_answer(self.http, &url, self.body, self.expected).await?;
+        let answer = if self.gateway == Contender::Floor {
+            floor_answer(self.http, &url, self.body).await?
+        } else {
+            check_answer(self.http, &url, self.body, self.expected).await?
+        };
         // Ours must answer byte for byte; a peer may format differently, and its own
         // answer's length is what every response under load is checked against.
         ensure!(
             answer.exact || self.gateway != Contender::Ours,
             "the answer has the reference's values but not its exact bytes (field order?)"
         );
-        progress(&format!(
-            "[{label}] the answer matches the reference ({} bytes{})",
-            answer.len,
-            if answer.exact {
-                ""
-            } else {
-                ", other formatting"
-            }
-        ));
+        progress(&if self.gateway == Contender::Floor {
+            format!("[{label}] spliced subgraph answers ({} bytes)", answer.len)
+        } else {
+            format!(
+                "[{label}] the answer matches the reference ({} bytes{})",
+                answer.len,
+                if answer.exact {
+                    ""
+                } else {
+                    ", other formatting"
+                }
+            )
+        });
 
         let script = self
             .dir
@@ -461,6 +473,24 @@ struct Answer {
     len: usize,
     /// Byte for byte the reference document (not only the same values).
     exact: bool,
+}
+
+/// The floor's answer: the subgraph bodies spliced, not the reference document; its
+/// length is what every answer under load is checked against.
+async fn floor_answer(http: &reqwest::Client, url: &str, body: &[u8]) -> anyhow::Result<Answer> {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(status.is_success(), "the floor got HTTP {status}");
+    Ok(Answer {
+        len: text.len(),
+        exact: false,
+    })
 }
 
 /// One request, the same as wrk sends: no errors, and the reference's data.

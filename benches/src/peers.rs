@@ -24,6 +24,9 @@ pub enum Contender {
     ApolloRouter,
     /// The Guild's Node.js gateway (npm `@graphql-hive/gateway`).
     HiveGateway,
+    /// The yardstick (`src/floor.rs`): the benchmark query's subgraph requests replayed,
+    /// their answers spliced; not a gateway. Built with ours, in the same directory.
+    Floor,
 }
 
 /// How to start one gateway for one run (its program is [`Contender::program`]).
@@ -46,13 +49,14 @@ impl Contender {
             Contender::HiveRouter => "hive-router",
             Contender::ApolloRouter => "apollo-router",
             Contender::HiveGateway => "hive-gateway",
+            Contender::Floor => "floor",
         }
     }
 
     /// The pinned version a peer is installed at (ours: the workspace version).
     pub fn version(self) -> &'static str {
         match self {
-            Contender::Ours => env!("CARGO_PKG_VERSION"),
+            Contender::Ours | Contender::Floor => env!("CARGO_PKG_VERSION"),
             Contender::Baseline => "(--baseline)",
             Contender::HiveRouter => "0.2.19",
             Contender::ApolloRouter => "2.17.0",
@@ -65,6 +69,7 @@ impl Contender {
     pub fn program(self, bin_dir: &Path, peers_dir: &Path, baseline: Option<&Path>) -> PathBuf {
         match self {
             Contender::Ours => bin_dir.join("gateway"),
+            Contender::Floor => bin_dir.join("floor"),
             Contender::Baseline => baseline.map(Path::to_path_buf).unwrap_or_default(),
             Contender::HiveRouter => peers_dir.join("bin/hive_router"),
             Contender::ApolloRouter => peers_dir.join("bin/router"),
@@ -74,10 +79,31 @@ impl Contender {
 
     /// The command line for one run serving `supergraph` at `http://127.0.0.1:PORT/graphql`.
     /// `dir` is a scratch directory for config files and the working directory.
-    pub fn launch(self, supergraph: &Path, port: u16, dir: &Path) -> anyhow::Result<Launch> {
+    pub fn launch(
+        self,
+        supergraph: &Path,
+        query: &str,
+        port: u16,
+        dir: &Path,
+    ) -> anyhow::Result<Launch> {
         let listen = format!("127.0.0.1:{port}");
         let supergraph = supergraph.display().to_string();
         let launch = match self {
+            Contender::Floor => {
+                let file = dir.join("query.graphql");
+                std::fs::write(&file, query)?;
+                Launch {
+                    args: vec![
+                        "--listen".into(),
+                        listen,
+                        "--supergraph".into(),
+                        supergraph,
+                        "--query".into(),
+                        file.display().to_string(),
+                    ],
+                    env: vec![("RUST_LOG".into(), "warn".into())],
+                }
+            }
             Contender::Ours | Contender::Baseline => Launch {
                 args: vec![
                     "run".into(),
@@ -143,7 +169,7 @@ impl Contender {
     pub fn install(self, peers_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(peers_dir)?;
         match self {
-            Contender::Ours | Contender::Baseline => Ok(()),
+            Contender::Ours | Contender::Baseline | Contender::Floor => Ok(()),
             // Without `graphiql` its build script fetches a UI bundle from npm, and the
             // pinned one is gone from the registry; the feature serves GraphiQL instead.
             Contender::HiveRouter => {

@@ -1,17 +1,13 @@
 //! Computed fields of a BFF: a field its schema adds to an object type, valued from
 //! sibling fields by a template (`"{name} ({upc})"`) or an arithmetic expression
 //! (`"price * 119 / 100"`). The planner fetches the siblings under keys of their own
-//! (`<key>__gwc_<field>`, never returned), the projection evaluates. The language is
+//! (`<key>__gwc_<field>`, never returned; `operation::expand_computed`), the projection evaluates. The language is
 //! kept small on purpose: `{field}` in templates; numbers, sibling fields, `+ - * /`,
 //! unary minus and parentheses in expressions. A null sibling makes the result null, as
 //! does a division by zero; an `Int` result is rounded toward zero.
 
-use std::borrow::Cow;
-
 use apollo_compiler::Name;
 use apollo_compiler::ast::Type;
-
-use super::operation::{Field, Fragment, Selection, SelectionSet};
 
 /// What separates a computed field's key from a sibling's name in the keys the planner
 /// fetches the siblings under.
@@ -309,51 +305,6 @@ impl<F: Fn(&str) -> Option<Type>> Parser<'_, F> {
             t => Err(format!("unexpected `{t}`")),
         }
     }
-}
-
-/// The selection the planner plans: each computed field replaced by the siblings it
-/// reads, under their own keys (the projection still sees the computed field).
-pub fn expand(set: &SelectionSet) -> Cow<'_, SelectionSet> {
-    fn has_computed(set: &SelectionSet) -> bool {
-        set.0.iter().any(|item| match item {
-            Selection::Field(f) => f.computed.is_some() || has_computed(&f.selection),
-            Selection::Fragment(f) => has_computed(&f.selection),
-        })
-    }
-    if !has_computed(set) {
-        return Cow::Borrowed(set);
-    }
-    let mut out = SelectionSet::default();
-    for item in &set.0 {
-        match item {
-            Selection::Field(field) => match &field.computed {
-                Some(computed) => {
-                    for (dep, ty) in computed.deps() {
-                        let Ok(key) = Name::new(&Computed::dep_key(&field.key, dep)) else {
-                            continue;
-                        };
-                        out.0.push(Selection::Field(Field {
-                            key,
-                            name: dep.clone(),
-                            arguments: Vec::new(),
-                            conditions: field.conditions.clone(),
-                            ty: ty.clone(),
-                            selection: SelectionSet::default(),
-                            computed: None,
-                        }));
-                    }
-                }
-                None => out.0.push(Selection::Field(
-                    field.with_selection(expand(&field.selection).into_owned()),
-                )),
-            },
-            Selection::Fragment(fragment) => out.0.push(Selection::Fragment(Fragment {
-                selection: expand(&fragment.selection).into_owned(),
-                ..fragment.clone()
-            })),
-        }
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]

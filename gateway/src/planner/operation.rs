@@ -7,6 +7,7 @@ use apollo_compiler::executable::{self, ExecutableDocument};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 use super::error::PlanError;
 
@@ -385,4 +386,51 @@ impl SelectionSet {
         }
         self.0.push(Selection::Field(field));
     }
+}
+
+/// The selection the planner plans: each computed field replaced by the siblings it
+/// reads, under their own keys (the projection still sees the computed field).
+pub fn expand_computed(set: &SelectionSet) -> Cow<'_, SelectionSet> {
+    fn has_computed(set: &SelectionSet) -> bool {
+        set.0.iter().any(|item| match item {
+            Selection::Field(f) => f.computed.is_some() || has_computed(&f.selection),
+            Selection::Fragment(f) => has_computed(&f.selection),
+        })
+    }
+    if !has_computed(set) {
+        return Cow::Borrowed(set);
+    }
+    let mut out = SelectionSet::default();
+    for item in &set.0 {
+        match item {
+            Selection::Field(field) => match &field.computed {
+                Some(computed) => {
+                    for (dep, ty) in computed.deps() {
+                        let Ok(key) =
+                            Name::new(&super::computed::Computed::dep_key(&field.key, dep))
+                        else {
+                            continue;
+                        };
+                        out.0.push(Selection::Field(Field {
+                            key,
+                            name: dep.clone(),
+                            arguments: Vec::new(),
+                            conditions: field.conditions.clone(),
+                            ty: ty.clone(),
+                            selection: SelectionSet::default(),
+                            computed: None,
+                        }));
+                    }
+                }
+                None => out.0.push(Selection::Field(
+                    field.with_selection(expand_computed(&field.selection).into_owned()),
+                )),
+            },
+            Selection::Fragment(fragment) => out.0.push(Selection::Fragment(Fragment {
+                selection: expand_computed(&fragment.selection).into_owned(),
+                ..fragment.clone()
+            })),
+        }
+    }
+    Cow::Owned(out)
 }
