@@ -122,13 +122,7 @@ pub fn apply(
         let Some((ty, name)) = coordinate.split_once('.') else {
             return Err(at("must be `Type.field`".into()));
         };
-        let is_root = [
-            &schema.schema_definition.query,
-            &schema.schema_definition.mutation,
-            &schema.schema_definition.subscription,
-        ]
-        .iter()
-        .any(|r| r.as_ref().is_some_and(|r| r.name == ty));
+        let is_root = is_root(&schema, ty);
         let Some((ty, ExtendedType::Object(object))) = schema.types.get_key_value(ty) else {
             return Err(at(format!("no object type `{ty}` in this BFF's view")));
         };
@@ -162,13 +156,8 @@ pub fn apply(
             description: field.description.as_deref().map(Node::from),
             name: name.clone(),
             arguments: Vec::new(),
-            ty: Type::Named(Name::new_static_unchecked(if field.ty == "String" {
-                "String"
-            } else if field.ty == "Int" {
-                "Int"
-            } else {
-                "Float"
-            })),
+            // One of `String`, `Int`, `Float`: checked above.
+            ty: Type::Named(Name::new(&field.ty).map_err(|e| at(e.to_string()))?),
             directives: Default::default(),
         };
         if let Some(fields) = fields_mut(&mut schema, &ty) {
@@ -209,15 +198,7 @@ pub fn apply(
     }
     for (old, new) in &config.rename_types {
         let at = |m: String| format!("transforms.rename_types.{old}: {m}");
-        let roots = [
-            &schema.schema_definition.query,
-            &schema.schema_definition.mutation,
-            &schema.schema_definition.subscription,
-        ];
-        if roots
-            .iter()
-            .any(|r| r.as_ref().is_some_and(|r| r.name == old.as_str()))
-        {
+        if is_root(&schema, old) {
             return Err(at("root operation types keep their names".into()));
         }
         let Some((old, definition)) = schema.types.get_key_value(old.as_str()) else {
@@ -241,6 +222,17 @@ pub fn apply(
         )
     })?;
     Ok((schema, mapping))
+}
+
+fn is_root(schema: &Schema, ty: &str) -> bool {
+    let definition = &schema.schema_definition;
+    [
+        &definition.query,
+        &definition.mutation,
+        &definition.subscription,
+    ]
+    .iter()
+    .any(|root| root.as_ref().is_some_and(|root| root.name == ty))
 }
 
 /// The types a rule on `ty.field` applies to: the type, and when it is an interface,

@@ -56,6 +56,8 @@ struct Entry<'a> {
     group: Group<'a>,
     /// The API schema's definition of the field's named type.
     def: Option<&'a ExtendedType>,
+    /// A computed field's siblings, as tree keys (empty for other fields).
+    computed_keys: Vec<Str>,
 }
 
 /// The result of CollectFields: response keys in order, with their fields.
@@ -132,21 +134,19 @@ impl<'a> Projector<'a> {
         write_json_string(&mut self.out, s.as_bytes());
     }
 
-    /// A computed field's value, from the siblings fetched under its keys.
-    fn write_computed(&mut self, computed: &Computed, key: &Name, object: &Object) {
+    /// A computed field's value, from the siblings fetched under `keys`.
+    fn write_computed(&mut self, computed: &Computed, keys: &[Str], object: &Object) {
         use crate::planner::computed::{Input, Output};
-        let inputs: SmallVec<[Input<'_>; 4]> = computed
-            .deps()
+        let inputs: SmallVec<[Input<'_>; 4]> = keys
             .iter()
-            .map(|(dep, _)| {
-                let tree_key = Str::new(&Computed::dep_key(key, dep));
-                match object.find(&tree_key, 0).and_then(|at| object.value_at(at)) {
+            .map(
+                |tree_key| match object.find(tree_key, 0).and_then(|at| object.value_at(at)) {
                     Some(Value::String(s)) => Input::Text(s.as_str()),
                     Some(Value::Number(n)) => n.as_f64().map_or(Input::Null, Input::Number),
                     Some(Value::Bool(b)) => Input::Bool(*b),
                     _ => Input::Null,
-                }
-            })
+                },
+            )
             .collect();
         match computed.eval(&inputs) {
             Output::Null => self.out.extend_from_slice(b"null"),
@@ -178,6 +178,12 @@ impl<'a> Projector<'a> {
                 key,
                 tree_key: Str::new(key.as_str()),
                 def: self.definition(&group[0].ty),
+                computed_keys: group[0].computed.as_ref().map_or_else(Vec::new, |c| {
+                    c.deps()
+                        .iter()
+                        .map(|(dep, _)| Str::new(&Computed::dep_key(key, dep)))
+                        .collect()
+                }),
                 group,
             })
             .collect()
@@ -457,7 +463,7 @@ impl<'a> Projector<'a> {
                 continue;
             }
             if let Some(computed) = &field.computed {
-                self.write_computed(computed, entry.key, object);
+                self.write_computed(computed, &entry.computed_keys, object);
                 continue;
             }
             let value = object.find(&entry.tree_key, hint).and_then(|at| {

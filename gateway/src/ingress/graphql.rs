@@ -56,73 +56,41 @@ pub(super) async fn graphql_post_in(
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     let principal = principal.map(|p| p.0);
-    if state.uploads.enabled && essence.eq_ignore_ascii_case("multipart/form-data") {
-        let body = http_request.into_body();
-        let (request, uploads) =
+    let (request, uploads, accepted) =
+        if state.uploads.enabled && essence.eq_ignore_ascii_case("multipart/form-data") {
+            let body = http_request.into_body();
             match upload::read(&state.uploads, &headers, body, state.max_body_bytes).await {
-                Ok(read) => read,
+                // Files go to a subgraph once: the answer is one response, never a stream.
+                Ok((request, uploads)) => (
+                    request,
+                    Some(uploads),
+                    Accepted {
+                        framing: None,
+                        ..accepted
+                    },
+                ),
                 Err(error) => return upload::refusal(&error, media),
+            }
+        } else if essence.eq_ignore_ascii_case(JSON) {
+            // Read with the router's body limit (`limits.max_body_bytes`).
+            let body = match Bytes::from_request(http_request, &()).await {
+                Ok(body) => body,
+                Err(rejection) => return rejection.into_response(),
             };
-        let accepted = Accepted {
-            framing: None,
-            ..accepted
-        };
-        return run(
-            &state,
-            headers,
-            request_id.0,
-            principal,
-            request,
-            accepted,
-            false,
-            view,
-            Some(uploads),
-        )
-        .await;
-    }
-    if !essence.eq_ignore_ascii_case(JSON) {
-        return simple_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
-            "POST requests must have `Content-Type: application/json`",
-            "UNSUPPORTED_MEDIA_TYPE",
-        );
-    }
-    // Read with the router's body limit (`limits.max_body_bytes`).
-    let body = match Bytes::from_request(http_request, &()).await {
-        Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let raw: Json = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
+            match json_request(&body) {
+                Ok(request) => (request, None, accepted),
+                Err(message) => {
+                    return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+                }
+            }
+        } else {
             return simple_error(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 media,
-                &format!("the request body is not valid JSON: {e}"),
-                "BAD_REQUEST",
+                "POST requests must have `Content-Type: application/json`",
+                "UNSUPPORTED_MEDIA_TYPE",
             );
-        }
-    };
-    let Json::Object(fields) = raw else {
-        return simple_error(
-            StatusCode::BAD_REQUEST,
-            media,
-            "the request body must be a JSON object with a `query`",
-            "BAD_REQUEST",
-        );
-    };
-    let request = match decode_request(
-        fields.get("query"),
-        fields.get("operationName"),
-        fields.get("variables").cloned(),
-        fields.get("extensions").cloned(),
-    ) {
-        Ok(r) => r,
-        Err(message) => {
-            return simple_error(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
-        }
-    };
+        };
     run(
         &state,
         headers,
@@ -132,9 +100,24 @@ pub(super) async fn graphql_post_in(
         accepted,
         false,
         view,
-        None,
+        uploads,
     )
     .await
+}
+
+/// A JSON POST body as a request.
+fn json_request(body: &[u8]) -> Result<Request, String> {
+    let raw: Json = serde_json::from_slice(body)
+        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    let Json::Object(fields) = raw else {
+        return Err("the request body must be a JSON object with a `query`".into());
+    };
+    decode_request(
+        fields.get("query"),
+        fields.get("operationName"),
+        fields.get("variables").cloned(),
+        fields.get("extensions").cloned(),
+    )
 }
 
 pub(super) async fn graphql_get(
