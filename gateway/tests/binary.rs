@@ -213,7 +213,7 @@ async fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitSt
             Instant::now() < deadline,
             "the gateway did not exit within {limit:?}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
 }
 
@@ -233,7 +233,7 @@ async fn sigterm_turns_readiness_false_then_drains_requests_in_flight_and_exits_
     let mut ready = status(&format!("{base}/health/ready")).await;
     let deadline = Instant::now() + Duration::from_millis(800);
     while ready == Some(200) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
         ready = status(&format!("{base}/health/ready")).await;
     }
     assert_eq!(ready, Some(503), "readiness turns false first");
@@ -417,8 +417,8 @@ fn schema_prints_the_unified_and_each_bff_schema() {
     );
 }
 
-/// A subgraph that reads a multipart upload as a stream and answers its size and
-/// SHA-256, holding no more than a chunk of it.
+/// A subgraph that reads a multipart upload as a stream, slower than curl sends it
+/// (60 ms per MiB), and answers its size and SHA-256, holding no more than a chunk.
 async fn upload_upstream() -> String {
     use sha2::Digest;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -442,6 +442,11 @@ async fn upload_upstream() -> String {
                     let is_file = field.file_name().is_some();
                     while let Ok(Some(chunk)) = field.chunk().await {
                         if is_file {
+                            // Slower than the client: the gateway must hold back, not
+                            // buffer what the client sends meanwhile.
+                            if (size >> 20) != ((size + chunk.len() as u64) >> 20) {
+                                tokio::time::sleep(Duration::from_millis(60)).await;
+                            }
                             size += chunk.len() as u64;
                             digest.update(&chunk);
                         }

@@ -107,7 +107,10 @@ pub(super) async fn read(
         .for_field("operations", part)
         .for_field("map", part);
     let mut parts = multer::Multipart::with_constraints(
-        body.into_data_stream(),
+        OneChunkPerPoll {
+            inner: body.into_data_stream(),
+            yielded: false,
+        },
         boundary,
         multer::Constraints::new().size_limit(limits),
     );
@@ -207,4 +210,31 @@ fn files_of(
         files.push((name, targets));
     }
     Ok(files)
+}
+
+/// Gives multer one chunk of the client's body per poll. Its buffer takes everything
+/// the stream has ready at once, so with a fast client and a slow subgraph the file
+/// would pile up in memory; one chunk per poll keeps the buffer at about a chunk, and
+/// the subgraph's pace (through the outgoing body) sets the client's.
+struct OneChunkPerPoll<S> {
+    inner: S,
+    yielded: bool,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        if self.yielded {
+            self.yielded = false;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        self.yielded = matches!(next, std::task::Poll::Ready(Some(_)));
+        next
+    }
 }
