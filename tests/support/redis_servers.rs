@@ -30,18 +30,18 @@ impl RedisBackend {
     /// key's node).
     pub async fn exec<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
         if self.cluster {
-            let client = redis::cluster::ClusterClient::new(self.urls.clone()).expect("urls");
+            let client = redis::cluster::ClusterClientBuilder::new(self.urls.clone())
+                .connection_timeout(PATIENCE)
+                .response_timeout(PATIENCE)
+                .build()
+                .expect("urls");
             let mut conn = client
                 .get_async_connection()
                 .await
                 .expect("cluster reachable");
             cmd.query_async(&mut conn).await.expect("redis command")
         } else {
-            let client = redis::Client::open(self.urls[0].as_str()).expect("url");
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis reachable");
+            let mut conn = node_connection(&self.urls[0]).await;
             cmd.query_async(&mut conn).await.expect("redis command")
         }
     }
@@ -55,12 +55,7 @@ impl RedisBackend {
         assert!(self.cluster, "only a cluster has slots");
         let mut nodes = Vec::new();
         for url in &self.urls {
-            let client = redis::Client::open(url.as_str()).expect("url");
-            let conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("node reachable");
-            nodes.push(conn);
+            nodes.push(node_connection(url).await);
         }
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
@@ -145,6 +140,22 @@ impl RedisBackend {
         }
         slot
     }
+}
+
+/// How long the tests' own Redis calls wait. The client's defaults (1 s to connect,
+/// 500 ms per reply) are for production; on a loaded 2-core CI machine a connect to a
+/// node that is busy with the whole suite can take longer.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn node_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(PATIENCE))
+        .set_response_timeout(Some(PATIENCE));
+    redis::Client::open(url)
+        .expect("url")
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("node reachable")
 }
 
 /// The node and the cluster of the distributed-mode tests. Outside CI a missing variable
