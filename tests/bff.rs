@@ -661,17 +661,8 @@ async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
     let root = e2e_tests::workspace_root();
     let bff = std::fs::read_to_string(root.join("bffs/mobile.yaml"))
         .expect("mobile.yaml")
-        .replace("body: topProducts", "body: topProducts.name")
-        .replace(
-            "dir: mobile/operations",
-            &format!("dir: {}", root.join("bffs/mobile/operations").display()),
-        );
-    let file = std::env::temp_dir().join(format!("mobile-bad-{}.yaml", std::process::id()));
-    std::fs::write(&file, bff).expect("write");
-    let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
-    let schema = example_schema().await;
-    let error = build_error(&schema, config);
-    let _ = std::fs::remove_file(&file);
+        .replace("body: topProducts", "body: topProducts.name");
+    let error = load_error("mobile", &bff).await;
     assert!(
         error.contains("persisted.endpoints.product.body: `topProducts.name`"),
         "{error}"
@@ -684,17 +675,7 @@ async fn a_persisted_endpoint_can_answer_with_part_of_the_data() {
 /// planner sends the shared graph's.
 #[tokio::test]
 async fn transforms_rename_types_and_fields_and_set_arguments() {
-    let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
-        .await
-        .expect("start mocks");
-    let services = subgraph_mocks::MockServices::start("127.0.0.1")
-        .await
-        .expect("start services");
-    let orders = services.url("orders");
-    let env = TestEnv::with_mocks(mocks, |spec| {
-        spec.urls.insert("orders".into(), orders);
-    })
-    .await;
+    let (env, services) = with_services().await;
     let partner = |query: &str| {
         post(
             &env,
@@ -838,13 +819,191 @@ async fn transforms_rename_types_and_fields_and_set_arguments() {
     services.shutdown().await;
 }
 
+/// The partner BFF's own REST source (`bffs/partner/pricing.graphql`) extends the
+/// shared `Product` for that BFF alone: one batch call per request, computed fields
+/// over its values, a persisted GET endpoint using it, partial data with the source
+/// named when it fails, and neither the unified endpoint nor another BFF sees it.
+#[tokio::test]
+async fn a_bff_source_extends_shared_entities_for_that_bff_alone() {
+    let (env, services) = with_services().await;
+    let query = "{ topProducts(first: 3) { upc price partnerPrice partnerDiscount savings } }";
+    let partner = post(
+        &env,
+        "/bff/partner/graphql",
+        json!({ "query": query }),
+        Some(PARTNER_PRO_KEY),
+    )
+    .await;
+    assert_eq!(partner.status, 200, "{}", partner.body);
+    let unified = env
+        .query("{ topProducts(first: 3) { upc price } }", json!({}))
+        .await;
+    let expected: Vec<Value> = unified["data"]["topProducts"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|p| {
+                    let upc = p["upc"].as_str().unwrap_or("?");
+                    let price = p["price"].as_i64().unwrap_or(0);
+                    let discount = subgraph_mocks::pricing::discount_percent(upc);
+                    let net = price * (100 - discount);
+                    json!({"upc": upc, "price": price, "partnerPrice": net,
+                           "partnerDiscount": discount, "savings": price * 100 - net})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(expected.len(), 3, "{unified}");
+    assert_eq!(
+        partner.body,
+        json!({"data": {"topProducts": expected}}),
+        "{}",
+        partner.body
+    );
+    assert_eq!(
+        services.calls("partner-pricing"),
+        [("GET /prices?upcs".to_string(), 1)].into_iter().collect(),
+        "three products, one batch call"
+    );
+    // Its persisted operation as a GET endpoint.
+    let prices = get(&env, "/bff/partner/prices?first=3", Some(PARTNER_PRO_KEY)).await;
+    assert_eq!(prices.status, 200, "{}", prices.body);
+    assert_eq!(
+        prices.body["data"]["topProducts"][2]["savings"], expected[2]["savings"],
+        "{}",
+        prices.body
+    );
+
+    // Nobody else has the fields.
+    for path in ["/graphql", "/bff/web/graphql"] {
+        let reply = post(
+            &env,
+            path,
+            json!({"query": "{ topProducts { partnerPrice } }"}),
+            None,
+        )
+        .await;
+        assert_eq!(code(&reply), "GRAPHQL_VALIDATION_FAILED", "{path}");
+    }
+
+    // The source fails: the rest of the answer stays, its fields' errors name it.
+    services.set_fault(
+        "partner-pricing",
+        subgraph_mocks::Fault {
+            http_500_rate: 1.0,
+            ..Default::default()
+        },
+    );
+    let failed = post(
+        &env,
+        "/bff/partner/graphql",
+        json!({"query": "{ topProducts(first: 2) { upc partnerDiscount } user(id: \"1\") { id } }"}),
+        Some(PARTNER_PRO_KEY),
+    )
+    .await;
+    assert_eq!(
+        failed.body["data"]["user"],
+        json!({"id": "1"}),
+        "{}",
+        failed.body
+    );
+    let errors = failed.body["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e["extensions"]["service"] == "partner-pricing"),
+        "{}",
+        failed.body
+    );
+    env.shutdown().await;
+    services.shutdown().await;
+}
+
+/// A BFF's sources must compose with the shared graph, have names of their own, and
+/// need the shared graph's subgraphs to compose with.
+#[tokio::test]
+async fn bff_sources_that_do_not_compose_are_refused_at_load() {
+    let root = e2e_tests::workspace_root();
+    let original = std::fs::read_to_string(root.join("bffs/partner.yaml")).expect("partner.yaml");
+    assert_eq!(
+        load_error("partner", &original).await,
+        "",
+        "the example loads"
+    );
+    let dir = std::env::temp_dir().join(format!("bff-sources-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // `price` is an Int in the shared graph.
+    let clash = dir.join("clash.graphql");
+    let sdl = std::fs::read_to_string(root.join("bffs/partner/pricing.graphql"))
+        .expect("pricing.graphql")
+        .replace("partnerDiscount: Int!", "price: String");
+    std::fs::write(&clash, sdl).expect("write");
+    let cases = [
+        (
+            "file: partner/pricing.graphql".to_string(),
+            format!("file: {}", clash.display()),
+            "its sources do not compose with the shared graph",
+        ),
+        (
+            "name: partner-pricing".to_string(),
+            "name: orders".to_string(),
+            "the name `orders` is already used",
+        ),
+        (
+            "file: partner/pricing.graphql".to_string(),
+            format!("file: {}", dir.join("missing.graphql").display()),
+            "missing.graphql",
+        ),
+    ];
+    for (from, to, expected) in &cases {
+        let error = load_error("partner", &original.replace(from, to)).await;
+        assert!(error.contains(expected), "{to}: {error}");
+    }
+    let composition = load_error("partner", &original.replace(&cases[0].0, &cases[0].1)).await;
+    assert!(composition.contains("Product.price"), "{composition}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A precomposed supergraph has no subgraph SDLs to compose with.
+    let supergraph = gateway::server::compose_subgraphs(
+        &gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config"),
+    )
+    .await
+    .expect("composes");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let supergraph_file = dir.join("supergraph.graphql");
+    std::fs::write(&supergraph_file, supergraph).expect("write");
+    let config = gateway::config::Config::parse(
+        &format!(
+            "supergraph: {}\nbffs: [{}]\n",
+            supergraph_file.display(),
+            root.join("bffs/partner.yaml").display()
+        ),
+        |_| None,
+    )
+    .expect("config parses");
+    let error = gateway::server::GatewaySpec::from_config(&config)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        error.contains("BFF `partner`: `sources` compose with the shared graph's subgraphs"),
+        "{error}"
+    );
+}
+
 /// A transform that names something the view lacks, or takes a name the shared graph
 /// uses, stops the BFF from loading, saying which entry.
 #[tokio::test]
 async fn bad_transforms_are_refused_at_load() {
     let root = e2e_tests::workspace_root();
     let original = std::fs::read_to_string(root.join("bffs/partner.yaml")).expect("partner.yaml");
-    let schema = example_schema().await;
     let cases = [
         (
             "rename_types: { Product: CatalogItem }",
@@ -909,19 +1068,7 @@ async fn bad_transforms_are_refused_at_load() {
     ];
     for (from, to, expected) in cases {
         assert!(original.contains(from), "{from}");
-        let bff = original.replace(from, to).replace(
-            "dir: partner/operations",
-            &format!("dir: {}", root.join("bffs/partner/operations").display()),
-        );
-        let file = std::env::temp_dir().join(format!(
-            "partner-bad-{}-{}.yaml",
-            std::process::id(),
-            e2e_tests::free_port()
-        ));
-        std::fs::write(&file, bff).expect("write");
-        let config = gateway::bff::BffConfig::load(&file).expect("the file parses");
-        let _ = std::fs::remove_file(&file);
-        let error = build_error(&schema, config);
+        let error = load_error("partner", &original.replace(from, to)).await;
         assert!(
             error.starts_with("BFF `partner`: ") && error.contains(expected),
             "{to}: {error}"
@@ -929,27 +1076,54 @@ async fn bad_transforms_are_refused_at_load() {
     }
 }
 
-/// The example graph's schema, as the gateway loads it.
-async fn example_schema() -> std::sync::Arc<gateway::schema::SchemaSnapshot> {
-    let root = e2e_tests::workspace_root();
-    let example =
-        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
-    let supergraph = gateway::server::compose_subgraphs(&example)
+/// The example gateway with the REST and gRPC mock services too (the orders service,
+/// the partner's pricing service).
+async fn with_services() -> (TestEnv, subgraph_mocks::MockServices) {
+    let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
         .await
-        .expect("composes");
-    gateway::schema::SchemaSnapshot::from_supergraph_sdl(&supergraph).expect("supergraph loads")
+        .expect("start mocks");
+    let services = subgraph_mocks::MockServices::start("127.0.0.1")
+        .await
+        .expect("start services");
+    let env = TestEnv::with_mocks(mocks, |spec| {
+        for name in subgraph_mocks::SERVICES {
+            spec.urls.insert(name.into(), services.url(name));
+        }
+    })
+    .await;
+    (env, services)
 }
 
-/// Why a BFF does not build against `schema` (empty when it does).
-fn build_error(
-    schema: &gateway::schema::SchemaSnapshot,
-    config: gateway::bff::BffConfig,
-) -> String {
-    let verifiers = gateway::bff::config::Verifiers {
-        bearer: true,
-        api_key: true,
+/// Why the example gateway does not load with `bff` (the text of a file of `bffs/`
+/// named `name`, written elsewhere) as its only BFF; empty when it loads.
+async fn load_error(name: &str, bff: &str) -> String {
+    let root = e2e_tests::workspace_root();
+    let dir = std::env::temp_dir().join(format!(
+        "bff-{name}-{}-{}",
+        std::process::id(),
+        e2e_tests::free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Files the BFF names stay where they are.
+    let bffs = root.join("bffs");
+    let bff = bff
+        .replace(
+            &format!("dir: {name}/"),
+            &format!("dir: {}/{name}/", bffs.display()),
+        )
+        .replace(
+            &format!("file: {name}/"),
+            &format!("file: {}/{name}/", bffs.display()),
+        );
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, bff).expect("write");
+    let mut config =
+        gateway::config::Config::load(&root.join("schemas/gateway.yaml")).expect("config");
+    config.bffs = vec![file];
+    let loaded = match gateway::server::GatewaySpec::from_config(&config).await {
+        Ok(spec) => spec.engine().map(|_| ()),
+        Err(e) => Err(e),
     };
-    gateway::bff::build(schema, &[config], verifiers)
-        .err()
-        .unwrap_or_default()
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded.err().map(|e| e.to_string()).unwrap_or_default()
 }

@@ -138,6 +138,7 @@ async fn record(sdl: &str, query: &str) -> anyhow::Result<Steps> {
         bffs: Vec::new(),
         access: Default::default(),
         sources: Default::default(),
+        bff_supergraphs: Default::default(),
     };
     let running = gateway::server::start(&spec)
         .await

@@ -19,6 +19,12 @@ pub async fn run(listen: String, config: &Path) -> anyhow::Result<()> {
         .context("starting the example REST and gRPC services")?;
     let config = Config::load(config)?;
     let mut spec = GatewaySpec::from_config(&with_mock_urls(config, &mocks, &services)).await?;
+    // The BFFs' own sources (the partner's pricing service) are mocks too.
+    for (name, url) in &mut spec.urls {
+        if subgraph_mocks::SERVICES.contains(&name.as_str()) {
+            *url = services.url(name);
+        }
+    }
     spec.listen = listen;
     let gateway = server::start(&spec).await?;
     println!("gateway ready");
@@ -39,6 +45,10 @@ pub async fn run(listen: String, config: &Path) -> anyhow::Result<()> {
         println!("  subgraph {name:<13} {}", mocks.url(name));
     }
     println!("  REST orders            {}", services.url("orders"));
+    println!(
+        "  REST partner-pricing   {} (the partner BFF's own)",
+        services.url("partner-pricing")
+    );
     println!("  gRPC notifications     {}", services.url("notifications"));
     println!(
         "  mock control:          {}/control/stats, {}/control/stats",

@@ -40,6 +40,7 @@ mod http;
 pub mod issuer;
 pub mod notifications;
 pub mod orders;
+pub mod pricing;
 pub mod reference;
 mod server;
 mod service_state;

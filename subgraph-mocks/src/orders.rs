@@ -29,7 +29,7 @@ use async_graphql::futures_util::{self as futures_util, StreamExt};
 use crate::conn::ConnHandle;
 use crate::data::data;
 use crate::events::LiveEvents;
-use crate::service_state::{ServicesShared, Verdict};
+use crate::service_state::{ServicesShared, conn_of, rest_guard};
 
 /// One order of the data set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,43 +143,15 @@ pub(crate) fn router(shared: Arc<ServicesShared>, events: Arc<OrderEvents>) -> R
         )
 }
 
-/// Applies counters, gate and faults; `Err` is the response to send instead.
+/// Applies the orders service's counters, gate and faults; `Err` is the response to
+/// send instead.
 async fn guard(
     s: &ServicesShared,
     conn: Option<ConnHandle>,
     endpoint: &str,
     keys: Option<usize>,
 ) -> Result<(), Response> {
-    match s.orders.guard(endpoint, keys).await {
-        Verdict::Serve => Ok(()),
-        Verdict::Down => match conn {
-            Some(conn) => {
-                conn.kill();
-                std::future::pending().await
-            }
-            None => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
-        },
-        Verdict::GateTimeout => Err((
-            StatusCode::GATEWAY_TIMEOUT,
-            axum::Json(json!({"error": "gate timed out: the calls did not arrive together"})),
-        )
-            .into_response()),
-        Verdict::Error => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"error": "injected HTTP 500 (orders)"})),
-        )
-            .into_response()),
-        Verdict::Garbage => Err((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            "{\"orders\": [{\"id\": \"1001\", <html>garbage",
-        )
-            .into_response()),
-    }
-}
-
-fn conn_of(req: &Request) -> Option<ConnHandle> {
-    req.extensions().get::<ConnHandle>().cloned()
+    rest_guard(&s.orders, "orders", conn, endpoint, keys).await
 }
 
 #[derive(Deserialize)]

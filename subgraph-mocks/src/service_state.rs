@@ -5,6 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::conn::ConnHandle;
 use crate::fault::{Counters, FaultState};
 use crate::gate::GateSlot;
 
@@ -87,6 +93,7 @@ impl ServiceState {
 pub(crate) struct ServicesShared {
     pub orders: ServiceState,
     pub notifications: ServiceState,
+    pub pricing: ServiceState,
 }
 
 impl ServicesShared {
@@ -94,7 +101,50 @@ impl ServicesShared {
         match service {
             "orders" => Some(&self.orders),
             "notifications" => Some(&self.notifications),
+            "partner-pricing" => Some(&self.pricing),
             _ => None,
         }
     }
+}
+
+/// A REST handler's guard: applies `state`'s counters, gate and faults; `Err` is the
+/// response to send instead (a closed connection when the service is down).
+pub(crate) async fn rest_guard(
+    state: &ServiceState,
+    service: &str,
+    conn: Option<ConnHandle>,
+    endpoint: &str,
+    keys: Option<usize>,
+) -> Result<(), Response> {
+    match state.guard(endpoint, keys).await {
+        Verdict::Serve => Ok(()),
+        Verdict::Down => match conn {
+            Some(conn) => {
+                conn.kill();
+                std::future::pending().await
+            }
+            None => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+        },
+        Verdict::GateTimeout => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            axum::Json(json!({"error": "gate timed out: the calls did not arrive together"})),
+        )
+            .into_response()),
+        Verdict::Error => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": format!("injected HTTP 500 ({service})")})),
+        )
+            .into_response()),
+        Verdict::Garbage => Err((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"results\": [{\"id\": \"1001\", <html>garbage",
+        )
+            .into_response()),
+    }
+}
+
+/// The connection a request came on, to drop it when the service is down.
+pub(crate) fn conn_of(req: &Request) -> Option<ConnHandle> {
+    req.extensions().get::<ConnHandle>().cloned()
 }

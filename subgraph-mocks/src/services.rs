@@ -44,8 +44,10 @@ use crate::notifications::NotificationEvents;
 use crate::orders::OrderEvents;
 use crate::service_state::{ServiceState, ServicesShared};
 
-/// The services' names: the REST orders service and the gRPC notifications service.
-pub const SERVICES: [&str; 2] = ["orders", "notifications"];
+/// The services' names: the REST orders service, the gRPC notifications service, and
+/// the REST partner-pricing service (of the partner BFF alone; it shares the orders
+/// service's listener, under `/partner-pricing`).
+pub const SERVICES: [&str; 3] = ["orders", "notifications", "partner-pricing"];
 
 /// Handle to the running REST and gRPC mock services. Methods taking a service name panic
 /// on a name not in [`SERVICES`]. Dropping the handle aborts the servers; prefer
@@ -91,6 +93,7 @@ impl MockServices {
             notifications: Arc::new(crate::notifications::notification_events_source()),
         });
         let rest_router = crate::orders::router(shared.clone(), live.orders.clone())
+            .merge(crate::pricing::router(shared.clone()))
             .merge(control(shared.clone(), live.clone()));
         let grpc_router = crate::notifications::router(shared.clone(), live.notifications.clone());
         let tasks = vec![
@@ -116,9 +119,10 @@ impl MockServices {
 
     /// The service's base URL: `http://127.0.0.1:PORT` (REST base URL, or gRPC endpoint).
     pub fn url(&self, service: &str) -> String {
-        let addr = match service {
-            "orders" => self.rest_addr,
-            "notifications" => self.grpc_addr,
+        let (addr, prefix) = match service {
+            "orders" => (self.rest_addr, ""),
+            "partner-pricing" => (self.rest_addr, "/partner-pricing"),
+            "notifications" => (self.grpc_addr, ""),
             _ => panic!("unknown service `{service}`, expected one of {SERVICES:?}"),
         };
         let ip = if addr.ip().is_unspecified() {
@@ -126,7 +130,7 @@ impl MockServices {
         } else {
             addr.ip()
         };
-        format!("http://{}", SocketAddr::new(ip, addr.port()))
+        format!("http://{}{prefix}", SocketAddr::new(ip, addr.port()))
     }
 
     /// A snapshot of the service's counters.
@@ -143,6 +147,7 @@ impl MockServices {
     pub fn reset_stats(&self) {
         self.shared.orders.reset();
         self.shared.notifications.reset();
+        self.shared.pricing.reset();
     }
 
     /// Sets the service's fault, effective for the next call.
@@ -279,6 +284,7 @@ async fn control_stats(State(s): State<Arc<ServicesShared>>) -> Response {
 async fn control_reset(State(s): State<Arc<ServicesShared>>) -> StatusCode {
     s.orders.reset();
     s.notifications.reset();
+    s.pricing.reset();
     StatusCode::NO_CONTENT
 }
 

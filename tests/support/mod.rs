@@ -223,6 +223,7 @@ pub async fn gateway_with_config(
         bffs: Vec::new(),
         access: Default::default(),
         sources: Default::default(),
+        bff_supergraphs: Default::default(),
     };
     server::start(&spec).await.expect("start gateway")
 }

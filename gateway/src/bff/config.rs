@@ -32,6 +32,34 @@ pub struct BffConfig {
     pub cors: Option<CorsConfig>,
     #[serde(default)]
     pub streaming: BffStreaming,
+    /// Backends of this BFF alone (`docs/bff.md`, "Sources of its own"): composed with
+    /// the shared graph's subgraphs into this BFF's graph; the unified endpoint and the
+    /// other BFFs never see them.
+    #[serde(default)]
+    pub sources: Vec<BffSource>,
+}
+
+/// A REST, gRPC or GraphQL backend of one BFF, written like an entry of the gateway's
+/// `subgraphs:` with one `url`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BffSource {
+    /// Unique across the gateway: metrics, traces and errors name the source by it.
+    pub name: String,
+    pub url: String,
+    /// `graphql` (default), `rest` or `grpc`: see `docs/sources.md`.
+    #[serde(default)]
+    pub kind: crate::sources::SourceKind,
+    /// The SDL, with the same directives as a shared subgraph's; files are relative to
+    /// the BFF file.
+    pub schema: crate::sources::SchemaSource,
+    /// `.proto` files of a gRPC source, relative to the BFF file.
+    #[serde(default)]
+    pub protos: Vec<PathBuf>,
+    /// Every fetch's timeout (otherwise the gateway's `upstream` defaults apply).
+    #[schemars(with = "Option<crate::common::config::DurationText>")]
+    #[serde(default, with = "crate::common::config::duration_opt")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// This BFF's own limits for subscriptions and other streams, on top of the gateway's
@@ -247,8 +275,29 @@ impl BffConfig {
         if config.persisted.only && config.persisted.dir.is_none() {
             return Err(invalid("`persisted.only` needs `persisted.dir`".into()));
         }
+        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(dir) = &mut config.persisted.dir {
-            *dir = path.parent().unwrap_or(Path::new(".")).join(&*dir);
+            *dir = base.join(&*dir);
+        }
+        for (i, source) in config.sources.iter_mut().enumerate() {
+            let entry = format!("sources[{i}] ({})", source.name);
+            if source.name.is_empty() {
+                return Err(invalid(format!("sources[{i}]: `name` is empty")));
+            }
+            crate::sources::check_entry(
+                &entry,
+                source.kind,
+                &source.url,
+                &source.schema,
+                &source.protos,
+            )
+            .map_err(invalid)?;
+            if let Some(file) = &mut source.schema.file {
+                *file = base.join(&*file);
+            }
+            for proto in &mut source.protos {
+                *proto = base.join(&*proto);
+            }
         }
         Ok(config)
     }

@@ -37,6 +37,17 @@ pub struct Bff {
     pub persisted: Persisted,
     /// The BFF's names and argument rules, mapped back onto the graph's before planning.
     pub mapping: crate::planner::ViewMapping,
+    /// This BFF's own graph when it has sources of its own; else it plans and fetches
+    /// on the shared graph.
+    pub own: Option<OwnGraph>,
+}
+
+/// A BFF's composed graph: the shared subgraphs and its own sources.
+pub struct OwnGraph {
+    pub schema: Arc<SchemaSnapshot>,
+    /// The shared subgraphs' sources (the same policy stacks) and its own, in the
+    /// order of `schema`'s graphs.
+    pub sources: crate::sources::Sources,
 }
 
 impl std::fmt::Debug for Bff {
@@ -98,8 +109,10 @@ impl Bff {
 /// Build every BFF against one schema version. Persisted operations are validated
 /// against their view here, and auth modes against the credentials the gateway can
 /// verify, so a broken BFF stops start-up (or a reload).
+/// `own`: the graphs of the BFFs with sources of their own, by name.
 pub fn build(
-    schema: &SchemaSnapshot,
+    shared: &SchemaSnapshot,
+    mut own: HashMap<String, OwnGraph>,
     configs: &[BffConfig],
     verifiers: Verifiers,
 ) -> Result<HashMap<String, Arc<Bff>>, String> {
@@ -110,6 +123,9 @@ pub fn build(
         if out.contains_key(&name) {
             return Err(fail("defined twice".into()));
         }
+        let own = own.remove(&name);
+        let own_schema = own.as_ref().map(|g| g.schema.clone());
+        let schema: &SchemaSnapshot = own_schema.as_deref().unwrap_or(shared);
         config.auth.check(verifiers).map_err(fail)?;
         let api = view::view_schema(&schema.api, &schema.supergraph.schema, &config.view)
             .map_err(fail)?;
@@ -138,6 +154,7 @@ pub fn build(
             implementers,
             persisted,
             mapping,
+            own,
         };
         for op in bff.persisted.operations() {
             prepare_with(schema, &bff.api, Some(&bff.mapping), &op.document, None).map_err(

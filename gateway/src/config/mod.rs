@@ -23,6 +23,7 @@ use crate::ingress::tls::TlsConfig;
 use crate::policy::UpstreamConfig;
 use crate::policy::balance::{self, VersionConfig};
 use crate::redis_store::RedisConfig;
+pub use crate::sources::SchemaSource;
 use crate::sources::SourceKind;
 use crate::telemetry::config::TelemetryConfig;
 pub use registry::RegistryConfig;
@@ -116,18 +117,6 @@ impl SubgraphConfig {
             .next()
             .map_or("", String::as_str)
     }
-}
-
-/// Where a subgraph's SDL comes from: exactly one of the two.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaSource {
-    /// An SDL file, relative to the config file.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// Ask the running subgraph at start-up: `{ _service { sdl } }`.
-    #[serde(default)]
-    pub introspect: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -296,41 +285,7 @@ impl Config {
                 s.versions.as_ref(),
                 s.version_header.as_ref(),
             )?;
-            let url = reqwest::Url::parse(s.primary_url())
-                .map_err(|e| format!("{entry}: invalid url {:?}: {e}", s.primary_url()))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(format!(
-                    "subgraphs[{i}] ({}): url must be http or https",
-                    s.name
-                ));
-            }
-            match s.kind {
-                SourceKind::Graphql | SourceKind::Rest if !s.protos.is_empty() => {
-                    return Err(format!(
-                        "subgraphs[{i}] ({}): `protos` is for `kind: grpc` only",
-                        s.name
-                    ));
-                }
-                SourceKind::Grpc if s.protos.is_empty() => {
-                    return Err(format!(
-                        "subgraphs[{i}] ({}): a gRPC source needs `protos: [file.proto, ...]`",
-                        s.name
-                    ));
-                }
-                SourceKind::Rest | SourceKind::Grpc if s.schema.introspect => {
-                    return Err(format!(
-                        "subgraphs[{i}] ({}): a {} source cannot be introspected; give its SDL with `schema: {{ file: PATH }}`",
-                        s.name, s.kind
-                    ));
-                }
-                _ => {}
-            }
-            if s.schema.file.is_some() == s.schema.introspect {
-                return Err(format!(
-                    "subgraphs[{i}] ({}): `schema` needs exactly one of `file: PATH` or `introspect: true`",
-                    s.name
-                ));
-            }
+            crate::sources::check_entry(&entry, s.kind, s.primary_url(), &s.schema, &s.protos)?;
         }
         let names: Vec<&str> = self.subgraphs.iter().map(|s| s.name.as_str()).collect();
         if !names.is_empty() {

@@ -43,6 +43,8 @@ pub struct Engine {
     cache: Cache<u64, Arc<Prepared>>,
     /// `@authenticated` / `@requiresScopes` of this schema version, if it has any.
     authz: Option<AuthzRules>,
+    /// The same for the BFFs with graphs of their own, by name.
+    own_authz: HashMap<String, AuthzRules>,
     /// The unified endpoint's operation limits (BFFs have their own).
     pub limits: Option<bff::config::QueryLimits>,
     /// Every request's deadline unless its endpoint sets one; zero: none.
@@ -57,9 +59,38 @@ impl Engine {
             sources,
             metrics: Arc::new(Metrics::new()),
             bffs: HashMap::new(),
+            own_authz: HashMap::new(),
             cache: Cache::new(2_048),
             limits: None,
             deadline: std::time::Duration::ZERO,
+        }
+    }
+
+    /// With these BFFs (built against this schema version).
+    pub fn with_bffs(mut self, bffs: HashMap<String, Arc<Bff>>) -> Self {
+        self.own_authz = bffs
+            .iter()
+            .filter_map(|(name, bff)| {
+                let own = bff.own.as_ref()?;
+                Some((
+                    name.clone(),
+                    AuthzRules::from_supergraph(&own.schema.supergraph)?,
+                ))
+            })
+            .collect();
+        self.bffs = bffs;
+        self
+    }
+
+    /// What a request on `view` plans and fetches on: the BFF's own graph when it has
+    /// sources of its own, else the shared one.
+    fn graph<'v>(
+        &'v self,
+        view: Option<&'v Bff>,
+    ) -> (&'v Arc<SchemaSnapshot>, &'v Sources, Option<&'v AuthzRules>) {
+        match view.and_then(|bff| Some((bff, bff.own.as_ref()?))) {
+            Some((bff, own)) => (&own.schema, &own.sources, self.own_authz.get(bff.name())),
+            None => (&self.schema, &self.sources, self.authz.as_ref()),
         }
     }
 
@@ -91,7 +122,8 @@ impl Engine {
         principal: &Principal,
     ) -> Result<Arc<Prepared>, RequestError> {
         let full = self.prepare_in(view, query, operation_name)?;
-        let Some(rules) = &self.authz else {
+        let (schema, _, authz) = self.graph(view);
+        let Some(rules) = authz else {
             return Ok(full);
         };
         let Some(filtered) = rules.filter(&full.operation, principal) else {
@@ -108,7 +140,7 @@ impl Engine {
             return Ok(hit);
         }
         self.metrics.cache("plan", false);
-        let plan = planner::build_plan(&self.schema.supergraph, &filtered.operation)?;
+        let plan = planner::build_plan(&schema.supergraph, &filtered.operation)?;
         let prepared = Arc::new(Prepared {
             document: full.document.clone(),
             operation: full.operation.clone(),
@@ -170,7 +202,7 @@ impl Engine {
         let api = view.map_or(&self.schema.api, |v| &v.api);
         let mapping = view.map(|v| &v.mapping);
         let prepared = Arc::new(prepare_with(
-            &self.schema,
+            self.graph(view).0,
             api,
             mapping,
             query,
@@ -282,9 +314,10 @@ impl Engine {
             let (variables, introspection) = self.coerce(view, &prepared, request)?;
             // `@defer(if: false)` anywhere: one whole response, as the spec allows.
             if deferred.sites.iter().all(|s| s.defer.active(&variables)) {
+                let (schema, sources, _) = self.graph(view);
                 return Ok(defer::execute_incremental(Incremental {
-                    schema: self.schema.clone(),
-                    sources: self.sources.clone(),
+                    schema: schema.clone(),
+                    sources: sources.clone(),
                     metrics: self.metrics.clone(),
                     prepared: prepared.clone(),
                     variables,
@@ -302,9 +335,10 @@ impl Engine {
             return Ok(Box::pin(futures::stream::once(async { response })));
         }
         let (variables, _) = self.coerce(view, &prepared, request)?;
+        let (schema, sources, _) = self.graph(view);
         let events = stream::subscribe(Subscription {
-            schema: self.schema.clone(),
-            sources: self.sources.clone(),
+            schema: schema.clone(),
+            sources: sources.clone(),
             metrics: self.metrics.clone(),
             prepared: prepared.clone(),
             variables,
@@ -380,9 +414,10 @@ impl Engine {
                 ..Response::default()
             });
         }
+        let (schema, sources, _) = self.graph(view);
         let mut response = executor::execute(
-            &self.schema,
-            &self.sources,
+            schema,
+            sources,
             &self.metrics,
             &prepared,
             variables,

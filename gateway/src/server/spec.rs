@@ -97,6 +97,10 @@ pub struct GatewaySpec {
     pub access: crate::ingress::auth::AccessConfig,
     /// BFF definitions (views, limits, persisted operations), loaded.
     pub bffs: Vec<BffConfig>,
+    /// The supergraphs of the BFFs with sources of their own (the shared subgraphs
+    /// composed with theirs), by BFF name. Their sources' URLs, specs and timeouts are
+    /// in `urls`, `sources` and `upstream` with the shared ones (names are unique).
+    pub bff_supergraphs: HashMap<String, String>,
 }
 
 /// What a REST or gRPC source is built from.
@@ -130,6 +134,7 @@ impl GatewaySpec {
             bffs: Vec::new(),
             access: Default::default(),
             sources: HashMap::new(),
+            bff_supergraphs: HashMap::new(),
         }
     }
 
@@ -145,34 +150,29 @@ impl GatewaySpec {
         config: &Config,
         registry_sdl: Option<&str>,
     ) -> Result<Self, StartupError> {
-        let (supergraph_sdl, sources) = match (&config.supergraph, registry_sdl) {
-            (_, Some(sdl)) => (sdl.to_string(), HashMap::new()),
+        let bffs: Vec<BffConfig> = config
+            .bffs
+            .iter()
+            .map(|p| BffConfig::load(p))
+            .collect::<Result<_, _>>()?;
+        let mut sources = HashMap::new();
+        let mut inputs = Vec::new();
+        let supergraph_sdl = match (&config.supergraph, registry_sdl) {
+            (_, Some(sdl)) => sdl.to_string(),
             (None, None) if config.registry.is_some() => {
                 return Err(StartupError::Registry(
                     "the config's supergraph comes from `registry:`, and none was fetched".into(),
                 ));
             }
-            (Some(path), None) => (read(path)?, HashMap::new()),
+            (Some(path), None) => read(path)?,
             (None, None) => {
-                let inputs = load_subgraphs(config).await?;
-                let mut sources = HashMap::new();
                 for subgraph in &config.subgraphs {
-                    if subgraph.kind != SourceKind::Graphql {
-                        let sdl = read(subgraph.schema.file.as_deref().unwrap_or(Path::new("")))?;
-                        sources.insert(
-                            subgraph.name.clone(),
-                            SourceSpec {
-                                kind: subgraph.kind,
-                                sdl,
-                                protos: subgraph.protos.clone(),
-                            },
-                        );
-                    }
+                    inputs.push(Entry::of(subgraph).load(&mut sources).await?);
                 }
-                (compose::compose(&inputs)?, sources)
+                compose::compose(&inputs)?
             }
         };
-        Ok(GatewaySpec {
+        let mut spec = GatewaySpec {
             supergraph_sdl,
             urls: config
                 .subgraphs
@@ -197,18 +197,71 @@ impl GatewaySpec {
             limits: config.limits.clone(),
             expose_query_plan: config.telemetry.expose_query_plan,
             edge: config.edge.clone(),
-            bffs: config
-                .bffs
-                .iter()
-                .map(|p| BffConfig::load(p))
-                .collect::<Result<_, _>>()?,
+            bffs: Vec::new(),
             access: crate::ingress::auth::AccessConfig {
                 auth: config.auth.clone(),
                 rate_limit: config.rate_limit.clone(),
                 redis: config.redis.clone(),
             },
             sources,
-        })
+            bff_supergraphs: HashMap::new(),
+        };
+        for bff in &bffs {
+            spec.compose_bff(bff, &inputs).await?;
+        }
+        spec.bffs = bffs;
+        Ok(spec)
+    }
+
+    /// Compose a BFF's own sources with the shared subgraphs (`inputs`) into its
+    /// supergraph, and register them like subgraphs.
+    async fn compose_bff(
+        &mut self,
+        bff: &BffConfig,
+        inputs: &[SubgraphInput],
+    ) -> Result<(), StartupError> {
+        if bff.sources.is_empty() {
+            return Ok(());
+        }
+        let fail = |message: String| StartupError::Bff(format!("BFF `{}`: {message}", bff.name));
+        if inputs.is_empty() {
+            return Err(fail(
+                "`sources` compose with the shared graph's subgraphs, so the gateway config must list them under `subgraphs:` (not a precomposed `supergraph` or a `registry`)".into(),
+            ));
+        }
+        let mut own = inputs.to_vec();
+        for source in &bff.sources {
+            if self.urls.contains_key(&source.name) {
+                return Err(fail(format!(
+                    "sources: the name `{}` is already used by a subgraph or another BFF's source",
+                    source.name
+                )));
+            }
+            let entry = Entry {
+                name: &source.name,
+                url: &source.url,
+                kind: source.kind,
+                schema: &source.schema,
+                protos: &source.protos,
+            };
+            own.push(entry.load(&mut self.sources).await?);
+            self.urls.insert(source.name.clone(), source.url.clone());
+            if let Some(timeout) = source.timeout {
+                let policy = self
+                    .upstream
+                    .sources
+                    .entry(source.name.clone())
+                    .or_default();
+                policy.timeout = Some(timeout);
+            }
+        }
+        let supergraph = compose::compose(&own).map_err(|errors| {
+            fail(format!(
+                "its sources do not compose with the shared graph:\n{errors}"
+            ))
+        })?;
+        self.bff_supergraphs.insert(bff.name.clone(), supergraph);
+        Ok(())
     }
 
     pub fn engine(&self) -> Result<Engine, StartupError> {
@@ -227,61 +280,93 @@ impl GatewaySpec {
             ),
             _ => None,
         };
-        let mut list: Vec<Arc<dyn Source>> = Vec::new();
+        let build = |name: &str, url: &str| {
+            self.source(name, url, &client, &metrics, shared_cache.as_ref())
+        };
+        let mut by_name: HashMap<&str, Arc<dyn Source>> = HashMap::new();
+        let mut list = Vec::new();
         for graph in &schema.supergraph.graphs {
-            let url = self.urls.get(&graph.name).unwrap_or(&graph.url);
-            let parsed = reqwest::Url::parse(url).map_err(|e| StartupError::Url {
-                subgraph: graph.name.clone(),
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-            let policy = self.upstream.policy_for(&graph.name);
-            // A source with its own `tls:` (CA, client certificate) gets its own client.
-            let client = match &policy.tls {
-                Some(tls) => {
-                    crate::sources::tls::upstream_client(tls, GraphqlSource::client_builder())
-                        .map_err(|e| {
-                            StartupError::Tls(format!("subgraph \"{}\": {e}", graph.name))
-                        })?
-                }
-                None => client.clone(),
-            };
-            let graphql = |url: reqwest::Url| -> Result<Arc<dyn Source>, StartupError> {
-                let subscriptions = subscriptions_of(&graph.name, &url, &policy)?;
-                Ok(Arc::new(
-                    GraphqlSource::new(url, client.clone())
-                        .with_subscriptions(subscriptions)
-                        .with_max_response_bytes(policy.max_response_bytes),
-                ))
-            };
-            let targets: policy::Targets = match self.sources.get(&graph.name) {
-                // Several instances: one GraphQL source each, sharing the client's pool.
-                None if let Some(route) = self.routes.get(&graph.name) => route.build(|url| {
-                    let parsed = reqwest::Url::parse(url).map_err(|e| StartupError::Url {
-                        subgraph: graph.name.clone(),
-                        url: url.to_string(),
-                        message: e.to_string(),
-                    })?;
-                    graphql(parsed)
-                })?,
-                None => graphql(parsed)?.into(),
-                Some(spec) => local_source(&graph.name, url, spec, &policy, &client)?.into(),
-            };
-            list.push(policy::stack(
-                &graph.name,
-                targets,
-                &policy,
-                metrics.clone(),
-                shared_cache.as_ref(),
-            ));
+            let source = build(&graph.name, &graph.url)?;
+            by_name.insert(&graph.name, source.clone());
+            list.push(source);
         }
-        let mut engine = Engine::new(schema, Sources(list));
-        engine.bffs = bff::build(&engine.schema, &self.bffs, self.access.auth.verifiers())
+        // A BFF's graph shares the shared subgraphs' sources (their breakers, caches
+        // and pools) and adds its own.
+        let mut own = HashMap::new();
+        for (bff, sdl) in &self.bff_supergraphs {
+            let schema = SchemaSnapshot::from_supergraph_sdl(sdl)?;
+            let mut list = Vec::new();
+            for graph in &schema.supergraph.graphs {
+                list.push(match by_name.get(graph.name.as_str()) {
+                    Some(shared) => shared.clone(),
+                    None => build(&graph.name, &graph.url)?,
+                });
+            }
+            own.insert(
+                bff.clone(),
+                bff::OwnGraph {
+                    schema,
+                    sources: Sources(list),
+                },
+            );
+        }
+        let bffs = bff::build(&schema, own, &self.bffs, self.access.auth.verifiers())
             .map_err(StartupError::Bff)?;
+        let mut engine = Engine::new(schema, Sources(list)).with_bffs(bffs);
         engine.metrics = metrics;
         engine.limits = self.limits.graphql.clone();
         engine.deadline = self.limits.deadline;
         Ok(engine)
+    }
+
+    /// The source of one subgraph (or BFF source), wrapped in its policy stack. `url`
+    /// is the supergraph's, unless the spec overrides it.
+    fn source(
+        &self,
+        name: &str,
+        url: &str,
+        client: &reqwest::Client,
+        metrics: &Arc<Metrics>,
+        shared_cache: Option<&crate::redis_store::RedisStore>,
+    ) -> Result<Arc<dyn Source>, StartupError> {
+        let url = self.urls.get(name).map_or(url, String::as_str);
+        let invalid = |url: &str, message: String| StartupError::Url {
+            subgraph: name.to_string(),
+            url: url.to_string(),
+            message,
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| invalid(url, e.to_string()))?;
+        let policy = self.upstream.policy_for(name);
+        // A source with its own `tls:` (CA, client certificate) gets its own client.
+        let client = match &policy.tls {
+            Some(tls) => crate::sources::tls::upstream_client(tls, GraphqlSource::client_builder())
+                .map_err(|e| StartupError::Tls(format!("subgraph \"{name}\": {e}")))?,
+            None => client.clone(),
+        };
+        let graphql = |url: reqwest::Url| -> Result<Arc<dyn Source>, StartupError> {
+            let subscriptions = subscriptions_of(name, &url, &policy)?;
+            Ok(Arc::new(
+                GraphqlSource::new(url, client.clone())
+                    .with_subscriptions(subscriptions)
+                    .with_max_response_bytes(policy.max_response_bytes),
+            ))
+        };
+        let targets: policy::Targets = match self.sources.get(name) {
+            // Several instances: one GraphQL source each, sharing the client's pool.
+            None if let Some(route) = self.routes.get(name) => route.build(|url| {
+                let parsed = reqwest::Url::parse(url).map_err(|e| invalid(url, e.to_string()))?;
+                graphql(parsed)
+            })?,
+            None => graphql(parsed)?.into(),
+            Some(spec) => local_source(name, url, spec, &policy, &client)?.into(),
+        };
+        Ok(policy::stack(
+            name,
+            targets,
+            &policy,
+            metrics.clone(),
+            shared_cache,
+        ))
     }
 }
 
@@ -384,28 +469,65 @@ fn local_source(
 }
 
 pub async fn compose_subgraphs(config: &Config) -> Result<String, StartupError> {
-    Ok(compose::compose(&load_subgraphs(config).await?)?)
+    let mut inputs = Vec::new();
+    let mut sources = HashMap::new();
+    for subgraph in &config.subgraphs {
+        inputs.push(Entry::of(subgraph).load(&mut sources).await?);
+    }
+    Ok(compose::compose(&inputs)?)
 }
 
-/// The subgraphs' SDLs; REST and gRPC SDLs get their mapping directives defined.
-async fn load_subgraphs(config: &Config) -> Result<Vec<SubgraphInput>, StartupError> {
-    let mut inputs = Vec::new();
-    for subgraph in &config.subgraphs {
-        let sdl = match &subgraph.schema.file {
-            Some(path) => read(path)?,
-            None => fetch_sdl(&subgraph.name, subgraph.primary_url()).await?,
-        };
-        inputs.push(SubgraphInput {
-            name: subgraph.name.clone(),
-            url: subgraph.primary_url().to_string(),
-            sdl: match subgraph.kind {
-                SourceKind::Graphql => sdl,
-                SourceKind::Rest => mapping::with_directive_definitions(&sdl, rest::DIRECTIVES),
-                SourceKind::Grpc => mapping::with_directive_definitions(&sdl, grpc::DIRECTIVES),
-            },
-        });
+/// One source entry, of the gateway config or of a BFF file.
+struct Entry<'a> {
+    name: &'a str,
+    url: &'a str,
+    kind: SourceKind,
+    schema: &'a crate::sources::SchemaSource,
+    protos: &'a [PathBuf],
+}
+
+impl<'a> Entry<'a> {
+    fn of(subgraph: &'a crate::config::SubgraphConfig) -> Self {
+        Entry {
+            name: &subgraph.name,
+            url: subgraph.primary_url(),
+            kind: subgraph.kind,
+            schema: &subgraph.schema,
+            protos: &subgraph.protos,
+        }
     }
-    Ok(inputs)
+
+    /// Its SDL for composition (REST and gRPC SDLs get their mapping directives
+    /// defined); a REST or gRPC source's spec goes into `sources`.
+    async fn load(
+        &self,
+        sources: &mut HashMap<String, SourceSpec>,
+    ) -> Result<SubgraphInput, StartupError> {
+        let sdl = match &self.schema.file {
+            Some(path) => read(path)?,
+            None => fetch_sdl(self.name, self.url).await?,
+        };
+        let composed = match self.kind {
+            SourceKind::Graphql => sdl.clone(),
+            SourceKind::Rest => mapping::with_directive_definitions(&sdl, rest::DIRECTIVES),
+            SourceKind::Grpc => mapping::with_directive_definitions(&sdl, grpc::DIRECTIVES),
+        };
+        if self.kind != SourceKind::Graphql {
+            sources.insert(
+                self.name.to_string(),
+                SourceSpec {
+                    kind: self.kind,
+                    sdl,
+                    protos: self.protos.to_vec(),
+                },
+            );
+        }
+        Ok(SubgraphInput {
+            name: self.name.to_string(),
+            url: self.url.to_string(),
+            sdl: composed,
+        })
+    }
 }
 
 /// `{ _service { sdl } }` against a running subgraph.

@@ -36,6 +36,56 @@ pub enum SourceKind {
     Grpc,
 }
 
+/// Where a subgraph's SDL comes from: exactly one of the two.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSource {
+    /// An SDL file, relative to the file that names it.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
+    /// Ask the running subgraph at start-up: `{ _service { sdl } }`.
+    #[serde(default)]
+    pub introspect: bool,
+}
+
+/// The checks every source entry gets, in the gateway config (`subgraphs:`) and in a
+/// BFF file (`sources:`): `entry` names it in the message.
+pub fn check_entry(
+    entry: &str,
+    kind: SourceKind,
+    url: &str,
+    schema: &SchemaSource,
+    protos: &[std::path::PathBuf],
+) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{entry}: invalid url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{entry}: url must be http or https"));
+    }
+    match kind {
+        SourceKind::Graphql | SourceKind::Rest if !protos.is_empty() => {
+            return Err(format!("{entry}: `protos` is for `kind: grpc` only"));
+        }
+        SourceKind::Grpc if protos.is_empty() => {
+            return Err(format!(
+                "{entry}: a gRPC source needs `protos: [file.proto, ...]`"
+            ));
+        }
+        SourceKind::Rest | SourceKind::Grpc if schema.introspect => {
+            return Err(format!(
+                "{entry}: a {kind} source cannot be introspected; give its SDL with `schema: {{ file: PATH }}`"
+            ));
+        }
+        _ => {}
+    }
+    if schema.file.is_some() == schema.introspect {
+        return Err(format!(
+            "{entry}: `schema` needs exactly one of `file: PATH` or `introspect: true`"
+        ));
+    }
+    Ok(())
+}
+
 impl std::fmt::Display for SourceKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
