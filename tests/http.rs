@@ -605,3 +605,42 @@ async fn graphiql_runs_queries_in_a_browser_that_may_reach_no_other_host() {
         assert_eq!(browser.finish().await, Some(0));
     }
 }
+
+/// A BFF's REST endpoints page (`/bff/partner/docs`) in a browser that may reach no
+/// other host: with the API key typed in, it lists the persisted endpoints from the
+/// OpenAPI document and calls one with the parameters filled in.
+#[tokio::test]
+async fn the_bff_endpoints_page_lists_and_calls_them_in_a_browser() {
+    let Some(chromium) = chromium() else { return };
+    let env = TestEnv::start().await;
+    let plan = json!({
+        "url": format!("http://{}/bff/partner/docs", env.gateway.addr),
+        "apiKey": "demo-pro-key",
+        "operation": "catalog",
+        "parameters": {"first": 2},
+        "chromium": chromium,
+    });
+    let mut browser = e2e_tests::node::NodeClient::start("bff-docs-browser.mjs", &plan);
+    let outcome = browser.line().await;
+    assert_eq!(outcome["ok"], true, "{outcome}");
+    assert_eq!(outcome["offsite"], json!([]), "requests to other hosts");
+    assert_eq!(
+        outcome["endpoints"],
+        json!(["catalog", "prices"]),
+        "{outcome}"
+    );
+    assert_eq!(outcome["status"], "200 OK", "{outcome}");
+    let items = &outcome["body"]["data"]["topProducts"];
+    assert_eq!(items.as_array().map(Vec::len), Some(2), "{outcome}");
+    assert_eq!(items[0]["name"], "Table", "{outcome}");
+    assert_eq!(browser.finish().await, Some(0));
+    // The page of a BFF that does not exist is a 404.
+    let missing = env
+        .client
+        .get(format!("http://{}/bff/nobody/docs", env.gateway.addr))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(missing.status(), 404);
+    env.shutdown().await;
+}

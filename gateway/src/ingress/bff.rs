@@ -154,6 +154,21 @@ pub async fn openapi(
     ))
 }
 
+/// `GET /bff/{client}/docs`: a page listing the BFF's REST endpoints from its OpenAPI
+/// document, with a form to call each (`bff-docs.html`: no script or style from another
+/// host). The page itself is public; the document and the calls carry the credentials
+/// typed into it.
+pub async fn docs(State(state): State<Arc<AppState>>, Path(client): Path<String>) -> Response {
+    if let Err(response) = find(&state, &client) {
+        return *response;
+    }
+    const PAGE: &str = include_str!("bff-docs.html");
+    let header = state.access.load().auth.api_key_header().to_string();
+    axum::response::IntoResponse::into_response(axum::response::Html(
+        PAGE.replace("{{API_KEY_HEADER}}", &header),
+    ))
+}
+
 /// `GET /bff/{client}/{operation}?var=value`: run a persisted operation.
 pub async fn persisted(
     State(state): State<Arc<AppState>>,

@@ -98,6 +98,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, edge: &EdgeConfig) ->
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/bff/{client}/graphql", get(bff::get).post(bff::post))
         .route("/bff/{client}/openapi.json", get(bff::openapi))
+        .route("/bff/{client}/docs", get(bff::docs))
         .route("/bff/{client}/{operation}", get(bff::persisted))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
