@@ -4,31 +4,14 @@
 // { ok, endpoints, status, body, offsite } (endpoints: the operation ids listed;
 // status, body: what the page shows for the call). The plan (argv[2]) is
 // { url, apiKey, operation, parameters: { name: value }, chromium }.
-import puppeteer from 'puppeteer-core';
+import { guardedPage, print } from './browser.mjs';
 
 const plan = JSON.parse(process.argv[2]);
-const origin = new URL(plan.url).origin;
-const offsite = [];
-const print = (value) => process.stdout.write(JSON.stringify(value) + '\n');
-
 let browser;
+let offsite = [];
 try {
-  browser = await puppeteer.launch({
-    executablePath: plan.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-  });
-  const page = await browser.newPage();
-  await page.setRequestInterception(true);
-  page.on('request', (request) => {
-    const url = request.url();
-    if (url.startsWith(origin) || url.startsWith('data:')) {
-      request.continue();
-    } else {
-      offsite.push(url);
-      request.abort();
-    }
-  });
+  let page;
+  ({ browser, page, offsite } = await guardedPage(plan.chromium, plan.url));
   await page.goto(plan.url, { waitUntil: 'networkidle0', timeout: 20000 });
   await page.type('#api-key', plan.apiKey);
   await page.click('#load');
