@@ -96,6 +96,68 @@ async fn a_new_field_in_a_subgraph_sdl_is_served_without_restart() {
     gw.shutdown().await;
 }
 
+/// A BFF file and the SDLs of its own sources are watched too: a field added to a
+/// BFF source's SDL is served on that BFF without restart.
+#[tokio::test]
+async fn a_new_field_in_a_bff_source_sdl_is_served_without_restart() {
+    let a = ScriptedSubgraph::start(|_| (200, json!({"data": {"hello": "hi"}}).to_string())).await;
+    let b = ScriptedSubgraph::start(|_| {
+        (
+            200,
+            json!({"data": {"own": "b", "more": "new"}}).to_string(),
+        )
+    })
+    .await;
+    let dir = scratch("bff-source");
+    let config = write_config(&dir, &a.url, V1);
+    std::fs::write(dir.join("b.graphql"), "type Query { own: String }").expect("sdl");
+    std::fs::write(
+        dir.join("app.yaml"),
+        format!(
+            "name: app\nauth: {{ allow_anonymous: true }}\nsources:\n  - name: b\n    url: {}\n    schema: {{ file: b.graphql }}\n",
+            b.url
+        ),
+    )
+    .expect("bff");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}bffs: [app.yaml]\n")).expect("config");
+    let gw = start(&config).await;
+    let _watcher = reload::watch(
+        gw.state.clone(),
+        Origin::Config(config.clone()),
+        Arc::new(|_| {}),
+        Duration::from_millis(50),
+    );
+    let app = format!("http://{}/bff/app/graphql", gw.addr);
+    let ask_app = |query: &'static str| {
+        let app = app.clone();
+        async move {
+            post_json(&client(), &app, &json!({"query": query}))
+                .await
+                .body
+        }
+    };
+    let first = ask_app("{ own }").await;
+    assert_eq!(first["data"]["own"], "b", "{first}");
+    std::fs::write(
+        dir.join("b.graphql"),
+        "type Query { own: String more: String }",
+    )
+    .expect("write");
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = ask_app("{ own more }").await;
+        if last.get("errors").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["data"], json!({"own": "b", "more": "new"}), "{last}");
+    // The unified endpoint never had the BFF's fields.
+    assert!(ask(&gw, "{ own }").await.get("errors").is_some());
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_invalid_change_is_rejected_and_the_old_version_keeps_serving() {
     let a = ScriptedSubgraph::start(|_| {

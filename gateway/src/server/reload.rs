@@ -1,5 +1,5 @@
-//! Hot reload: watch the config file and every file it names (subgraph SDLs, the
-//! supergraph), rebuild the engine in the background when one changes (or on SIGHUP),
+//! Hot reload: watch the config file and every file it names (subgraph SDLs and protos,
+//! BFF files and their sources' SDLs and protos, the supergraph), rebuild the engine in the background when one changes (or on SIGHUP),
 //! and swap it in atomically. Requests in flight finish on the engine they started
 //! with. A change that fails to load, compose or plan is rejected with a log line and
 //! the running version stays. A supergraph from a registry is polled
@@ -238,12 +238,21 @@ fn watched_files(origin: &Origin) -> Vec<PathBuf> {
             // An unreadable config is still watched itself, so fixing it reloads.
             if let Ok(config) = Config::load(path) {
                 files.extend(config.supergraph.clone());
-                files.extend(
-                    config
-                        .subgraphs
-                        .iter()
-                        .filter_map(|s| s.schema.file.clone()),
-                );
+                for s in &config.subgraphs {
+                    files.extend(s.schema.file.clone());
+                    files.extend(s.protos.iter().cloned());
+                }
+                // BFF files, and the SDLs and protos of their own sources.
+                for bff in &config.bffs {
+                    files.push(bff.clone());
+                    let Ok(bff) = crate::bff::BffConfig::load(bff) else {
+                        continue;
+                    };
+                    for s in &bff.sources {
+                        files.extend(s.schema.file.clone());
+                        files.extend(s.protos.iter().cloned());
+                    }
+                }
             }
             files
         }
