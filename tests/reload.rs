@@ -41,22 +41,36 @@ async fn start(config: &Path) -> RunningGateway {
 }
 
 async fn ask(gw: &RunningGateway, query: &str) -> Value {
-    post_json(&client(), &gw.url(), &json!({"query": query}))
+    ask_at(&gw.url(), query).await
+}
+
+async fn ask_at(url: &str, query: &str) -> Value {
+    post_json(&client(), url, &json!({"query": query}))
         .await
         .body
 }
 
-/// Poll (bounded) until `check` holds for the answer to `query`.
-async fn eventually(gw: &RunningGateway, query: &str, check: impl Fn(&Value) -> bool) -> Value {
+/// Poll (bounded) until `check` holds for the answer of `url` to `query`.
+async fn eventually(url: &str, query: &str, check: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
-        last = ask(gw, query).await;
+        last = ask_at(url, query).await;
         if check(&last) {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("condition never held; last answer: {last}");
+}
+
+/// Reload `config` whenever a file it names changes (polled every 50 ms).
+fn watch(gw: &RunningGateway, config: &Path) -> reload::Reloader {
+    reload::watch(
+        gw.state.clone(),
+        Origin::Config(config.to_path_buf()),
+        Arc::new(|_| {}),
+        Duration::from_millis(50),
+    )
 }
 
 const V1: &str = "type Query { hello: String }";
@@ -74,12 +88,7 @@ async fn a_new_field_in_a_subgraph_sdl_is_served_without_restart() {
     let dir = scratch("new-field");
     let config = write_config(&dir, &a.url, V1);
     let gw = start(&config).await;
-    let _watcher = reload::watch(
-        gw.state.clone(),
-        Origin::Config(config.clone()),
-        Arc::new(|_| {}),
-        Duration::from_millis(50),
-    );
+    let _watcher = watch(&gw, &config);
 
     let before = ask(&gw, "{ extra }").await;
     assert!(
@@ -91,7 +100,7 @@ async fn a_new_field_in_a_subgraph_sdl_is_served_without_restart() {
     );
 
     std::fs::write(dir.join("a.graphql"), V2).expect("write v2");
-    let after = eventually(&gw, "{ hello extra }", |b| b.get("errors").is_none()).await;
+    let after = eventually(&gw.url(), "{ hello extra }", |b| b.get("errors").is_none()).await;
     assert_eq!(after["data"], json!({"hello": "hi", "extra": "new"}));
     gw.shutdown().await;
 }
@@ -122,36 +131,16 @@ async fn a_new_field_in_a_bff_source_sdl_is_served_without_restart() {
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("{text}bffs: [app.yaml]\n")).expect("config");
     let gw = start(&config).await;
-    let _watcher = reload::watch(
-        gw.state.clone(),
-        Origin::Config(config.clone()),
-        Arc::new(|_| {}),
-        Duration::from_millis(50),
-    );
+    let _watcher = watch(&gw, &config);
     let app = format!("http://{}/bff/app/graphql", gw.addr);
-    let ask_app = |query: &'static str| {
-        let app = app.clone();
-        async move {
-            post_json(&client(), &app, &json!({"query": query}))
-                .await
-                .body
-        }
-    };
-    let first = ask_app("{ own }").await;
+    let first = ask_at(&app, "{ own }").await;
     assert_eq!(first["data"]["own"], "b", "{first}");
     std::fs::write(
         dir.join("b.graphql"),
         "type Query { own: String more: String }",
     )
     .expect("write");
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        last = ask_app("{ own more }").await;
-        if last.get("errors").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let last = eventually(&app, "{ own more }", |b| b.get("errors").is_none()).await;
     assert_eq!(last["data"], json!({"own": "b", "more": "new"}), "{last}");
     // The unified endpoint never had the BFF's fields.
     assert!(ask(&gw, "{ own }").await.get("errors").is_some());
@@ -197,7 +186,7 @@ async fn an_invalid_change_is_rejected_and_the_old_version_keeps_serving() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(ask(&gw, "{ hello }").await["data"]["hello"], "hi");
     write_config(&dir, &a.url, V2);
-    eventually(&gw, "{ extra }", |b| b["data"]["extra"] == "new").await;
+    eventually(&gw.url(), "{ extra }", |b| b["data"]["extra"] == "new").await;
     gw.shutdown().await;
 }
 
@@ -473,7 +462,7 @@ async fn a_registry_supergraph_is_polled_swapped_in_and_outlives_registry_failur
 
     // A new version is swapped in and cached.
     registry.publish(published(&single_subgraph_supergraph(&a.url, V2), "v2"));
-    eventually(&gw, "{ extra }", |b| b["data"]["extra"] == "new").await;
+    eventually(&gw.url(), "{ extra }", |b| b["data"]["extra"] == "new").await;
     assert_eq!(polls_reach(&gw, "swapped", 1).await, 1);
     assert_eq!(
         std::fs::read_to_string(&cache).expect("cached"),
@@ -545,7 +534,7 @@ async fn a_gateway_starts_from_its_cached_supergraph_while_the_registry_is_down(
         .expect("starts from the cache");
     assert_eq!(ask(&gw, "{ extra }").await["data"]["extra"], "new");
     registry.publish(published(&single_subgraph_supergraph(&a.url, V1), "v1"));
-    eventually(&gw, "{ extra }", |b| b["errors"].is_array()).await;
+    eventually(&gw.url(), "{ extra }", |b| b["errors"].is_array()).await;
     assert_eq!(ask(&gw, "{ hello }").await["data"]["hello"], "hi");
     gw.shutdown().await;
 }
