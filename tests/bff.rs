@@ -3,6 +3,7 @@
 
 use e2e_tests::{Reply, TestEnv, send};
 use serde_json::{Value, json};
+use subgraph_mocks::Fault;
 
 const PARTNER_KEY: &str = "demo-free-key";
 const PARTNER_PRO_KEY: &str = "demo-pro-key";
@@ -819,6 +820,87 @@ async fn transforms_rename_types_and_fields_and_set_arguments() {
     services.shutdown().await;
 }
 
+/// The mobile BFF lifts `author.name` into `Review.authorName` and hides `author`: the
+/// persisted `reviews` operation answers what the unified endpoint answers for
+/// `author { name }`, in one fetch per subgraph as there, and with the accounts
+/// subgraph down the names are null with an error while the reviews stay.
+#[tokio::test]
+async fn a_flattened_field_lifts_a_nested_field_into_its_parent() {
+    let env = TestEnv::start().await;
+    let unified = env
+        .query(
+            "{ topProducts(first: 3) { upc name reviews { id body author { name } } } }",
+            json!({}),
+        )
+        .await;
+    let expected: Vec<Value> = unified["data"]["topProducts"]
+        .as_array()
+        .map(|products| {
+            products
+                .iter()
+                .map(|p| {
+                    let reviews: Vec<Value> = p["reviews"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .map(|r| json!({"id": r["id"], "body": r["body"], "authorName": r["author"]["name"]}))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    json!({"upc": p["upc"], "name": p["name"], "reviews": reviews})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let names = expected
+        .iter()
+        .flat_map(|p| p["reviews"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["authorName"].is_string())
+        .count();
+    assert!(names > 0, "the example has reviews with authors: {unified}");
+    env.mocks.reset_stats();
+    let reply = get(&env, "/bff/mobile/reviews", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!({"data": {"topProducts": expected}}),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        env.mocks.stats("accounts").requests,
+        1,
+        "all authors in one entity fetch"
+    );
+
+    env.mocks.set_fault("accounts", Fault::down());
+    let reply = get(&env, "/bff/mobile/reviews?first=1", None).await;
+    env.mocks.set_fault("accounts", Fault::default());
+    let reviews = &reply.body["data"]["topProducts"][0]["reviews"];
+    let kept = reviews.as_array().is_some_and(|r| {
+        !r.is_empty()
+            && r.iter()
+                .all(|r| r["id"].is_string() && r["authorName"].is_null())
+    });
+    assert!(kept, "{}", reply.body);
+    let errors = reply.body["errors"].as_array().cloned().unwrap_or_default();
+    // Each error at the client's path: no key of the flattened path inside it.
+    let paths: Vec<&Value> = errors.iter().map(|e| &e["path"]).collect();
+    let expected: Vec<Value> = (0..paths.len())
+        .map(|i| json!(["topProducts", 0, "reviews", i, "authorName"]))
+        .collect();
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e["extensions"]["service"] == "accounts"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(paths, expected.iter().collect::<Vec<_>>(), "{}", reply.body);
+    env.shutdown().await;
+}
+
 /// The partner BFF's own REST source (`bffs/partner/pricing.graphql`) extends the
 /// shared `Product` for that BFF alone: one batch call per request, computed fields
 /// over its values, a persisted GET endpoint using it, partial data with the source
@@ -1058,7 +1140,27 @@ async fn bad_transforms_are_refused_at_load() {
         (
             "Product.label: { type: String,",
             "Product.upc: { type: String,",
-            "`Product` already has a field `upc` in the shared graph",
+            "transforms.computed.Product.upc: `Product` already has a field `upc`",
+        ),
+        (
+            "  computed:\n",
+            "  flatten: { Review.authorName: author.nick }\n  computed:\n",
+            "transforms.flatten.Review.authorName: no field `User.nick` in the shared graph",
+        ),
+        (
+            "  computed:\n",
+            "  flatten: { User.orderIds: orders.id }\n  computed:\n",
+            "`User.orders` is [Order!]: only the last step may be other than one object",
+        ),
+        (
+            "  computed:\n",
+            "  flatten: { Review.who: author }\n  computed:\n",
+            "`author` is one field",
+        ),
+        (
+            "  computed:\n",
+            "  flatten: { Review.body: author.name }\n  computed:\n",
+            "transforms.flatten.Review.body: `Review` already has a field `body`",
         ),
         (
             "Product.grossPrice: { type: Int,",

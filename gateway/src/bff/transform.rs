@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::planner::ViewMapping;
-use crate::planner::computed::Computed;
+use crate::planner::computed::{Computed, Step};
 
 /// `transforms:` in a BFF file. Every coordinate names the shared graph's types and
 /// fields (as `view.hide` does); the BFF's clients see the new names.
@@ -33,6 +33,12 @@ pub struct TransformConfig {
     /// ({upc})" }`, `Product.priceWithTax: { type: Int, expression: "price * 119 / 100" }`.
     #[serde(default)]
     pub computed: BTreeMap<String, ComputedConfig>,
+    /// New fields lifting a nested one into its parent: `Review.authorName: author.name`.
+    /// The path may pass through fields the view hides, so a BFF can show
+    /// `authorName` alone; each step is a single object but the last, which may be of
+    /// any type, and the new field is nullable unless every step is non-null.
+    #[serde(default)]
+    pub flatten: BTreeMap<String, String>,
 }
 
 /// A computed field: a template (`String`) or an arithmetic expression (`Int`, `Float`)
@@ -70,6 +76,7 @@ impl TransformConfig {
             && self.rename_fields.is_empty()
             && self.arguments.is_empty()
             && self.computed.is_empty()
+            && self.flatten.is_empty()
     }
 }
 
@@ -119,22 +126,10 @@ pub fn apply(
     }
     for (coordinate, field) in &config.computed {
         let at = |m: String| format!("transforms.computed.{coordinate}: {m}");
-        let Some((ty, name)) = coordinate.split_once('.') else {
-            return Err(at("must be `Type.field`".into()));
+        let (ty, name) = new_field(&schema, coordinate).map_err(at)?;
+        let Some(ExtendedType::Object(object)) = schema.types.get(&ty) else {
+            continue;
         };
-        let is_root = is_root(&schema, ty);
-        let Some((ty, ExtendedType::Object(object))) = schema.types.get_key_value(ty) else {
-            return Err(at(format!("no object type `{ty}` in this BFF's view")));
-        };
-        if is_root {
-            return Err(at("root types get no computed fields".into()));
-        }
-        let name = Name::new(name).map_err(|_| at(format!("`{name}` is not a GraphQL name")))?;
-        if object.fields.contains_key(&name) {
-            return Err(at(format!(
-                "`{ty}` already has a field `{name}` in the shared graph"
-            )));
-        }
         let type_of = |sibling: &str| {
             let definition = object.fields.get(sibling)?;
             let leaf = matches!(
@@ -151,7 +146,6 @@ pub fn apply(
             _ => Err("a `String` has a `template`; an `Int` or `Float` an `expression`".into()),
         }
         .map_err(at)?;
-        let ty = ty.clone();
         let definition = FieldDefinition {
             description: field.description.as_deref().map(Node::from),
             name: name.clone(),
@@ -164,6 +158,23 @@ pub fn apply(
             fields.insert(name.clone(), Node::new(definition).into());
         }
         mapping.compute(ty, name, computed);
+    }
+    for (coordinate, path) in &config.flatten {
+        let at = |m: String| format!("transforms.flatten.{coordinate}: {m}");
+        let (ty, name) = new_field(&schema, coordinate).map_err(at)?;
+        let (steps, definition) = flattened(shared, &ty, path, &mapping).map_err(at)?;
+        let leaf = definition.ty.inner_named_type();
+        if !schema.types.contains_key(leaf) {
+            return Err(at(format!("its type `{leaf}` is not in this BFF's view")));
+        }
+        let definition = FieldDefinition {
+            name: name.clone(),
+            ..definition
+        };
+        if let Some(fields) = fields_mut(&mut schema, &ty) {
+            fields.insert(name.clone(), Node::new(definition).into());
+        }
+        mapping.flatten(ty, name, steps);
     }
     for (coordinate, new) in &config.rename_fields {
         let at = |m: String| format!("transforms.rename_fields.{coordinate}: {m}");
@@ -222,6 +233,90 @@ pub fn apply(
         )
     })?;
     Ok((schema, mapping))
+}
+
+/// The object type and name of a field that `coordinate` adds to the view.
+fn new_field(schema: &Schema, coordinate: &str) -> Result<(Name, Name), String> {
+    let Some((ty, name)) = coordinate.split_once('.') else {
+        return Err("must be `Type.field`".into());
+    };
+    let Some((ty, ExtendedType::Object(object))) = schema.types.get_key_value(ty) else {
+        return Err(format!("no object type `{ty}` in this BFF's view"));
+    };
+    if is_root(schema, ty) {
+        return Err("root types get no new fields".into());
+    }
+    let name = Name::new(name).map_err(|_| format!("`{name}` is not a GraphQL name"))?;
+    if object.fields.contains_key(&name) {
+        return Err(format!("`{ty}` already has a field `{name}`"));
+    }
+    Ok((ty.clone(), name))
+}
+
+/// The steps of a flattened `path` from `parent` (in the shared graph, where the view
+/// may hide them) and the new field's definition: the last step's, nullable unless
+/// every step is non-null.
+fn flattened(
+    shared: &Schema,
+    parent: &Name,
+    path: &str,
+    mapping: &ViewMapping,
+) -> Result<(Vec<Step>, FieldDefinition), String> {
+    let names: Vec<&str> = path.split('.').collect();
+    if names.len() < 2 {
+        return Err(format!(
+            "`{path}` is one field: a path has two or more (`author.name`); rename_fields renames"
+        ));
+    }
+    let mut steps = Vec::with_capacity(names.len());
+    let mut on = parent.clone();
+    let mut nullable = false;
+    let mut last = None;
+    for (i, name) in names.iter().enumerate() {
+        let definition = shared
+            .type_field(&on, name)
+            .map_err(|_| format!("no field `{on}.{name}` in the shared graph"))?;
+        let coordinate = format!("{on}.{name}");
+        let ty = &definition.ty;
+        let composite = matches!(
+            shared.types.get(ty.inner_named_type()),
+            Some(ExtendedType::Object(_) | ExtendedType::Interface(_))
+        );
+        if i + 1 < names.len() && (ty.is_list() || !composite) {
+            return Err(format!(
+                "`{coordinate}` is {ty}: only the last step may be other than one object"
+            ));
+        }
+        let arguments = mapping.arguments_set(&on, &definition.name);
+        if let Some(required) = definition
+            .arguments
+            .iter()
+            .find(|a| a.is_required() && !arguments.iter().any(|set| set.name == a.name))
+        {
+            return Err(format!(
+                "`{coordinate}` needs the argument `{}`: set it under transforms.arguments",
+                required.name
+            ));
+        }
+        nullable |= !ty.is_non_null();
+        steps.push(Step {
+            name: definition.name.clone(),
+            ty: ty.clone(),
+            arguments,
+        });
+        on = ty.inner_named_type().clone();
+        last = Some(definition);
+    }
+    let Some(last) = last else {
+        return Err(format!("`{path}` names no field"));
+    };
+    let mut definition = FieldDefinition::clone(last);
+    definition.arguments.clear();
+    definition.directives = Default::default();
+    if nullable {
+        definition.ty = definition.ty.nullable();
+    }
+    Ok((steps, definition))
 }
 
 fn is_root(schema: &Schema, ty: &str) -> bool {
@@ -476,5 +571,76 @@ fn any(value: &Json) -> Value {
                 .filter_map(|(k, v)| Some((Name::new(k).ok()?, Node::new(any(v)))))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SDL: &str = "
+        type Query { teams: [Team!]! }
+        type Team { lead: User! manager: User members: [User!]! }
+        type User { name: String! email(domain: String!): String }
+    ";
+
+    fn flatten(entries: &[(&str, &str)], fixed: Option<&str>) -> Result<Schema, String> {
+        let schema = Schema::parse_and_validate(SDL, "t.graphql").map_err(|e| e.to_string())?;
+        let mut config = TransformConfig::default();
+        for (field, path) in entries {
+            config.flatten.insert(field.to_string(), path.to_string());
+        }
+        if let Some(domain) = fixed {
+            let rule = ArgumentRule {
+                fixed: Some(Json::from(domain)),
+                default: None,
+            };
+            config.arguments.insert("User.email.domain".into(), rule);
+        }
+        apply(schema.clone(), &schema, &config).map(|(s, _)| s.into_inner())
+    }
+
+    fn type_of(schema: &Schema, coordinate: &str) -> String {
+        let (ty, field) = coordinate.split_once('.').unwrap_or_default();
+        schema
+            .type_field(ty, field)
+            .map(|f| f.ty.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_flattened_field_is_nullable_unless_every_step_is_non_null() {
+        let schema = flatten(
+            &[
+                ("Team.leadName", "lead.name"),
+                ("Team.managerName", "manager.name"),
+            ],
+            None,
+        );
+        let schema = schema.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(type_of(&schema, "Team.leadName"), "String!");
+        assert_eq!(type_of(&schema, "Team.managerName"), "String");
+    }
+
+    #[test]
+    fn a_step_with_a_required_argument_needs_the_bff_to_set_it() {
+        let error = flatten(&[("Team.leadEmail", "lead.email")], None).err();
+        assert!(
+            error.as_deref().unwrap_or_default().contains(
+                "transforms.flatten.Team.leadEmail: `User.email` needs the argument `domain`"
+            ),
+            "{error:?}"
+        );
+        let schema = flatten(&[("Team.leadEmail", "lead.email")], Some("example.com"));
+        let schema = schema.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(type_of(&schema, "Team.leadEmail"), "String");
+        let error = flatten(&[("Team.memberName", "members.name")], None).err();
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("`Team.members` is [User!]!"),
+            "{error:?}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use smallvec::{SmallVec, smallvec};
 
 use crate::planner::PathElem;
-use crate::planner::computed::Computed;
+use crate::planner::computed::{Computed, Derived};
 use crate::planner::operation::{Field, Operation, Selection, SelectionSet};
 use crate::planner::plan::DeferSite;
 use crate::schema::SchemaSnapshot;
@@ -86,6 +86,11 @@ pub fn project<'a>(
 ) -> Vec<u8> {
     let empty = Object::new();
     let root = data.as_object().unwrap_or(&empty);
+    for error in errors.iter_mut() {
+        if let Some(Json::Array(path)) = error.get_mut("path") {
+            client_path(&operation.selection, path);
+        }
+    }
     let mut p = Projector {
         schema,
         variables,
@@ -127,6 +132,37 @@ pub fn project<'a>(
     }
     p.out.push(b'}');
     p.out
+}
+
+/// An upstream error's path as the client knows it: the keys of a flattened path's
+/// inner fields (`authorName.name` for `Review.authorName` over `author.name`) taken out.
+fn client_path(selection: &SelectionSet, path: &mut Vec<Json>) {
+    let mut set = selection;
+    let mut at = 0;
+    while at < path.len() {
+        let Some(key) = path[at].as_str() else {
+            at += 1;
+            continue;
+        };
+        let Some(field) = field_at(set, key) else {
+            return;
+        };
+        at += 1;
+        if let Some(Derived::Flatten(steps)) = field.derived.as_deref() {
+            let inner = steps.len().saturating_sub(1).min(path.len() - at);
+            path.drain(at..at + inner);
+        }
+        set = &field.selection;
+    }
+}
+
+/// The field selected under response key `key`, in fragments too.
+fn field_at<'s>(set: &'s SelectionSet, key: &str) -> Option<&'s Field> {
+    set.0.iter().find_map(|item| match item {
+        Selection::Field(f) if f.key == key => Some(f),
+        Selection::Field(_) => None,
+        Selection::Fragment(fragment) => field_at(&fragment.selection, key),
+    })
 }
 
 impl<'a> Projector<'a> {
@@ -178,12 +214,14 @@ impl<'a> Projector<'a> {
                 key,
                 tree_key: Str::new(key.as_str()),
                 def: self.definition(&group[0].ty),
-                computed_keys: group[0].computed.as_ref().map_or_else(Vec::new, |c| {
-                    c.deps()
+                computed_keys: match group[0].derived.as_deref() {
+                    Some(Derived::Computed(c)) => c
+                        .deps()
                         .iter()
                         .map(|(dep, _)| Str::new(&Computed::dep_key(key, dep)))
-                        .collect()
-                }),
+                        .collect(),
+                    _ => Vec::new(),
+                },
                 group,
             })
             .collect()
@@ -462,14 +500,21 @@ impl<'a> Projector<'a> {
                 self.write_str(name.unwrap_or(runtime));
                 continue;
             }
-            if let Some(computed) = &field.computed {
+            if let Some(Derived::Computed(computed)) = field.derived.as_deref() {
                 self.write_computed(computed, &entry.computed_keys, object);
                 continue;
             }
-            let value = object.find(&entry.tree_key, hint).and_then(|at| {
+            let mut value = object.find(&entry.tree_key, hint).and_then(|at| {
                 hint = at + 1;
                 object.value_at(at)
             });
+            // A flattened field was fetched nested under its key: walk down to the end.
+            if let Some(Derived::Flatten(path)) = field.derived.as_deref() {
+                value = path
+                    .iter()
+                    .skip(1)
+                    .fold(value, |v, step| v?.get(&step.name));
+            }
             self.path.push(Seg::Key(entry.key));
             let r = self.complete(value, &field.ty, entry.def, &entry.group);
             self.path.pop();

@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{Value as Json, json};
 
 use crate::common::principal::Principal;
+use crate::planner::computed::Derived;
 use crate::planner::operation::{Conditions, Field, Operation, Selection, SelectionSet};
 use crate::schema::Supergraph;
 
@@ -112,16 +113,36 @@ impl AuthzRules {
 
     fn field_requirement(&self, parent: &Name, field: &Field) -> Requirement {
         let mut r = Requirement::default();
+        self.add_field(&mut r, parent, &field.name, &field.ty);
+        // A BFF's field needs what the fields it is made of need.
+        match field.derived.as_deref() {
+            Some(Derived::Computed(computed)) => {
+                for (dep, ty) in computed.deps() {
+                    self.add_field(&mut r, parent, dep, ty);
+                }
+            }
+            Some(Derived::Flatten(path)) => {
+                let mut on = parent;
+                for step in path {
+                    self.add_field(&mut r, on, &step.name, &step.ty);
+                    on = step.ty.inner_named_type();
+                }
+            }
+            None => {}
+        }
+        r
+    }
+
+    fn add_field(&self, r: &mut Requirement, parent: &Name, name: &Name, ty: &Type) {
         r.add(self.types.get(parent));
-        r.add(self.fields.get(&(parent.clone(), field.name.clone())));
-        r.add(self.types.get(field.ty.inner_named_type()));
+        r.add(self.fields.get(&(parent.clone(), name.clone())));
+        r.add(self.types.get(ty.inner_named_type()));
         if let Some(objects) = self.possible.get(parent) {
             for object in objects {
                 r.add(self.types.get(object));
-                r.add(self.fields.get(&(object.clone(), field.name.clone())));
+                r.add(self.fields.get(&(object.clone(), name.clone())));
             }
         }
-        r
     }
 
     /// The operation without what `principal` may not see, and the response-key paths
@@ -249,7 +270,7 @@ fn typename() -> Field {
         conditions: Conditions::default(),
         ty: Type::NonNullNamed(name!("String")),
         selection: SelectionSet::default(),
-        computed: None,
+        derived: None,
     }
 }
 
@@ -453,6 +474,12 @@ type Query @join__type(graph: A) {
   me: User @authenticated
   users: [User!]!
   audit: String @requiresScopes(scopes: [["audit:read"], ["admin"]])
+  teams: [Team!]!
+}
+
+type Team @join__type(graph: A) {
+  name: String
+  lead: User
 }
 
 type User @join__type(graph: A) {
@@ -499,6 +526,48 @@ type User @join__type(graph: A) {
         assert_eq!(removed(q, &user), vec![vec!["audit".to_string()]]);
         let admin = principal(true, &["admin", "email:read"]);
         assert!(removed(q, &admin).is_empty());
+    }
+
+    /// A BFF's computed or flattened field needs what the fields it reads need.
+    #[test]
+    fn fields_a_bff_derives_need_what_they_read() {
+        use crate::bff::transform::{ComputedConfig, TransformConfig, apply};
+        let snapshot = SchemaSnapshot::from_supergraph_sdl(SUPERGRAPH).expect("supergraph");
+        let rules = AuthzRules::from_supergraph(&snapshot.supergraph).expect("rules");
+        let mut config = TransformConfig::default();
+        config
+            .flatten
+            .insert("Team.leadEmail".into(), "lead.email".into());
+        config
+            .flatten
+            .insert("Team.leadId".into(), "lead.id".into());
+        config.computed.insert(
+            "User.contact".into(),
+            ComputedConfig {
+                ty: "String".into(),
+                template: Some("mail {email}".into()),
+                expression: None,
+                description: None,
+            },
+        );
+        let (api, mapping) = apply(snapshot.api.clone(), &snapshot.api, &config).expect("applies");
+        let query = "{ teams { name leadId leadEmail } users { id contact } }";
+        let prepared = crate::request::prepare_with(&snapshot, &api, Some(&mapping), query, None)
+            .expect("prepares");
+        let removed = |who: &Principal| {
+            rules
+                .filter(&prepared.operation, who)
+                .map(|f| f.removed)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            removed(&principal(true, &[])),
+            vec![
+                vec!["teams".to_string(), "leadEmail".into()],
+                vec!["users".into(), "contact".into()],
+            ]
+        );
+        assert!(removed(&principal(true, &["email:read"])).is_empty());
     }
 
     #[test]

@@ -1,17 +1,40 @@
-//! Computed fields of a BFF: a field its schema adds to an object type, valued from
-//! sibling fields by a template (`"{name} ({upc})"`) or an arithmetic expression
-//! (`"price * 119 / 100"`). The planner fetches the siblings under keys of their own
-//! (`<key>__gwc_<field>`, never returned; `operation::expand_computed`), the projection evaluates. The language is
-//! kept small on purpose: `{field}` in templates; numbers, sibling fields, `+ - * /`,
-//! unary minus and parentheses in expressions. A null sibling makes the result null, as
-//! does a division by zero; an `Int` result is rounded toward zero.
+//! Fields a BFF adds to an object type that the graph does not have ([`Derived`]).
+//!
+//! Computed fields are valued from sibling fields by a template (`"{name} ({upc})"`) or
+//! an arithmetic expression (`"price * 119 / 100"`). The planner fetches the siblings
+//! under keys of their own (`<key>__gwc_<field>`, never returned;
+//! `operation::expand_derived`), the projection evaluates. The language is kept small on
+//! purpose: `{field}` in templates; numbers, sibling fields, `+ - * /`, unary minus and
+//! parentheses in expressions. A null sibling makes the result null, as does a division
+//! by zero; an `Int` result is rounded toward zero.
+//!
+//! Flattened fields lift a nested field into its parent (`Review.authorName` is
+//! `author.name`): the planner fetches the path nested under the client's key, the
+//! projection walks down it.
 
-use apollo_compiler::Name;
-use apollo_compiler::ast::Type;
+use apollo_compiler::ast::{Argument, Type};
+use apollo_compiler::{Name, Node};
 
 /// What separates a computed field's key from a sibling's name in the keys the planner
 /// fetches the siblings under.
 pub const COMPUTED_MARK: &str = "__gwc_";
+
+/// A field of a BFF's schema that the graph does not have.
+#[derive(Debug)]
+pub enum Derived {
+    Computed(Computed),
+    /// The fields walked from the parent, outermost first (two or more).
+    Flatten(Vec<Step>),
+}
+
+/// One field of a flattened path, in the graph's names, with the arguments the BFF
+/// sets on it (its clients cannot pass any).
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: Name,
+    pub ty: Type,
+    pub arguments: Vec<Node<Argument>>,
+}
 
 #[derive(Debug)]
 pub struct Computed {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use apollo_compiler::ast::{Argument, Type, Value};
 use apollo_compiler::{Name, Node};
 
-use super::computed::Computed;
+use super::computed::{Computed, Derived, Step};
 use super::operation::{Field, Fragment, Operation, Selection, SelectionSet};
 
 /// An argument a BFF sets: always (`fixed`, hidden from its clients) or when the client
@@ -32,8 +32,9 @@ pub struct ViewMapping {
     fields_back: HashMap<(Name, Name), Name>,
     /// Arguments set per (the graph's type, the graph's field).
     arguments: HashMap<(Name, Name), Vec<SetArgument>>,
-    /// Computed fields per (the graph's type, the BFF's field).
-    computed: HashMap<(Name, Name), Arc<Computed>>,
+    /// Computed and flattened fields per (the graph's type, the field's name before
+    /// any rename).
+    derived: HashMap<(Name, Name), Arc<Derived>>,
 }
 
 impl ViewMapping {
@@ -41,12 +42,35 @@ impl ViewMapping {
         self.types_back.is_empty()
             && self.fields_back.is_empty()
             && self.arguments.is_empty()
-            && self.computed.is_empty()
+            && self.derived.is_empty()
     }
 
     /// `ty.field` is computed from its siblings.
     pub fn compute(&mut self, ty: Name, field: Name, computed: Computed) {
-        self.computed.insert((ty, field), Arc::new(computed));
+        let derived = Arc::new(Derived::Computed(computed));
+        self.derived.insert((ty, field), derived);
+    }
+
+    /// `ty.field` is the nested field at the end of `path`.
+    pub fn flatten(&mut self, ty: Name, field: Name, path: Vec<Step>) {
+        self.derived
+            .insert((ty, field), Arc::new(Derived::Flatten(path)));
+    }
+
+    /// The arguments set on `ty.field` (the graph's names) where no client can give
+    /// any: on a step of a flattened path.
+    pub fn arguments_set(&self, ty: &Name, field: &Name) -> Vec<Node<Argument>> {
+        let rules = self.arguments.get(&(ty.clone(), field.clone()));
+        rules
+            .into_iter()
+            .flatten()
+            .map(|rule| {
+                Node::new(Argument {
+                    name: rule.name.clone(),
+                    value: rule.value.clone(),
+                })
+            })
+            .collect()
     }
 
     pub fn rename_type(&mut self, graph: Name, bff: Name) {
@@ -125,13 +149,13 @@ impl ViewMapping {
         if field.name.starts_with("__") {
             return field;
         }
-        if let Some(computed) = self.computed.get(&(parent.clone(), field.name.clone())) {
-            field.computed = Some(computed.clone());
-            return field;
-        }
         if let Some(name) = self.fields_back.get(&(parent.clone(), field.name.clone())) {
             field.name = name.clone();
         }
+        field.derived = self
+            .derived
+            .get(&(parent.clone(), field.name.clone()))
+            .cloned();
         if let Some(rules) = self.arguments.get(&(parent.clone(), field.name.clone())) {
             for rule in rules {
                 let given = field.arguments.iter().any(|a| a.name == rule.name);

@@ -9,6 +9,7 @@ use apollo_compiler::{Name, Node, Schema};
 use serde_json::Value as Json;
 use std::borrow::Cow;
 
+use super::computed::{Computed, Derived, Step};
 use super::error::PlanError;
 
 /// Upper bound on normalized selections, so fragment fan-out cannot explode memory.
@@ -46,8 +47,8 @@ pub struct Field {
     /// The field's type in the schema.
     pub ty: Type,
     pub selection: SelectionSet,
-    /// A BFF's computed field (`computed.rs`): valued from siblings, never fetched.
-    pub computed: Option<std::sync::Arc<super::computed::Computed>>,
+    /// A BFF's field the graph lacks (`computed.rs`): planned as what it is made of.
+    pub derived: Option<std::sync::Arc<Derived>>,
 }
 
 impl Field {
@@ -60,7 +61,7 @@ impl Field {
             conditions: self.conditions.clone(),
             ty: self.ty.clone(),
             selection,
-            computed: self.computed.clone(),
+            derived: self.derived.clone(),
         }
     }
 }
@@ -271,7 +272,7 @@ fn normalize_into(
                     conditions,
                     ty: f.ty().clone(),
                     selection,
-                    computed: None,
+                    derived: None,
                 });
             }
             executable::Selection::InlineFragment(fragment) => {
@@ -389,26 +390,25 @@ impl SelectionSet {
 }
 
 /// The selection the planner plans: each computed field replaced by the siblings it
-/// reads, under their own keys (the projection still sees the computed field).
-pub fn expand_computed(set: &SelectionSet) -> Cow<'_, SelectionSet> {
-    fn has_computed(set: &SelectionSet) -> bool {
+/// reads, under their own keys, and each flattened field by its path, nested under the
+/// client's key (the projection still sees the BFF's fields).
+pub fn expand_derived(set: &SelectionSet) -> Cow<'_, SelectionSet> {
+    fn has_derived(set: &SelectionSet) -> bool {
         set.0.iter().any(|item| match item {
-            Selection::Field(f) => f.computed.is_some() || has_computed(&f.selection),
-            Selection::Fragment(f) => has_computed(&f.selection),
+            Selection::Field(f) => f.derived.is_some() || has_derived(&f.selection),
+            Selection::Fragment(f) => has_derived(&f.selection),
         })
     }
-    if !has_computed(set) {
+    if !has_derived(set) {
         return Cow::Borrowed(set);
     }
     let mut out = SelectionSet::default();
     for item in &set.0 {
         match item {
-            Selection::Field(field) => match &field.computed {
-                Some(computed) => {
+            Selection::Field(field) => match field.derived.as_deref() {
+                Some(Derived::Computed(computed)) => {
                     for (dep, ty) in computed.deps() {
-                        let Ok(key) =
-                            Name::new(&super::computed::Computed::dep_key(&field.key, dep))
-                        else {
+                        let Ok(key) = Name::new(&Computed::dep_key(&field.key, dep)) else {
                             continue;
                         };
                         out.0.push(Selection::Field(Field {
@@ -418,19 +418,48 @@ pub fn expand_computed(set: &SelectionSet) -> Cow<'_, SelectionSet> {
                             conditions: field.conditions.clone(),
                             ty: ty.clone(),
                             selection: SelectionSet::default(),
-                            computed: None,
+                            derived: None,
                         }));
                     }
                 }
+                Some(Derived::Flatten(steps)) => {
+                    out.0.push(Selection::Field(nested(field, steps)));
+                }
                 None => out.0.push(Selection::Field(
-                    field.with_selection(expand_computed(&field.selection).into_owned()),
+                    field.with_selection(expand_derived(&field.selection).into_owned()),
                 )),
             },
             Selection::Fragment(fragment) => out.0.push(Selection::Fragment(Fragment {
-                selection: expand_computed(&fragment.selection).into_owned(),
+                selection: expand_derived(&fragment.selection).into_owned(),
                 ..fragment.clone()
             })),
         }
     }
     Cow::Owned(out)
+}
+
+/// A flattened field as the graph has it: `authorName: author { name }` for
+/// `Review.authorName` over `author.name`, the client's selection under the last step.
+fn nested(field: &Field, steps: &[Step]) -> Field {
+    let step_field = |step: &Step, selection| Field {
+        key: step.name.clone(),
+        name: step.name.clone(),
+        arguments: step.arguments.clone(),
+        conditions: Conditions::default(),
+        ty: step.ty.clone(),
+        selection,
+        derived: None,
+    };
+    let mut selection = expand_derived(&field.selection).into_owned();
+    let Some((first, rest)) = steps.split_first() else {
+        return field.with_selection(selection);
+    };
+    for step in rest.iter().rev() {
+        selection = SelectionSet(vec![Selection::Field(step_field(step, selection))]);
+    }
+    Field {
+        key: field.key.clone(),
+        conditions: field.conditions.clone(),
+        ..step_field(first, selection)
+    }
 }

@@ -109,7 +109,7 @@ impl Builder<'_> {
                         conditions: Conditions::default(),
                         ty: Type::NonNullNamed(Name::new_static_unchecked("String")),
                         selection: SelectionSet::default(),
-                        computed: None,
+                        derived: None,
                     });
                 }
                 FieldSetItem::Field {
@@ -139,7 +139,7 @@ impl Builder<'_> {
                         } else {
                             self.synthetic(&child_type, children)?
                         },
-                        computed: None,
+                        derived: None,
                     });
                 }
                 FieldSetItem::Fragment {

@@ -118,7 +118,7 @@ pub fn build_plan(sg: &Supergraph, op: &Operation) -> Result<QueryPlan, PlanErro
     // Root groups in the order they were created; for mutations each is a serial step.
     let mut roots: Vec<usize> = Vec::new();
     // Computed fields (a BFF's) are planned as the siblings they read.
-    let selection = super::operation::expand_computed(&op.selection);
+    let selection = super::operation::expand_derived(&op.selection);
     b.plan_root(op, &selection, &Conditions::default(), &mut roots)?;
 
     let op_name = op.name.as_ref().map(|n| n.as_str()).unwrap_or("");
