@@ -318,6 +318,32 @@ fn jwks_yaml(url: &str, min_refetch: &str) -> String {
     )
 }
 
+/// A verified token is remembered, but never past its `exp` (with the leeway): the
+/// same token that was admitted is refused once it expires.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let a = upstream().await;
+    let gw = gateway_with_access(&supergraph(), &[("a", a.url.clone())], &static_keys_yaml()).await;
+    let rs = signing_key(Algorithm::RS256, "rsa1.key.pem");
+    // Expired 4 s ago, within the 5 s leeway for about one more second.
+    let token = sign(
+        Algorithm::RS256,
+        "rs",
+        &rs,
+        &claims(json!({"exp": now() - 4})),
+    );
+    for _ in 0..2 {
+        let reply = ask(&gw.url(), &bearer(&token), "{ viewer { id } }").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body, json!({"data": {"viewer": {"id": "1"}}}));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let reply = ask(&gw.url(), &bearer(&token), "{ viewer { id } }").await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(message(&reply).contains("expired"), "{reply:?}");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn jwks_key_rotation_is_picked_up_by_the_new_kid() {
     let keys = SharedJson::default();

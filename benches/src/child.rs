@@ -258,16 +258,23 @@ pub async fn wait_until_ready(
     service: &mut Service,
     http: &reqwest::Client,
     url: &str,
+    headers: &[(String, String)],
+    get: bool,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         service.ensure_running()?;
-        let answer = http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await;
+        let mut request = if get {
+            http.get(url)
+        } else {
+            http.post(url)
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ __typename }"}"#)
+        };
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer = request.send().await;
         if answer.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }

@@ -9,6 +9,7 @@
 
 mod child;
 mod peers;
+mod policies;
 mod report;
 mod wrk;
 
@@ -180,7 +181,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             match gateway {
                 Contender::Ours => build_hint.clone(),
                 Contender::Baseline => "give another gateway build with --baseline PATH".into(),
-                Contender::Floor => build_hint.clone(),
+                Contender::Floor
+                | Contender::OursPolicies
+                | Contender::OursPoliciesRedis
+                | Contender::OursBffCache => {
+                    build_hint.clone()
+                }
                 _ => format!("install {} with --install-peers", gateway.name()),
             }
         );
@@ -226,7 +232,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         dir.path().join("mocks.log"),
     )?;
     let probe = format!("http://127.0.0.1:{mocks_port}/accounts");
-    wait_until_ready(&mut mocks, &http, &probe).await?;
+    wait_until_ready(&mut mocks, &http, &probe, &[], false).await?;
+    let policy_runs = gateways
+        .iter()
+        .any(|g| matches!(g, Contender::OursPolicies | Contender::OursPoliciesRedis));
+    let mut stack = if policy_runs {
+        let redis = gateways.contains(&Contender::OursPoliciesRedis);
+        Some(policies::Stack::start(dir.path(), redis, load_cpu).await?)
+    } else {
+        None
+    };
 
     let supergraph_file = dir.path().join("supergraph.graphql");
     ensure!(
@@ -269,11 +284,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     gateway_cpu,
                     load_cpu,
                     ticks,
+                    stack: stack.as_ref(),
                 };
                 match run.measure(&mut mocks).await {
                     Ok(row) => rows.push(row),
                     // A peer that fails is reported and skipped; ours failing ends the run.
-                    Err(e) if gateway != Contender::Ours => {
+                    Err(e) if !gateway.is_ours() => {
                         progress(&format!(
                             "[{} {}] failed: {e:#}",
                             gateway.name(),
@@ -287,6 +303,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     mocks.stop();
+    if let Some(stack) = &mut stack {
+        stack.stop();
+    }
 
     let report = Report {
         setup: Setup {
@@ -342,6 +361,7 @@ struct Run<'a> {
     gateway_cpu: Option<usize>,
     load_cpu: Option<usize>,
     ticks: f64,
+    stack: Option<&'a policies::Stack>,
 }
 
 impl Run<'_> {
@@ -358,7 +378,7 @@ impl Run<'_> {
         std::fs::create_dir_all(&scratch)?;
         let launch = self
             .gateway
-            .launch(self.supergraph, QUERY, port, &scratch)?;
+            .launch(self.supergraph, QUERY, port, &scratch, self.stack)?;
         progress(&format!(
             "[{label}] starting {} on 127.0.0.1:{port}",
             self.program.display()
@@ -372,18 +392,19 @@ impl Run<'_> {
             self.gateway_cpu,
             scratch.join("gateway.log"),
         )?;
-        // Every contender is configured to serve GraphQL at `/graphql`.
-        let url = format!("http://127.0.0.1:{port}/graphql");
-        wait_until_ready(&mut gateway, self.http, &url).await?;
+        let url = format!("http://127.0.0.1:{port}{}", launch.path);
+        let headers = &launch.headers;
+        wait_until_ready(&mut gateway, self.http, &url, headers, launch.get).await?;
         let answer = if self.gateway == Contender::Floor {
             floor_answer(self.http, &url, self.body).await?
         } else {
-            check_answer(self.http, &url, self.body, self.expected).await?
+            let body = (!launch.get).then_some(self.body);
+            check_answer(self.http, &url, body, headers, self.expected).await?
         };
         // Ours must answer byte for byte; a peer may format differently, and its own
         // answer's length is what every response under load is checked against.
         ensure!(
-            answer.exact || self.gateway != Contender::Ours,
+            answer.exact || !self.gateway.is_ours(),
             "the answer has the reference's values but not its exact bytes (field order?)"
         );
         progress(&if self.gateway == Contender::Floor {
@@ -403,7 +424,15 @@ impl Run<'_> {
         let script = self
             .dir
             .join(format!("{}-{}.lua", self.gateway.name(), mode.name()));
-        std::fs::write(&script, wrk::script(mode, self.body_file, answer.len))?;
+        std::fs::write(
+            &script,
+            wrk::script(
+                mode,
+                (!launch.get).then_some(self.body_file),
+                answer.len,
+                headers,
+            ),
+        )?;
         let mut wrk = WrkRun {
             url: &url,
             script: &script,
@@ -497,16 +526,21 @@ async fn floor_answer(http: &reqwest::Client, url: &str, body: &[u8]) -> anyhow:
 async fn check_answer(
     http: &reqwest::Client,
     url: &str,
-    body: &[u8],
+    body: Option<&[u8]>,
+    headers: &[(String, String)],
     expected: &str,
 ) -> anyhow::Result<Answer> {
-    let response = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await?;
+    let mut request = match body {
+        Some(body) => http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec()),
+        None => http.get(url),
+    };
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.header("accept", "application/json").send().await?;
     let status = response.status();
     let text = response.text().await?;
     let excerpt = || text.chars().take(500).collect::<String>();

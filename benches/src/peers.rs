@@ -10,6 +10,7 @@ use std::process::Stdio;
 use anyhow::{Context as _, bail, ensure};
 
 use crate::child::available;
+use crate::policies::Stack;
 
 /// A gateway under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,12 +28,26 @@ pub enum Contender {
     /// The yardstick (`src/floor.rs`): the benchmark query's subgraph requests replayed,
     /// their answers spliced; not a gateway. Built with ours, in the same directory.
     Floor,
+    /// Ours with the client-facing stack on (`src/policies.rs`): JWT via JWKS, a tiered
+    /// rate limit counted locally, `@authenticated`, a BFF view.
+    OursPolicies,
+    /// The same with the rate limit counted in Redis.
+    OursPoliciesRedis,
+    /// Ours answering the query as a BFF's persisted GET endpoint from its response
+    /// cache.
+    OursBffCache,
 }
 
 /// How to start one gateway for one run (its program is [`Contender::program`]).
 pub struct Launch {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where it serves the query (`/graphql` unless a BFF's).
+    pub path: String,
+    /// Sent with every request (credentials).
+    pub headers: Vec<(String, String)>,
+    /// A persisted GET endpoint: requests have no body.
+    pub get: bool,
 }
 
 pub const PEERS: [Contender; 3] = [
@@ -50,13 +65,31 @@ impl Contender {
             Contender::ApolloRouter => "apollo-router",
             Contender::HiveGateway => "hive-gateway",
             Contender::Floor => "floor",
+            Contender::OursPolicies => "ours-policies",
+            Contender::OursPoliciesRedis => "ours-policies-redis",
+            Contender::OursBffCache => "ours-bff-cache",
         }
+    }
+
+    /// This tree's gateway, bare or with policies.
+    pub fn is_ours(self) -> bool {
+        matches!(
+            self,
+            Contender::Ours
+                | Contender::OursPolicies
+                | Contender::OursPoliciesRedis
+                | Contender::OursBffCache
+        )
     }
 
     /// The pinned version a peer is installed at (ours: the workspace version).
     pub fn version(self) -> &'static str {
         match self {
-            Contender::Ours | Contender::Floor => env!("CARGO_PKG_VERSION"),
+            Contender::Ours
+            | Contender::Floor
+            | Contender::OursPolicies
+            | Contender::OursPoliciesRedis
+            | Contender::OursBffCache => env!("CARGO_PKG_VERSION"),
             Contender::Baseline => "(--baseline)",
             Contender::HiveRouter => "0.2.19",
             Contender::ApolloRouter => "2.17.0",
@@ -68,7 +101,10 @@ impl Contender {
     /// without it), a peer under `peers_dir`.
     pub fn program(self, bin_dir: &Path, peers_dir: &Path, baseline: Option<&Path>) -> PathBuf {
         match self {
-            Contender::Ours => bin_dir.join("gateway"),
+            Contender::Ours
+            | Contender::OursPolicies
+            | Contender::OursPoliciesRedis
+            | Contender::OursBffCache => bin_dir.join("gateway"),
             Contender::Floor => bin_dir.join("floor"),
             Contender::Baseline => baseline.map(Path::to_path_buf).unwrap_or_default(),
             Contender::HiveRouter => peers_dir.join("bin/hive_router"),
@@ -85,8 +121,10 @@ impl Contender {
         query: &str,
         port: u16,
         dir: &Path,
+        stack: Option<&Stack>,
     ) -> anyhow::Result<Launch> {
         let listen = format!("127.0.0.1:{port}");
+        let file = supergraph;
         let supergraph = supergraph.display().to_string();
         let launch = match self {
             Contender::Floor => {
@@ -102,6 +140,9 @@ impl Contender {
                         file.display().to_string(),
                     ],
                     env: vec![("RUST_LOG".into(), "warn".into())],
+                    path: "/graphql".into(),
+                    headers: Vec::new(),
+                    get: false,
                 }
             }
             Contender::Ours | Contender::Baseline => Launch {
@@ -114,6 +155,9 @@ impl Contender {
                 ],
                 // Warnings only, like every peer: no access log line per request.
                 env: vec![("RUST_LOG".into(), "warn".into())],
+                path: "/graphql".into(),
+                headers: Vec::new(),
+                get: false,
             },
             // Configured through its documented environment overrides; no config file is
             // read because the working directory (`dir`) has none.
@@ -125,6 +169,9 @@ impl Contender {
                     ("PORT".into(), port.to_string()),
                     ("LOG_LEVEL".into(), "warn".into()),
                 ],
+                path: "/graphql".into(),
+                headers: Vec::new(),
+                get: false,
             },
             Contender::ApolloRouter => {
                 let config = dir.join("apollo-router.yaml");
@@ -146,6 +193,9 @@ impl Contender {
                         "--anonymous-telemetry-disabled".into(),
                     ],
                     env: vec![("APOLLO_TELEMETRY_DISABLED".into(), "true".into())],
+                    path: "/graphql".into(),
+                    headers: Vec::new(),
+                    get: false,
                 }
             }
             Contender::HiveGateway => Launch {
@@ -160,7 +210,15 @@ impl Contender {
                     "1".into(),
                 ],
                 env: vec![("NODE_ENV".into(), "production".into())],
+                path: "/graphql".into(),
+                headers: Vec::new(),
+                get: false,
             },
+            Contender::OursBffCache => crate::policies::bff_cache(file, query, listen, dir)?,
+            Contender::OursPolicies | Contender::OursPoliciesRedis => {
+                let stack = stack.context("the policy runs need the policy stack started")?;
+                stack.launch(file, listen, dir, self == Contender::OursPoliciesRedis)?
+            }
         };
         Ok(launch)
     }
@@ -169,7 +227,12 @@ impl Contender {
     pub fn install(self, peers_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(peers_dir)?;
         match self {
-            Contender::Ours | Contender::Baseline | Contender::Floor => Ok(()),
+            Contender::Ours
+            | Contender::Baseline
+            | Contender::Floor
+            | Contender::OursPolicies
+            | Contender::OursPoliciesRedis
+            | Contender::OursBffCache => Ok(()),
             // Without `graphiql` its build script fetches a UI bundle from npm, and the
             // pinned one is gone from the registry; the feature serves GraphiQL instead.
             Contender::HiveRouter => {

@@ -76,7 +76,14 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("mocks.log"),
     )?;
     let mocks_url = format!("http://127.0.0.1:{mocks_port}");
-    wait_until_ready(&mut mocks, &http, &format!("{mocks_url}/accounts")).await?;
+    wait_until_ready(
+        &mut mocks,
+        &http,
+        &format!("{mocks_url}/accounts"),
+        &[],
+        false,
+    )
+    .await?;
 
     let inputs = subgraph_mocks::SUBGRAPHS
         .iter()
@@ -109,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("gateway.log"),
     )?;
     let url = format!("http://127.0.0.1:{port}/graphql");
-    wait_until_ready(&mut gateway, &http, &url).await?;
+    wait_until_ready(&mut gateway, &http, &url, &[], false).await?;
     let ws_url = format!("ws://127.0.0.1:{port}/graphql");
 
     // Idle subscriptions.

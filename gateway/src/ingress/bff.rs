@@ -267,7 +267,7 @@ async fn rest_shape(response: Response, body_path: Option<&str>) -> Response {
         );
     };
     // The common answer (no body path, no `NOT_FOUND` in it) goes out unparsed.
-    if body_path.is_none() && !bytes.windows(NOT_FOUND.len()).any(|w| w == NOT_FOUND) {
+    if body_path.is_none() && memchr::memmem::find(&bytes, NOT_FOUND).is_none() {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     let answer: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);

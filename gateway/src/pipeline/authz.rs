@@ -148,6 +148,10 @@ impl AuthzRules {
     /// The operation without what `principal` may not see, and the response-key paths
     /// (list positions left out) of what was removed; `None` when nothing was.
     pub fn filter(&self, operation: &Operation, principal: &Principal) -> Option<Filtered> {
+        // The common case, nothing to remove, without building a filtered copy.
+        if !self.removes_any(&operation.selection, &operation.root_type, principal) {
+            return None;
+        }
         let mut removed = Vec::new();
         let mut path = Vec::new();
         let selection = self.walk(
@@ -173,6 +177,22 @@ impl AuthzRules {
         Some(Filtered {
             operation: filtered,
             removed,
+        })
+    }
+
+    /// Whether [`AuthzRules::walk`] would remove anything.
+    fn removes_any(&self, set: &SelectionSet, parent: &Name, principal: &Principal) -> bool {
+        set.0.iter().any(|selection| match selection {
+            Selection::Field(f) if f.name.starts_with("__") => false,
+            Selection::Field(f) => {
+                !self.field_requirement(parent, f).satisfied_by(principal)
+                    || self.removes_any(&f.selection, f.ty.inner_named_type(), principal)
+            }
+            Selection::Fragment(fragment) => {
+                let on = fragment.type_condition.as_ref().unwrap_or(parent);
+                !self.type_allowed(on, principal)
+                    || self.removes_any(&fragment.selection, on, principal)
+            }
         })
     }
 

@@ -22,6 +22,19 @@ use serde_json::Value as Json;
 use super::config::{JwksConfig, JwtConfig, JwtKeyConfig};
 use super::error::AuthError;
 
+/// How long a verified token is remembered.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How many verified tokens are remembered.
+const VERIFIED_ENTRIES: u64 = 10_000;
+
+struct Verified {
+    claims: Map<String, Json>,
+    /// `exp`, in seconds since the epoch.
+    exp: u64,
+    kid: Option<String>,
+    key: Arc<VerifyKey>,
+}
+
 /// A key ready to verify with, bound to one algorithm.
 pub struct VerifyKey {
     pub kid: Option<String>,
@@ -42,6 +55,13 @@ pub struct JwtVerifier {
     keys: Vec<Arc<VerifyKey>>,
     jwks: Vec<Jwks>,
     validation: Validation,
+    /// Tokens that verified, by their whole text, with their claims: a client sends
+    /// the same token with every request, and an RSA signature check costs more than
+    /// the rest of the request's auth. Kept [`VERIFIED_TTL`] at most, never past the
+    /// token's `exp`, and only while the key that verified it is still known (a key
+    /// rotated out of the JWKS stops admitting its tokens at once).
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
+    leeway: u64,
     pub tier_claim: String,
     pub scopes_claim: String,
 }
@@ -78,6 +98,11 @@ impl JwtVerifier {
             keys,
             jwks,
             validation,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_ENTRIES)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
+            leeway: config.leeway.as_secs(),
             tier_claim: config.tier_claim.clone(),
             scopes_claim: config.scopes_claim.clone(),
         })
@@ -85,8 +110,39 @@ impl JwtVerifier {
 
     /// Verify a compact JWS and return its claims.
     pub async fn verify(&self, token: &str) -> Result<Map<String, Json>, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(known) = self.verified.get(token) {
+            let current = self.candidates(known.kid.as_deref()).await;
+            if known.exp.saturating_add(self.leeway) > now
+                && current.iter().any(|k| Arc::ptr_eq(k, &known.key))
+            {
+                return Ok(known.claims.clone());
+            }
+            self.verified.invalidate(token);
+        }
         let (alg, kid) = read_header(token)?;
-        let candidates = self.candidates(kid.as_deref()).await;
+        let (claims, key) = self.verify_signed(token, alg, kid.as_deref()).await?;
+        // `exp` is required, so a verified token has one.
+        if let Some(exp) = claims.get("exp").and_then(Json::as_u64) {
+            let known = Verified {
+                claims: claims.clone(),
+                exp,
+                kid,
+                key,
+            };
+            self.verified.insert(token.into(), Arc::new(known));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token and the key whose signature they carry.
+    async fn verify_signed(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<(Map<String, Json>, Arc<VerifyKey>), AuthError> {
+        let candidates = self.candidates(kid).await;
         if candidates.is_empty() {
             return Err(AuthError::invalid(match kid {
                 Some(kid) => format!("no key with id `{kid}` is known"),
@@ -98,7 +154,7 @@ impl JwtVerifier {
             let mut validation = self.validation.clone();
             validation.algorithms = vec![key.algorithm];
             match jsonwebtoken::decode::<Map<String, Json>>(token, &key.key, &validation) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) => return Ok((data.claims, key.clone())),
                 // Without a `kid` several keys may fit; try the next one.
                 Err(e) if *e.kind() == ErrorKind::InvalidSignature => last = Some(e),
                 Err(e) => return Err(AuthError::invalid(describe(e.kind()))),
