@@ -287,3 +287,27 @@ pub async fn wait_until_ready(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// How to start one gateway for one run (its program is `peers::Contender::program`).
+pub struct Launch {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Where it serves the query (`/graphql` unless a BFF's).
+    pub path: String,
+    /// Sent with every request (credentials).
+    pub headers: Vec<(String, String)>,
+    /// A persisted GET endpoint: requests have no body.
+    pub get: bool,
+}
+
+/// Install a Debian package (the harness's tools: wrk, protoc).
+pub fn apt_install(package: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("sh")
+        .args(["-c", "apt-get update -qq && apt-get install -y -qq \"$0\""])
+        .arg(package)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "installing {package} failed ({status})");
+    Ok(())
+}

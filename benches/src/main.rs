@@ -193,7 +193,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     if !available("wrk", &["--version"]) {
         progress("wrk is missing; installing Debian's wrk");
-        peers::apt_install("wrk")?;
+        child::apt_install("wrk")?;
     }
     let wrk_version = wrk_version().context(
         "wrk is not installed; on Debian/Ubuntu: apt-get update && apt-get install -y wrk",

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::child::available;
+use crate::child::{Launch, available};
 use crate::policies::Stack;
 
 /// A gateway under test.
@@ -36,18 +36,6 @@ pub enum Contender {
     /// Ours answering the query as a BFF's persisted GET endpoint from its response
     /// cache.
     OursBffCache,
-}
-
-/// How to start one gateway for one run (its program is [`Contender::program`]).
-pub struct Launch {
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    /// Where it serves the query (`/graphql` unless a BFF's).
-    pub path: String,
-    /// Sent with every request (credentials).
-    pub headers: Vec<(String, String)>,
-    /// A persisted GET endpoint: requests have no body.
-    pub get: bool,
 }
 
 pub const PEERS: [Contender; 3] = [
@@ -286,14 +274,6 @@ fn cargo_install(
         command.args(["--features", &features.join(",")]);
     }
     run(&mut command)
-}
-
-/// Install a Debian package (the harness's tools: wrk, protoc).
-pub fn apt_install(package: &str) -> anyhow::Result<()> {
-    run(std::process::Command::new("sh")
-        .args(["-c", "apt-get update -qq && apt-get install -y -qq \"$0\""])
-        .arg(package)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn run(command: &mut std::process::Command) -> anyhow::Result<()> {

@@ -24,8 +24,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::child::{Service, available, free_port};
-use crate::peers::Launch;
+use crate::child::{Launch, Service, available, free_port};
 
 const RSA_KEY: &[u8] = include_bytes!("../../tests/fixtures/auth/rsa1.key.pem");
 const KID: &str = "bench";
@@ -119,19 +118,10 @@ impl Stack {
                 self.jwks_url
             ),
         )?;
-        Ok(Launch {
-            args: vec![
-                "run".into(),
-                "--config".into(),
-                config.display().to_string(),
-                "--listen".into(),
-                listen,
-            ],
-            env: vec![("RUST_LOG".into(), "warn".into())],
-            path: format!("/bff/{BFF}/graphql"),
-            headers: vec![("Authorization".into(), format!("Bearer {}", self.token))],
-            get: false,
-        })
+        let bearer = ("Authorization".into(), format!("Bearer {}", self.token));
+        let mut launch = ours(&config, listen, format!("/bff/{BFF}/graphql"));
+        launch.headers.push(bearer);
+        Ok(launch)
     }
 
     pub fn stop(&mut self) {
@@ -168,6 +158,14 @@ bffs: [cached.yaml]
         ),
     )?;
     Ok(Launch {
+        get: true,
+        ..ours(&config, listen, "/bff/cached/bench".into())
+    })
+}
+
+/// Our gateway on `config`, serving at `path`.
+fn ours(config: &Path, listen: String, path: String) -> Launch {
+    Launch {
         args: vec![
             "run".into(),
             "--config".into(),
@@ -175,11 +173,12 @@ bffs: [cached.yaml]
             "--listen".into(),
             listen,
         ],
+        // Warnings only, as in the bare runs.
         env: vec![("RUST_LOG".into(), "warn".into())],
-        path: "/bff/cached/bench".into(),
+        path,
         headers: Vec::new(),
-        get: true,
-    })
+        get: false,
+    }
 }
 
 /// The benchmark supergraph with `@authenticated` on `Query.users`.
@@ -206,7 +205,7 @@ fn authenticated(sdl: &str) -> anyhow::Result<String> {
 async fn start_redis(dir: &Path, cpu: Option<usize>) -> anyhow::Result<(Service, String)> {
     if !available("redis-server", &["--version"]) {
         eprintln!("loadbench: redis-server is missing; installing Debian's redis-server");
-        crate::peers::apt_install("redis-server")?;
+        crate::child::apt_install("redis-server")?;
     }
     let port = free_port()?;
     let args: Vec<String> = [
