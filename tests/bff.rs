@@ -820,6 +820,46 @@ async fn transforms_rename_types_and_fields_and_set_arguments() {
     services.shutdown().await;
 }
 
+/// A BFF's response cache answers a covered query again without any upstream call,
+/// keyed by its variables; a query it does not cover is fetched every time.
+#[tokio::test]
+async fn the_bff_response_cache_answers_covered_queries_without_upstream_calls() {
+    let mocks = subgraph_mocks::MockSubgraphs::start("127.0.0.1:0")
+        .await
+        .expect("start mocks");
+    let env = TestEnv::with_mocks(mocks, |spec| {
+        let ttl = serde_json::from_value(json!("60s")).expect("duration");
+        for bff in spec.bffs.iter_mut().filter(|b| b.name == "web") {
+            bff.cache.ttl.insert("Query.topProducts".into(), ttl);
+        }
+    })
+    .await;
+    let web = |query: &str| post(&env, "/bff/web/graphql", json!({ "query": query }), None);
+    let covered = "{ topProducts(first: 2) { upc name } }";
+    let first = web(covered).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let fetched = upstream_requests(&env);
+    assert!(fetched > 0);
+    let again = web(covered).await;
+    assert_eq!(again.body, first.body);
+    assert_eq!(upstream_requests(&env), fetched, "answered from the cache");
+    // Other variables (here an argument) are another entry.
+    let three = web("{ topProducts(first: 3) { upc name } }").await;
+    assert_eq!(
+        three.body["data"]["topProducts"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert!(upstream_requests(&env) > fetched);
+    // `user` has no rule: never cached.
+    let uncovered = r#"{ user(id: "1") { name } }"#;
+    let before = upstream_requests(&env);
+    web(uncovered).await;
+    let once = upstream_requests(&env);
+    web(uncovered).await;
+    assert!(once > before && upstream_requests(&env) > once);
+    env.shutdown().await;
+}
+
 /// The mobile BFF lifts `author.name` into `Review.authorName` and hides `author`: the
 /// persisted `reviews` operation answers what the unified endpoint answers for
 /// `author { name }`, in one fetch per subgraph as there, and with the accounts

@@ -90,7 +90,7 @@ pub struct BffStreaming {
 /// return type); the shortest TTL of the root fields and of every ruled type in the
 /// selection applies. Never mutations, never responses with errors; entries are
 /// keyed by the operation, its variables and the caller (JWT subject or API key).
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BffCache {
     /// `Query.topProducts: 30s`, `Product: 60s`.
@@ -102,6 +102,16 @@ pub struct BffCache {
 
 fn entries() -> u64 {
     10_000
+}
+
+/// A BFF file without `cache:` gets the same room as one that names only TTLs.
+impl Default for BffCache {
+    fn default() -> Self {
+        BffCache {
+            ttl: Default::default(),
+            max_entries: entries(),
+        }
+    }
 }
 
 /// Which part of the composed graph the client sees. Applied to the API schema:
