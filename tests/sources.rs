@@ -227,6 +227,17 @@ async fn one_query_spans_graphql_rest_and_grpc_with_joins_both_ways() {
         json!({"id": orders[0].id, "status": orders[0].status})
     );
     assert_eq!(list[1]["order"], Value::Null);
+
+    // The same query as the mobile BFF's persisted GET endpoint: the same data.
+    let home = env
+        .client
+        .get(format!("http://{}/bff/mobile/home?id=1", env.gateway.addr))
+        .send()
+        .await
+        .expect("GET /bff/mobile/home");
+    assert_eq!(home.status(), 200);
+    let home: Value = home.json().await.expect("JSON");
+    assert_eq!(home, json!({"data": body["data"]}));
     env.shutdown().await;
 }
 

@@ -288,6 +288,15 @@ pub async fn wait_until_ready(
     }
 }
 
+/// Where the `subgraph-mocks` process listens: the four GraphQL subgraphs on one port,
+/// the REST `orders` service and the gRPC `notifications` service on their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Mocks {
+    pub graphql: u16,
+    pub rest: u16,
+    pub grpc: u16,
+}
+
 /// How to start one gateway for one run (its program is `peers::Contender::program`).
 pub struct Launch {
     pub args: Vec<String>,
@@ -298,6 +307,26 @@ pub struct Launch {
     pub headers: Vec<(String, String)>,
     /// A persisted GET endpoint: requests have no body.
     pub get: bool,
+}
+
+impl Launch {
+    /// Our gateway on `config`, serving at `path`.
+    pub fn ours(config: &Path, listen: String, path: String) -> Self {
+        Launch {
+            args: vec![
+                "run".into(),
+                "--config".into(),
+                config.display().to_string(),
+                "--listen".into(),
+                listen,
+            ],
+            // Warnings only, like every peer: no access log line per request.
+            env: vec![("RUST_LOG".into(), "warn".into())],
+            path,
+            headers: Vec::new(),
+            get: false,
+        }
+    }
 }
 
 /// Install a Debian package (the harness's tools: wrk, protoc).

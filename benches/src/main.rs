@@ -8,6 +8,7 @@
 //! See `benches/README.md`.
 
 mod child;
+mod dashboard;
 mod peers;
 mod policies;
 mod report;
@@ -22,10 +23,10 @@ use clap::Parser;
 use serde_json::{Value as Json, json};
 
 use crate::child::{
-    Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, free_port,
+    Mocks, Service, available, busy_fractions, clock_ticks, cpu_jiffies, cpu_seconds, free_port,
     peak_rss_bytes, wait_until_ready,
 };
-use crate::peers::{Contender, PEERS};
+use crate::peers::{Contender, PEERS, Workload};
 use crate::report::{Report, Row, Setup};
 use crate::wrk::{Mode, WrkRun};
 
@@ -181,12 +182,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             match gateway {
                 Contender::Ours => build_hint.clone(),
                 Contender::Baseline => "give another gateway build with --baseline PATH".into(),
-                Contender::Floor
-                | Contender::OursPolicies
-                | Contender::OursPoliciesRedis
-                | Contender::OursBffCache => {
-                    build_hint.clone()
-                }
+                g if g.is_ours() || g == &Contender::Floor => build_hint.clone(),
                 _ => format!("install {} with --install-peers", gateway.name()),
             }
         );
@@ -217,15 +213,29 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         .build()?;
     let dir = tempfile::Builder::new().prefix("loadbench-").tempdir()?;
 
-    let mocks_port = free_port()?;
+    let mocks_addrs = Mocks {
+        graphql: free_port()?,
+        rest: free_port()?,
+        grpc: free_port()?,
+    };
+    let mocks_port = mocks_addrs.graphql;
     progress(&format!(
-        "starting {} on 127.0.0.1:{mocks_port}",
-        mocks_bin.display()
+        "starting {} on 127.0.0.1:{mocks_port} (REST {}, gRPC {})",
+        mocks_bin.display(),
+        mocks_addrs.rest,
+        mocks_addrs.grpc
     ));
     let mut mocks = Service::spawn(
         "subgraph-mocks",
         &mocks_bin,
-        &["--listen".into(), format!("127.0.0.1:{mocks_port}")],
+        &[
+            "--listen".into(),
+            format!("127.0.0.1:{mocks_port}"),
+            "--rest-listen".into(),
+            format!("127.0.0.1:{}", mocks_addrs.rest),
+            "--grpc-listen".into(),
+            format!("127.0.0.1:{}", mocks_addrs.grpc),
+        ],
         &[],
         dir.path(),
         load_cpu,
@@ -259,6 +269,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let body = serde_json::to_vec(&json!({ "query": QUERY }))?;
     let body_file = dir.path().join("body.json");
     std::fs::write(&body_file, &body)?;
+    let dashboard_body = dashboard::body()?;
+    let dashboard_file = dir.path().join("dashboard.json");
+    std::fs::write(&dashboard_file, &dashboard_body)?;
     let expected = serde_json::to_string(&subgraph_mocks::reference::benchmark_response())?;
 
     let mut rows = Vec::new();
@@ -276,8 +289,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     round,
                     program: gateway.program(&bin_dir, peers_dir, cli.baseline.as_deref()),
                     supergraph: &supergraph_file,
-                    body: &body,
-                    body_file: &body_file,
+                    mocks: mocks_addrs,
+                    request: match gateway.workload() {
+                        Workload::Benchmark => (&body, &body_file),
+                        Workload::Dashboard => (&dashboard_body, &dashboard_file),
+                    },
                     expected: &expected,
                     dir: dir.path(),
                     http: &http,
@@ -353,8 +369,10 @@ struct Run<'a> {
     round: u32,
     program: PathBuf,
     supergraph: &'a Path,
-    body: &'a [u8],
-    body_file: &'a Path,
+    mocks: Mocks,
+    /// The POST body (ignored by GET endpoints) and the file wrk reads it from.
+    request: (&'a [u8], &'a Path),
+    /// The benchmark's reference answer.
     expected: &'a str,
     dir: &'a Path,
     http: &'a reqwest::Client,
@@ -376,9 +394,15 @@ impl Run<'_> {
             self.round
         ));
         std::fs::create_dir_all(&scratch)?;
-        let launch = self
-            .gateway
-            .launch(self.supergraph, QUERY, port, &scratch, self.stack)?;
+        let (body, body_file) = self.request;
+        let launch = self.gateway.launch(
+            self.supergraph,
+            QUERY,
+            port,
+            &scratch,
+            self.stack,
+            &self.mocks,
+        )?;
         progress(&format!(
             "[{label}] starting {} on 127.0.0.1:{port}",
             self.program.display()
@@ -395,12 +419,18 @@ impl Run<'_> {
         let url = format!("http://127.0.0.1:{port}{}", launch.path);
         let headers = &launch.headers;
         wait_until_ready(&mut gateway, self.http, &url, headers, launch.get).await?;
+        let calls_before = upstream_requests(self.http, &self.mocks).await?;
         let answer = if self.gateway == Contender::Floor {
-            floor_answer(self.http, &url, self.body).await?
+            floor_answer(self.http, &url, body).await?
         } else {
-            let body = (!launch.get).then_some(self.body);
-            check_answer(self.http, &url, body, headers, self.expected).await?
+            let body = (!launch.get).then_some(body);
+            let expected = match self.gateway.workload() {
+                Workload::Benchmark => Expected::Reference(self.expected),
+                Workload::Dashboard => Expected::Check(dashboard::check),
+            };
+            check_answer(self.http, &url, body, headers, expected).await?
         };
+        let plan_calls = upstream_requests(self.http, &self.mocks).await? - calls_before;
         // Ours must answer byte for byte; a peer may format differently, and its own
         // answer's length is what every response under load is checked against.
         ensure!(
@@ -411,7 +441,7 @@ impl Run<'_> {
             format!("[{label}] spliced subgraph answers ({} bytes)", answer.len)
         } else {
             format!(
-                "[{label}] the answer matches the reference ({} bytes{})",
+                "[{label}] the answer is right ({} bytes{})",
                 answer.len,
                 if answer.exact {
                     ""
@@ -428,7 +458,7 @@ impl Run<'_> {
             &script,
             wrk::script(
                 mode,
-                (!launch.get).then_some(self.body_file),
+                (!launch.get).then_some(body_file),
                 answer.len,
                 headers,
             ),
@@ -448,6 +478,7 @@ impl Run<'_> {
         }
         progress(&format!("[{label}] measuring for {} s", cli.duration));
         wrk.duration = Duration::from_secs(cli.duration);
+        let calls_before = upstream_requests(self.http, &self.mocks).await?;
         let gateway_before = cpu_seconds(gateway.pid(), self.ticks)?;
         let mocks_before = cpu_seconds(mocks.pid(), self.ticks)?;
         let cpus_before = cpu_jiffies()?;
@@ -455,6 +486,9 @@ impl Run<'_> {
         let cpu_busy = busy_fractions(&cpus_before, &cpu_jiffies()?);
         let gateway_cpu_seconds = cpu_seconds(gateway.pid(), self.ticks)? - gateway_before;
         let mocks_cpu_seconds = cpu_seconds(mocks.pid(), self.ticks)? - mocks_before;
+        // Requests still in flight when wrk stops are counted too: a few in tens of
+        // thousands.
+        let upstream_calls = upstream_requests(self.http, &self.mocks).await? - calls_before;
         let gateway_peak_rss_bytes = peak_rss_bytes(gateway.pid())?;
         gateway.ensure_running()?;
         mocks.ensure_running()?;
@@ -468,6 +502,8 @@ impl Run<'_> {
             gateway_peak_rss_bytes,
             gateway_cpu_seconds,
             mocks_cpu_seconds,
+            upstream_calls,
+            plan_calls,
             cpu_busy,
         })
     }
@@ -522,13 +558,45 @@ async fn floor_answer(http: &reqwest::Client, url: &str, body: &[u8]) -> anyhow:
     })
 }
 
-/// One request, the same as wrk sends: no errors, and the reference's data.
+/// What a right answer is.
+enum Expected<'a> {
+    /// The benchmark's reference document (the same values; for ours the same bytes).
+    Reference(&'a str),
+    /// Whatever passes this check, with no `errors`.
+    Check(fn(&Json) -> anyhow::Result<()>),
+}
+
+/// The requests every mock subgraph and service has received so far, together.
+async fn upstream_requests(http: &reqwest::Client, mocks: &Mocks) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for port in [mocks.graphql, mocks.rest] {
+        let url = format!("http://127.0.0.1:{port}/control/stats");
+        let stats = http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let stats: Json = serde_json::from_slice(&stats)?;
+        let each = stats
+            .as_object()
+            .context("the mocks' stats are not an object")?;
+        total += each
+            .values()
+            .filter_map(|s| s.get("requests")?.as_u64())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+/// One request, the same as wrk sends: no errors, and the expected data.
 async fn check_answer(
     http: &reqwest::Client,
     url: &str,
     body: Option<&[u8]>,
     headers: &[(String, String)],
-    expected: &str,
+    expected: Expected<'_>,
 ) -> anyhow::Result<Answer> {
     let mut request = match body {
         Some(body) => http
@@ -554,13 +622,22 @@ async fn check_answer(
     if let Some(errors) = got.get("errors") {
         bail!("the benchmark query returned errors: {errors}");
     }
-    let reference: Json = serde_json::from_str(expected)?;
-    ensure!(
-        got == reference,
-        "the answer differs from subgraph_mocks::reference::benchmark_response()"
-    );
+    let exact = match expected {
+        Expected::Reference(expected) => {
+            let reference: Json = serde_json::from_str(expected)?;
+            ensure!(
+                got == reference,
+                "the answer differs from subgraph_mocks::reference::benchmark_response()"
+            );
+            text == expected
+        }
+        Expected::Check(check) => {
+            check(&got)?;
+            true
+        }
+    };
     Ok(Answer {
         len: text.len(),
-        exact: text == expected,
+        exact,
     })
 }

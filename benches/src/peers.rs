@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::child::{Launch, available};
+use crate::child::{Launch, Mocks, available};
 use crate::policies::Stack;
 
 /// A gateway under test.
@@ -36,6 +36,20 @@ pub enum Contender {
     /// Ours answering the query as a BFF's persisted GET endpoint from its response
     /// cache.
     OursBffCache,
+    /// Ours on the `dashboard` query (`src/dashboard.rs`): GraphQL, REST and gRPC
+    /// sources, on the unified endpoint.
+    OursDashboard,
+    /// The same query as the mobile BFF's persisted GET endpoint `home`.
+    OursDashboardBff,
+}
+
+/// What a contender is asked, and how its answer is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The federation benchmark query, answered exactly like the reference.
+    Benchmark,
+    /// The dashboard query (`src/dashboard.rs`), with data from every source.
+    Dashboard,
 }
 
 pub const PEERS: [Contender; 3] = [
@@ -56,6 +70,8 @@ impl Contender {
             Contender::OursPolicies => "ours-policies",
             Contender::OursPoliciesRedis => "ours-policies-redis",
             Contender::OursBffCache => "ours-bff-cache",
+            Contender::OursDashboard => "ours-dashboard",
+            Contender::OursDashboardBff => "ours-dashboard-bff",
         }
     }
 
@@ -67,6 +83,8 @@ impl Contender {
                 | Contender::OursPolicies
                 | Contender::OursPoliciesRedis
                 | Contender::OursBffCache
+                | Contender::OursDashboard
+                | Contender::OursDashboardBff
         )
     }
 
@@ -77,7 +95,9 @@ impl Contender {
             | Contender::Floor
             | Contender::OursPolicies
             | Contender::OursPoliciesRedis
-            | Contender::OursBffCache => env!("CARGO_PKG_VERSION"),
+            | Contender::OursBffCache
+            | Contender::OursDashboard
+            | Contender::OursDashboardBff => env!("CARGO_PKG_VERSION"),
             Contender::Baseline => "(--baseline)",
             Contender::HiveRouter => "0.2.19",
             Contender::ApolloRouter => "2.17.0",
@@ -92,7 +112,9 @@ impl Contender {
             Contender::Ours
             | Contender::OursPolicies
             | Contender::OursPoliciesRedis
-            | Contender::OursBffCache => bin_dir.join("gateway"),
+            | Contender::OursBffCache
+            | Contender::OursDashboard
+            | Contender::OursDashboardBff => bin_dir.join("gateway"),
             Contender::Floor => bin_dir.join("floor"),
             Contender::Baseline => baseline.map(Path::to_path_buf).unwrap_or_default(),
             Contender::HiveRouter => peers_dir.join("bin/hive_router"),
@@ -101,7 +123,15 @@ impl Contender {
         }
     }
 
-    /// The command line for one run serving `supergraph` at `http://127.0.0.1:PORT/graphql`.
+    pub fn workload(self) -> Workload {
+        match self {
+            Contender::OursDashboard | Contender::OursDashboardBff => Workload::Dashboard,
+            _ => Workload::Benchmark,
+        }
+    }
+
+    /// The command line for one run serving `supergraph` at `http://127.0.0.1:PORT/graphql`
+    /// (the dashboard runs: the example graph's subgraphs at `mocks`).
     /// `dir` is a scratch directory for config files and the working directory.
     pub fn launch(
         self,
@@ -110,6 +140,7 @@ impl Contender {
         port: u16,
         dir: &Path,
         stack: Option<&Stack>,
+        mocks: &Mocks,
     ) -> anyhow::Result<Launch> {
         let listen = format!("127.0.0.1:{port}");
         let file = supergraph;
@@ -203,6 +234,9 @@ impl Contender {
                 get: false,
             },
             Contender::OursBffCache => crate::policies::bff_cache(file, query, listen, dir)?,
+            Contender::OursDashboard | Contender::OursDashboardBff => {
+                crate::dashboard::launch(mocks, listen, dir, self == Contender::OursDashboardBff)?
+            }
             Contender::OursPolicies | Contender::OursPoliciesRedis => {
                 let stack = stack.context("the policy runs need the policy stack started")?;
                 stack.launch(file, listen, dir, self == Contender::OursPoliciesRedis)?
@@ -220,7 +254,9 @@ impl Contender {
             | Contender::Floor
             | Contender::OursPolicies
             | Contender::OursPoliciesRedis
-            | Contender::OursBffCache => Ok(()),
+            | Contender::OursBffCache
+            | Contender::OursDashboard
+            | Contender::OursDashboardBff => Ok(()),
             // Without `graphiql` its build script fetches a UI bundle from npm, and the
             // pinned one is gone from the registry; the feature serves GraphiQL instead.
             Contender::HiveRouter => {

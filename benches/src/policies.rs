@@ -119,7 +119,7 @@ impl Stack {
             ),
         )?;
         let bearer = ("Authorization".into(), format!("Bearer {}", self.token));
-        let mut launch = ours(&config, listen, format!("/bff/{BFF}/graphql"));
+        let mut launch = Launch::ours(&config, listen, format!("/bff/{BFF}/graphql"));
         launch.headers.push(bearer);
         Ok(launch)
     }
@@ -159,26 +159,8 @@ bffs: [cached.yaml]
     )?;
     Ok(Launch {
         get: true,
-        ..ours(&config, listen, "/bff/cached/bench".into())
+        ..Launch::ours(&config, listen, "/bff/cached/bench".into())
     })
-}
-
-/// Our gateway on `config`, serving at `path`.
-fn ours(config: &Path, listen: String, path: String) -> Launch {
-    Launch {
-        args: vec![
-            "run".into(),
-            "--config".into(),
-            config.display().to_string(),
-            "--listen".into(),
-            listen,
-        ],
-        // Warnings only, as in the bare runs.
-        env: vec![("RUST_LOG".into(), "warn".into())],
-        path,
-        headers: Vec::new(),
-        get: false,
-    }
 }
 
 /// The benchmark supergraph with `@authenticated` on `Query.users`.

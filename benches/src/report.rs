@@ -38,6 +38,12 @@ pub struct Row {
     pub gateway_peak_rss_bytes: u64,
     pub gateway_cpu_seconds: f64,
     pub mocks_cpu_seconds: f64,
+    /// Requests the mock subgraphs and services received over the window (fewer than
+    /// the plan's when concurrent identical fetches share one call, none from a cache).
+    pub upstream_calls: u64,
+    /// Requests they received for the one request checked before the load: the
+    /// calls the query's plan makes.
+    pub plan_calls: u64,
     /// Busy fraction of each CPU over the window, whatever ran on it (`/proc/stat`).
     pub cpu_busy: Vec<f64>,
 }
@@ -57,6 +63,16 @@ impl Row {
 
     pub fn gateway_cpu_ms_per_request(&self) -> f64 {
         self.per_request_ms(self.gateway_cpu_seconds)
+    }
+
+    pub fn upstream_calls_per_request(&self) -> f64 {
+        self.upstream_calls as f64 / self.wrk.requests.max(1) as f64
+    }
+
+    /// The gateway's CPU time per request over the calls its plan makes, in µs:
+    /// comparable across queries that fan out differently.
+    pub fn gateway_cpu_us_per_call(&self) -> f64 {
+        self.gateway_cpu_ms_per_request() * 1e3 / self.plan_calls as f64
     }
 
     pub fn mocks_cpu_ms_per_request(&self) -> f64 {
@@ -93,6 +109,8 @@ struct Summary {
     p50_ms: f64,
     p99_ms: f64,
     cpu_ms: f64,
+    calls: f64,
+    cpu_us_per_call: f64,
     rss_mib: f64,
 }
 
@@ -105,7 +123,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-const SUMMARY_HEADERS: [&str; 8] = [
+const SUMMARY_HEADERS: [&str; 10] = [
     "median of rounds",
     "mode",
     "runs",
@@ -113,6 +131,8 @@ const SUMMARY_HEADERS: [&str; 8] = [
     "p50 ms",
     "p99 ms",
     "gw CPU ms/req",
+    "calls/req",
+    "gw CPU µs/call",
     "gw peak RSS MiB",
 ];
 
@@ -123,19 +143,21 @@ struct Comparison {
     rps: f64,
     p99: f64,
     cpu: f64,
+    cpu_per_call: f64,
     rss: f64,
 }
 
-const COMPARISON_HEADERS: [&str; 6] = [
+const COMPARISON_HEADERS: [&str; 7] = [
     "ours / peer",
     "mode",
     "RPS",
     "p99",
     "CPU ms/req",
+    "CPU/call",
     "peak RSS",
 ];
 
-const HEADERS: [&str; 16] = [
+const HEADERS: [&str; 19] = [
     "gateway",
     "mode",
     "round",
@@ -148,18 +170,30 @@ const HEADERS: [&str; 16] = [
     "socket err",
     "gw peak RSS MiB",
     "gw CPU ms/req",
+    "calls/req",
+    "plan calls",
+    "gw CPU µs/call",
     "gw cores",
     "mocks CPU ms/req",
     "gw/mocks CPU",
     "CPUs busy",
 ];
 
+/// A figure per upstream call; `-` when the plan makes none.
+fn per_call(us: f64) -> String {
+    if us.is_finite() {
+        format!("{us:.1}")
+    } else {
+        "-".into()
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
 impl Report {
-    fn cells(&self) -> Vec<[String; 16]> {
+    fn cells(&self) -> Vec<[String; 19]> {
         self.rows
             .iter()
             .map(|r| {
@@ -176,6 +210,9 @@ impl Report {
                     r.wrk.socket_errors.to_string(),
                     format!("{:.1}", r.peak_rss_mib()),
                     format!("{:.3}", r.gateway_cpu_ms_per_request()),
+                    format!("{:.2}", r.upstream_calls_per_request()),
+                    r.plan_calls.to_string(),
+                    per_call(r.gateway_cpu_us_per_call()),
                     format!("{:.2}", r.cores(r.gateway_cpu_seconds)),
                     format!("{:.3}", r.mocks_cpu_ms_per_request()),
                     // Answered without the subgraphs (a cache): no ratio to show.
@@ -218,13 +255,15 @@ impl Report {
                     p50_ms: of(&|r| r.wrk.p50.as_secs_f64() * 1e3),
                     p99_ms: of(&|r| r.wrk.p99.as_secs_f64() * 1e3),
                     cpu_ms: of(&Row::gateway_cpu_ms_per_request),
+                    calls: of(&Row::upstream_calls_per_request),
+                    cpu_us_per_call: of(&Row::gateway_cpu_us_per_call),
                     rss_mib: of(&Row::peak_rss_mib),
                 }
             })
             .collect()
     }
 
-    fn summary_cells(&self) -> Vec<[String; 8]> {
+    fn summary_cells(&self) -> Vec<[String; 10]> {
         self.summaries()
             .iter()
             .map(|s| {
@@ -236,6 +275,8 @@ impl Report {
                     format!("{:.2}", s.p50_ms),
                     format!("{:.2}", s.p99_ms),
                     format!("{:.3}", s.cpu_ms),
+                    format!("{:.2}", s.calls),
+                    per_call(s.cpu_us_per_call),
                     format!("{:.1}", s.rss_mib),
                 ]
             })
@@ -263,13 +304,14 @@ impl Report {
                     rps: ratio(ours.rps, peer.rps),
                     p99: ratio(ours.p99_ms, peer.p99_ms),
                     cpu: ratio(ours.cpu_ms, peer.cpu_ms),
+                    cpu_per_call: ratio(ours.cpu_us_per_call, peer.cpu_us_per_call),
                     rss: ratio(ours.rss_mib, peer.rss_mib),
                 })
             })
             .collect()
     }
 
-    fn comparison_cells(&self) -> Vec<[String; 6]> {
+    fn comparison_cells(&self) -> Vec<[String; 7]> {
         self.comparisons()
             .iter()
             .map(|c| {
@@ -279,6 +321,7 @@ impl Report {
                     format!("{:.2}x", c.rps),
                     format!("{:.2}x", c.p99),
                     format!("{:.2}x", c.cpu),
+                    format!("{:.2}x", c.cpu_per_call),
                     format!("{:.2}x", c.rss),
                 ]
             })
@@ -358,6 +401,7 @@ impl Report {
                 "rps": c.rps,
                 "p99": c.p99,
                 "cpu_per_request": c.cpu,
+                "cpu_per_upstream_call": c.cpu_per_call,
                 "peak_rss": c.rss,
             })).collect::<Vec<_>>(),
             "medians": self.summaries().iter().map(|s| json!({
@@ -368,6 +412,8 @@ impl Report {
                 "p50_ms": s.p50_ms,
                 "p99_ms": s.p99_ms,
                 "gateway_cpu_ms_per_request": s.cpu_ms,
+                "upstream_calls_per_request": s.calls,
+                "gateway_cpu_us_per_upstream_call": s.cpu_us_per_call,
                 "gateway_peak_rss_mib": s.rss_mib,
             })).collect::<Vec<_>>(),
             "results": self.rows.iter().map(|r| json!({
@@ -391,6 +437,10 @@ impl Report {
                 "gateway_peak_rss_bytes": r.gateway_peak_rss_bytes,
                 "gateway_cpu_seconds": r.gateway_cpu_seconds,
                 "gateway_cpu_ms_per_request": r.gateway_cpu_ms_per_request(),
+                "upstream_calls": r.upstream_calls,
+                "upstream_calls_per_request": r.upstream_calls_per_request(),
+                "plan_calls": r.plan_calls,
+                "gateway_cpu_us_per_upstream_call": r.gateway_cpu_us_per_call(),
                 "gateway_cores": r.cores(r.gateway_cpu_seconds),
                 "mocks_cpu_seconds": r.mocks_cpu_seconds,
                 "mocks_cpu_ms_per_request": r.mocks_cpu_ms_per_request(),
@@ -474,6 +524,8 @@ mod tests {
             gateway_peak_rss_bytes: 40 << 20,
             gateway_cpu_seconds: cpu_s,
             mocks_cpu_seconds: cpu_s / 10.0,
+            upstream_calls: requests * 4,
+            plan_calls: 4,
             cpu_busy: vec![1.0, 0.1],
         }
     }
@@ -517,7 +569,49 @@ mod tests {
         assert!(text.contains("ours / peer"), "{text}");
         assert!(text.contains("1.50x"), "{text}");
         let markdown = report.markdown();
-        assert!(markdown.contains("| hive-router | unique | 1.50x | 0.50x | 0.67x | 1.00x |"));
+        assert!(
+            markdown.contains("| hive-router | unique | 1.50x | 0.50x | 0.67x | 0.67x | 1.00x |")
+        );
+    }
+
+    #[test]
+    fn cpu_per_upstream_call_compares_queries_that_fan_out_differently() {
+        let report = report(vec![
+            // 4 calls per request: 1 s over 4000 calls, 250 µs each.
+            row(Contender::Ours, Mode::Unique, 1000, 20, 1.0),
+            // 7 calls per request: 1 s over 3500 calls, about 285.7 µs each.
+            Row {
+                upstream_calls: 3500,
+                plan_calls: 7,
+                ..row(Contender::OursDashboard, Mode::Unique, 500, 20, 1.0)
+            },
+            // A cache answered everything under load; its first answer made no call
+            // either (as a query of constants would): no figure.
+            Row {
+                upstream_calls: 0,
+                plan_calls: 0,
+                ..row(Contender::OursBffCache, Mode::Unique, 9000, 5, 1.0)
+            },
+        ]);
+        let summaries = report.summaries();
+        assert!((summaries[0].cpu_us_per_call - 250.0).abs() < 1e-9);
+        assert!((summaries[1].calls - 7.0).abs() < 1e-9);
+        let comparisons = report.comparisons();
+        assert!((comparisons[0].cpu_per_call - 250.0 / (1e6 / 3500.0)).abs() < 1e-9);
+        let text = report.table();
+        let cache = text
+            .lines()
+            .find(|l| l.starts_with("ours-bff-cache"))
+            .unwrap_or_default();
+        assert!(cache.contains(" 0.00 ") && cache.contains(" - "), "{text}");
+        // Concurrent identical fetches shared calls: under load fewer than planned, and
+        // the figure per call is still per planned call.
+        let shared = Row {
+            upstream_calls: 2000,
+            ..row(Contender::Ours, Mode::Unique, 1000, 20, 1.0)
+        };
+        assert!((shared.upstream_calls_per_request() - 2.0).abs() < 1e-9);
+        assert!((shared.gateway_cpu_us_per_call() - 250.0).abs() < 1e-9);
     }
 
     #[test]
