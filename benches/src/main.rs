@@ -180,7 +180,6 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             "{} is missing; {}",
             program.display(),
             match gateway {
-                Contender::Ours => build_hint.clone(),
                 Contender::Baseline => "give another gateway build with --baseline PATH".into(),
                 g if g.is_ours() || g == &Contender::Floor => build_hint.clone(),
                 _ => format!("install {} with --install-peers", gateway.name()),
