@@ -12,6 +12,7 @@ use apollo_compiler::ast::Type;
 use apollo_compiler::schema::ExtendedType;
 use serde_json::{Map, Value as Json, json};
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use smallvec::{SmallVec, smallvec};
@@ -58,6 +59,9 @@ struct Entry<'a> {
     def: Option<&'a ExtendedType>,
     /// A computed field's siblings, as tree keys (empty for other fields).
     computed_keys: Vec<Str>,
+    /// Where the field was found in the last object: objects under one selection
+    /// share their shape, but not necessarily the client's field order.
+    hint: Cell<usize>,
 }
 
 /// The result of CollectFields: response keys in order, with their fields.
@@ -223,6 +227,7 @@ impl<'a> Projector<'a> {
                     _ => Vec::new(),
                 },
                 group,
+                hint: Cell::new(0),
             })
             .collect()
     }
@@ -487,8 +492,6 @@ impl<'a> Projector<'a> {
         collected: &Collected<'a>,
     ) -> Result<(), Bubble> {
         self.out.push(b'{');
-        // Where the last field was found: the next one is most likely right after it.
-        let mut hint = 0;
         for (i, entry) in collected.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
@@ -504,10 +507,12 @@ impl<'a> Projector<'a> {
                 self.write_computed(computed, &entry.computed_keys, object);
                 continue;
             }
-            let mut value = object.find(&entry.tree_key, hint).and_then(|at| {
-                hint = at + 1;
-                object.value_at(at)
-            });
+            let mut value = object
+                .find(&entry.tree_key, entry.hint.get())
+                .and_then(|at| {
+                    entry.hint.set(at);
+                    object.value_at(at)
+                });
             // A flattened field was fetched nested under its key: walk down to the end.
             if let Some(Derived::Flatten(path)) = field.derived.as_deref() {
                 value = path
