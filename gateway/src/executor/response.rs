@@ -214,7 +214,8 @@ impl<'a> Projector<'a> {
     fn entries(&self, fields: Vec<(&'a Name, Group<'a>)>) -> Collected<'a> {
         fields
             .into_iter()
-            .map(|(key, group)| Entry {
+            .enumerate()
+            .map(|(at, (key, group))| Entry {
                 key,
                 tree_key: Str::new(key.as_str()),
                 def: self.definition(&group[0].ty),
@@ -227,7 +228,9 @@ impl<'a> Projector<'a> {
                     _ => Vec::new(),
                 },
                 group,
-                hint: Cell::new(0),
+                // Until an object teaches otherwise: where a tree in the client's order
+                // has it (an uncached selection is used for one object only).
+                hint: Cell::new(at),
             })
             .collect()
     }
